@@ -1,0 +1,3 @@
+from aqcast.service.cli import app
+
+app()

@@ -1,0 +1,24 @@
+"""The ``aqcast`` command. Each group of commands lives in its own module under
+``service/commands``; this module only assembles them."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="aqcast",
+    help="Daily ozone and PM2.5 forecasts, work prompts, advisories and warnings.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    from aqcast.service.settings import get_settings
+    from aqcast.service.store import migrate as run_migrations
+
+    url = get_settings().database_url
+    run_migrations(url)
+    typer.echo("database is at the latest schema")

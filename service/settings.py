@@ -1,0 +1,115 @@
+"""All runtime configuration in one place.
+
+Every value can be set by an environment variable with the ``AQCAST_`` prefix (for example
+``AQCAST_DATABASE_URL``) or in a ``.env`` file. Year-to-year configuration that a bureau
+edits (station groups, campaigns, warning rules, sectors, targets) lives in YAML files
+whose paths are settings here; the defaults ship inside the package (``aqcast/config``).
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "aqcast" / "config"
+if not PACKAGE_CONFIG_DIR.is_dir():  # installed (non-editable) layout
+    import aqcast
+
+    PACKAGE_CONFIG_DIR = Path(aqcast.__file__).resolve().parent / "config"
+
+
+def project_root() -> Path:
+    """The source checkout's root (where pyproject.toml is), else the working directory."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").is_file() else Path.cwd()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AQCAST_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    home: Path = Path("./var")
+    database_url: str = ""
+    timezone: str = "Asia/Shanghai"
+
+    # Shared development data; relative paths are taken from the project root.
+    data_dir: Path = Path("../shared/data")
+    # CI sets this so that a test needing the shared data fails instead of skipping.
+    require_data: bool = False
+
+    areas_file: Path = PACKAGE_CONFIG_DIR / "areas.yaml"
+    campaign_file: Path = PACKAGE_CONFIG_DIR / "campaign.yaml"
+
+    issue_time: time = time(7, 0)
+    models_dir: Path | None = None
+
+    # HTTP API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # Outside data feeds
+    openaq_api_key: SecretStr | None = None
+    openaq_base_url: str = "https://api.openaq.org/v3"
+    open_meteo_forecast_url: str = "https://api.open-meteo.com/v1/forecast"
+    open_meteo_air_quality_url: str = "https://air-quality-api.open-meteo.com/v1/air-quality"
+    http_timeout_s: float = 20.0
+    feed_stale_after_hours: float = 3.0
+
+    # Webhooks
+    webhook_allow_private: list[str] = Field(default_factory=list)
+    webhook_require_https: bool | None = None
+    webhook_retry_schedule_s: list[float] = Field(
+        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 86400]
+    )
+    webhook_timeout_s: float = 10.0
+    webhook_max_in_flight: int = 16
+    webhook_secret_grace_hours: float = 24.0
+
+    # Scale-out
+    dask_scheduler: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        ZoneInfo(v)  # raises for an unknown zone
+        return v
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.home_path / 'aqcast.db'}"
+        if self.webhook_require_https is None:
+            self.webhook_require_https = self.env == "production"
+        return self
+
+    @property
+    def home_path(self) -> Path:
+        return self.home if self.home.is_absolute() else (Path.cwd() / self.home)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir if self.data_dir.is_absolute() else project_root() / self.data_dir
+
+    @property
+    def beijing_dir(self) -> Path:
+        return self.data_path / "beijing-multisite"
+
+    @property
+    def models_path(self) -> Path:
+        return self.models_dir or self.home_path / "models"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
