@@ -64,7 +64,5 @@ THRESHOLDS: dict[str, float] = {
 # The sixteen compass points of the PRSA wd column, as degrees.
 COMPASS_DEG: dict[str, float] = {
     name: i * 22.5
-    for i, name in enumerate(
-        "N NNE NE ENE E ESE SE SSE S SSW SW WSW W WNW NW NNW".split()
-    )
+    for i, name in enumerate("N NNE NE ENE E ESE SE SSE S SSW SW WSW W WNW NW NNW".split())
 }

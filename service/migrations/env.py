@@ -1,7 +1,6 @@
 from alembic import context
-from sqlalchemy import engine_from_config, pool
-
 from aqcast.service.tables import Base
+from sqlalchemy import engine_from_config, pool
 
 config = context.config
 target_metadata = Base.metadata

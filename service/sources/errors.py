@@ -1,9 +1,9 @@
 """Errors raised by data sources.
 
-    InputError      a file or body that cannot be read as the source's format
-                    (names the file, line and field and the bad value)
-    FeedError       an outside service that failed (timeout, 5xx, 429 past retries,
-                    malformed body); the caller degrades, never crashes
+InputError      a file or body that cannot be read as the source's format
+                (names the file, line and field and the bad value)
+FeedError       an outside service that failed (timeout, 5xx, 429 past retries,
+                malformed body); the caller degrades, never crashes
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from aqcast.features.nomenclature import COMPASS_DEG
 from aqcast.service.sources.errors import InputError
 
@@ -69,9 +68,7 @@ def read_prsa(path: Path) -> pd.DataFrame:
             pd.DataFrame({k: parts[k].astype("Int64") for k in parts}), errors="raise"
         )
     except (ValueError, TypeError):
-        ok = pd.to_datetime(
-            pd.DataFrame({k: parts[k] for k in parts}), errors="coerce"
-        )
+        ok = pd.to_datetime(pd.DataFrame({k: parts[k] for k in parts}), errors="coerce")
         i = int(np.flatnonzero(ok.isna().to_numpy())[0])
         raise InputError(
             str(path),
@@ -94,7 +91,9 @@ def read_prsa(path: Path) -> pd.DataFrame:
     bad = deg.isna() & wd.notna()
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(str(path), "unknown compass point", line=i + 2, field="wd", value=wd.iloc[i])
+        raise InputError(
+            str(path), "unknown compass point", line=i + 2, field="wd", value=wd.iloc[i]
+        )
     out["wind_direction"] = deg.astype(float)
     if out["station"].eq("").any():
         i = int(np.flatnonzero(out["station"].eq("").to_numpy())[0])
@@ -113,4 +112,3 @@ def read_prsa_stations(path: Path) -> pd.DataFrame:
     out["lat"] = _numeric(df, "lat", path)
     out["lon"] = _numeric(df, "lon", path)
     return out
-
