@@ -24,6 +24,12 @@ def event_id(dedup_key: str) -> str:
     return "evt_" + hashlib.sha256(dedup_key.encode()).hexdigest()[:24]
 
 
+def delivery_id(event_id_: str, subscription_id: str) -> str:
+    """The outbox row's id, sent as ``webhook-id``: one per (event, subscription), stable
+    across retries and reruns so that receivers can drop duplicates."""
+    return "msg_" + hashlib.sha256(f"{event_id_}|{subscription_id}".encode()).hexdigest()[:24]
+
+
 def subscription_matches(sub: Subscription, event: AlertEvent) -> bool:
     if sub.status != "active":
         return False
@@ -45,7 +51,7 @@ def fan_out(session: Session, event: AlertEvent, now: datetime | None = None) ->
     for sub in session.scalars(select(Subscription).where(Subscription.status == "active")):
         if not subscription_matches(sub, event):
             continue
-        did = "msg_" + hashlib.sha256(f"{event.id}|{sub.id}".encode()).hexdigest()[:24]
+        did = delivery_id(event.id, sub.id)
         if session.get(Delivery, did) is not None:
             continue
         session.add(

@@ -1,0 +1,35 @@
+"""Webhook subscriptions and their signed, dependable delivery.
+
+Modules:
+- ``signing``: secrets (``whsec_`` + base64) and Standard Webhooks headers.
+- ``url_guard``: which target URLs may be called (https, no private addresses).
+- ``policy``: the retry schedule, Retry-After and what each response means (pure).
+- ``subscriptions``: the domain operations behind the API (create, rotate, replay, ...).
+- ``dispatcher``: claims due deliveries from the outbox with a lease and sends them.
+- ``loopback``: a small verifying receiver on 127.0.0.1 for tests and benchmarks.
+
+Errors raised by this package:
+
+    WebhookError
+    ├── UnsafeURLError        a target URL is refused (scheme, credentials, address)
+    └── SubscriptionError     a request about a subscription cannot be honoured
+        └── NotFoundError     no such subscription/delivery visible to the caller
+"""
+
+from __future__ import annotations
+
+
+class WebhookError(Exception):
+    """Base class of every error raised by ``aqcast.service.webhooks``."""
+
+
+class UnsafeURLError(WebhookError):
+    """A target URL that the service refuses to call."""
+
+
+class SubscriptionError(WebhookError):
+    """A subscription request that cannot be honoured as asked."""
+
+
+class NotFoundError(SubscriptionError):
+    """Nothing by that id that the caller may see (others' ids look absent, not forbidden)."""

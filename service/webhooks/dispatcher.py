@@ -1,0 +1,521 @@
+"""The outbox dispatcher: claims due deliveries with a lease and sends them, signed.
+
+How a delivery moves: ``pending`` -> (claimed) ``sending`` -> ``delivered`` | ``pending``
+(retry later) | ``dead`` (dead letter). A claim sets ``locked_until`` (the lease) in a short
+transaction of its own; the result is written in another, only if the lease is still the
+one this dispatcher took. So:
+
+- killing a dispatcher at any moment loses nothing: its claimed rows stay ``sending`` until
+  the lease expires, then any dispatcher claims them again. A message whose answer was not
+  recorded is sent again with the same ``webhook-id`` (= ``deliveries.id``): at-least-once,
+  receivers drop duplicates by that id;
+- two dispatchers never send the same attempt: on PostgreSQL rows are selected with
+  ``FOR UPDATE SKIP LOCKED`` and claimed by a conditional update (lease expired); on SQLite
+  the database has a single writer, and the same conditional update makes a second
+  dispatcher's claim of a leased row a no-op. Run one dispatcher per SQLite file anyway:
+  SQLite is for development and small installations.
+
+Every attempt is stored in ``delivery_attempts`` and counted in the
+``aqcast_alert_deliveries_total`` metric. Secrets and message headers are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from aqcast.service import metrics
+from aqcast.service.settings import Settings, get_settings
+from aqcast.service.store import session_scope
+from aqcast.service.tables import AlertEvent, Delivery, DeliveryAttempt, OperatorAlert, Subscription
+from aqcast.service.webhooks import UnsafeURLError
+from aqcast.service.webhooks.payload import event_body
+from aqcast.service.webhooks.policy import (
+    CONNECT_ERROR,
+    DEAD,
+    DELIVERED,
+    GONE,
+    HTTP_ERROR,
+    OK,
+    REFUSED,
+    RETRY,
+    TIMEOUT,
+    RetryPolicy,
+    decide,
+)
+from aqcast.service.webhooks.signing import signing_secrets, webhook_headers
+from aqcast.service.webhooks.url_guard import (
+    AsyncResolver,
+    async_system_resolver,
+    check_url_async,
+    pinned_request,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import Engine, func, or_, select, update
+
+log = logging.getLogger("aqcast.webhooks")
+
+USER_AGENT = "aqcast-webhooks/1"
+
+
+class _DispatchTuning(BaseSettings):
+    """Dispatcher knobs beyond ``Settings`` (``AQCAST_WEBHOOK_*`` environment variables)."""
+
+    model_config = SettingsConfigDict(env_prefix="AQCAST_WEBHOOK_", extra="ignore")
+
+    lease_s: float = 60.0
+    max_response_bytes: int = 4096
+    jitter: float = 0.2
+    client_error_attempts: int = 3
+    disable_after_hours: float = 24.0
+    disable_after_dead_letters: int = 5
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    """Everything the dispatcher needs to know, fixed for one run."""
+
+    retry: RetryPolicy
+    timeout_s: float = 10.0
+    max_in_flight: int = 16
+    require_https: bool = True
+    allow_private: tuple[str, ...] = ()
+    lease_s: float = 60.0  # plus the time the claimed batch may take to send
+    max_response_bytes: int = 4096
+    disable_after_hours: float = 24.0
+    disable_after_dead_letters: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides: object) -> DispatchConfig:
+        s = settings or get_settings()
+        t = _DispatchTuning()
+        cfg = cls(
+            retry=RetryPolicy(
+                schedule_s=tuple(float(x) for x in s.webhook_retry_schedule_s),
+                jitter=t.jitter,
+                client_error_attempts=t.client_error_attempts,
+            ),
+            timeout_s=s.webhook_timeout_s,
+            max_in_flight=s.webhook_max_in_flight,
+            require_https=bool(s.webhook_require_https),
+            allow_private=tuple(s.webhook_allow_private),
+            lease_s=t.lease_s,
+            max_response_bytes=t.max_response_bytes,
+            disable_after_hours=t.disable_after_hours,
+            disable_after_dead_letters=t.disable_after_dead_letters,
+        )
+        return replace(cfg, **overrides) if overrides else cfg  # type: ignore[arg-type]
+
+
+@dataclass
+class DispatchStats:
+    claimed: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    disabled: int = 0
+    lost_lease: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: DispatchStats) -> None:
+        for name in ("claimed", "delivered", "retried", "dead", "disabled", "lost_lease"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for k, v in other.outcomes.items():
+            self.outcomes[k] = self.outcomes.get(k, 0) + v
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed delivery with what is needed to send it (read in the claim transaction)."""
+
+    delivery_id: str
+    lease: datetime  # the locked_until this dispatcher set: its proof of ownership
+    subscription_id: str
+    url: str
+    secrets: tuple[str, ...] = field(repr=False)
+    body: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    outcome: str
+    status_code: int | None = None
+    latency_ms: float | None = None
+    retry_after: str | None = None
+    error: str | None = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _naive(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
+# --- claiming -------------------------------------------------------------------------
+
+
+def claim_due(engine: Engine, now: datetime, limit: int, lease_s: float) -> list[Claim]:
+    """Lease up to ``limit`` due deliveries of active subscriptions until ``now + lease_s``."""
+    now = _naive(now)
+    lease = now + timedelta(seconds=lease_s)
+    due = (
+        Delivery.status.in_(("pending", "sending")),
+        Delivery.next_attempt_at <= now,
+        or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
+    )
+    with session_scope(engine) as session:
+        stmt = (
+            select(Delivery.id)
+            .join(Subscription, Subscription.id == Delivery.subscription_id)
+            .where(*due, Subscription.status == "active")
+            .order_by(Delivery.next_attempt_at, Delivery.id)
+            .limit(limit)
+        )
+        if engine.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(of=Delivery, skip_locked=True)
+        ids = list(session.scalars(stmt))
+        if not ids:
+            return []
+        claimed = list(
+            session.scalars(
+                update(Delivery)
+                .where(Delivery.id.in_(ids), *due)
+                .values(status="sending", locked_until=lease)
+                .returning(Delivery.id)
+            )
+        )
+        rows = session.execute(
+            select(Delivery.id, Subscription, AlertEvent)
+            .join(Subscription, Subscription.id == Delivery.subscription_id)
+            .join(AlertEvent, AlertEvent.id == Delivery.event_id)
+            .where(Delivery.id.in_(claimed))
+            .order_by(Delivery.next_attempt_at, Delivery.id)
+        ).all()
+        return [
+            Claim(
+                delivery_id=did,
+                lease=lease,
+                subscription_id=sub.id,
+                url=sub.url,
+                secrets=tuple(
+                    signing_secrets(
+                        sub.secret, sub.previous_secret, sub.previous_secret_expires, now
+                    )
+                ),
+                body=event_body(event, sub.language),
+            )
+            for did, sub, event in rows
+        ]
+
+
+# --- sending --------------------------------------------------------------------------
+
+
+async def _read_limited(response: httpx.Response, limit: int) -> bytes:
+    """At most ``limit`` bytes of the body; the rest is never read (the stream is closed)."""
+    buf = bytearray()
+    async for chunk in response.aiter_raw():
+        buf += chunk
+        if len(buf) >= limit:
+            break
+    return bytes(buf[:limit])
+
+
+async def send_one(
+    client: httpx.AsyncClient,
+    claim: Claim,
+    config: DispatchConfig,
+    *,
+    resolver: AsyncResolver = async_system_resolver,
+    wall_clock: Callable[[], datetime] = utcnow,
+) -> AttemptResult:
+    """One POST of ``claim``: URL re-checked and pinned, signed, bounded in time and size."""
+    started = time.perf_counter()
+
+    def elapsed_ms() -> float:
+        return round((time.perf_counter() - started) * 1000.0, 3)
+
+    try:
+        target = await check_url_async(
+            claim.url,
+            require_https=config.require_https,
+            allow_private=config.allow_private,
+            resolver=resolver,
+        )
+    except UnsafeURLError as exc:
+        return AttemptResult(REFUSED, latency_ms=elapsed_ms(), error=str(exc))
+    url, host_header, extensions = pinned_request(target)
+    headers = webhook_headers(claim.delivery_id, wall_clock(), claim.body, claim.secrets)
+    headers.update(host_header)
+    headers["user-agent"] = USER_AGENT
+    timeout = httpx.Timeout(config.timeout_s)
+    try:
+        # httpx times each phase; the outer deadline bounds a receiver that trickles bytes
+        async with asyncio.timeout(config.timeout_s * 2):
+            async with client.stream(
+                "POST",
+                url,
+                content=claim.body.encode("utf-8"),
+                headers=headers,
+                extensions=extensions,
+                follow_redirects=False,
+                timeout=timeout,
+            ) as response:
+                head = await _read_limited(response, config.max_response_bytes)
+                status = response.status_code
+                retry_after = response.headers.get("retry-after")
+    except (httpx.TimeoutException, TimeoutError):
+        return AttemptResult(TIMEOUT, latency_ms=elapsed_ms(), error="timed out")
+    except httpx.TransportError as exc:
+        return AttemptResult(
+            CONNECT_ERROR, latency_ms=elapsed_ms(), error=f"{type(exc).__name__}: {exc}"[:500]
+        )
+    outcome = OK if 200 <= status < 300 else HTTP_ERROR
+    error = None
+    if outcome != OK:
+        error = head[:500].decode("utf-8", "replace") or None
+    return AttemptResult(outcome, status, elapsed_ms(), retry_after, error)
+
+
+# --- recording ------------------------------------------------------------------------
+
+
+def _consecutive_dead_letters(session, subscription_id: str) -> int:  # noqa: ANN001
+    last_ok = session.scalar(
+        select(func.max(Delivery.delivered_at)).where(
+            Delivery.subscription_id == subscription_id, Delivery.status == "delivered"
+        )
+    )
+    stmt = select(func.count()).where(
+        Delivery.subscription_id == subscription_id, Delivery.status == "dead"
+    )
+    if last_ok is not None:
+        stmt = stmt.where(Delivery.created_at > last_ok)
+    return int(session.scalar(stmt) or 0)
+
+
+def disable_subscription(session, sub: Subscription, reason: str, now: datetime) -> None:  # noqa: ANN001
+    """Disable ``sub`` and raise an operator alert (host only: paths may hold tokens)."""
+    if sub.status == "disabled":
+        return
+    sub.status = "disabled"
+    sub.flagged = True
+    sub.updated_at = now
+    host = httpx.URL(sub.url).host
+    session.add(
+        OperatorAlert(
+            kind="webhook_disabled",
+            subject=sub.id,
+            message=f"webhook subscription {sub.id} to host {host} disabled: {reason}",
+            raised_at=now,
+            resolved_at=None,
+        )
+    )
+    log.warning("subscription %s to host %s disabled: %s", sub.id, host, reason)
+
+
+def record_result(
+    engine: Engine,
+    claim: Claim,
+    result: AttemptResult,
+    now: datetime,
+    config: DispatchConfig,
+    rng: random.Random,
+) -> str:
+    """Store the attempt and move the delivery on; returns the action taken
+    (``delivered|retry|dead|gone``) or ``lost`` when the lease was no longer ours."""
+    with session_scope(engine) as session:
+        session.add(
+            DeliveryAttempt(
+                delivery_id=claim.delivery_id,
+                attempted_at=now,
+                status_code=result.status_code,
+                latency_ms=result.latency_ms,
+                outcome=result.outcome,
+                error=result.error,
+            )
+        )
+        stmt = select(Delivery).where(
+            Delivery.id == claim.delivery_id,
+            Delivery.status == "sending",
+            Delivery.locked_until == claim.lease,
+        )
+        if engine.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        delivery = session.scalar(stmt)
+        if delivery is None:
+            return "lost"
+        delivery.attempts = (delivery.attempts or 0) + 1
+        decision = decide(
+            outcome=result.outcome,
+            status_code=result.status_code,
+            attempts_made=delivery.attempts,
+            now=now,
+            policy=config.retry,
+            rng=rng,
+            retry_after=result.retry_after,
+        )
+        delivery.locked_until = None
+        delivery.last_error = None if decision.action == DELIVERED else _describe(result)
+        sub = session.get(Subscription, delivery.subscription_id)
+        if decision.action == DELIVERED:
+            delivery.status = "delivered"
+            delivery.delivered_at = now
+            if sub is not None and sub.failing_since is not None:
+                sub.failing_since = None
+            return DELIVERED
+        if decision.action == RETRY:
+            delivery.status = "pending"
+            delivery.next_attempt_at = decision.next_attempt_at
+        else:
+            delivery.status = "dead"
+        if sub is None:
+            return decision.action
+        if sub.failing_since is None:
+            sub.failing_since = now
+        if decision.action in (DEAD, GONE):
+            sub.flagged = True
+        reason = None
+        if decision.action == GONE:
+            reason = "the endpoint answered 410 Gone"
+        elif now - sub.failing_since >= timedelta(hours=config.disable_after_hours):
+            reason = f"failing since {sub.failing_since:%Y-%m-%d %H:%M} UTC"
+        elif decision.action == DEAD:
+            session.flush()
+            n = _consecutive_dead_letters(session, sub.id)
+            if n >= config.disable_after_dead_letters:
+                reason = f"{n} dead letters in a row"
+        if reason is not None and sub.status != "disabled":
+            disable_subscription(session, sub, reason, now)
+            return GONE if decision.action == GONE else f"{decision.action}+disabled"
+        return decision.action
+
+
+def _describe(result: AttemptResult) -> str:
+    if result.status_code is not None:
+        return f"HTTP {result.status_code}"
+    return f"{result.outcome}: {result.error or ''}".strip()[:500]
+
+
+# --- the batch and the loop -----------------------------------------------------------
+
+
+async def dispatch_due(
+    engine: Engine,
+    client: httpx.AsyncClient,
+    now: datetime,
+    limit: int = 100,
+    *,
+    config: DispatchConfig | None = None,
+    resolver: AsyncResolver = async_system_resolver,
+    wall_clock: Callable[[], datetime] = utcnow,
+    rng: random.Random | None = None,
+) -> DispatchStats:
+    """Claim up to ``limit`` deliveries due at ``now`` (naive UTC) and send them with at most
+    ``config.max_in_flight`` requests in flight; each result is stored as it arrives.
+
+    ``now`` drives scheduling (due times, leases, retries); ``wall_clock`` stamps the
+    signature, which receivers compare with their own clock.
+    """
+    config = config or DispatchConfig.from_settings()
+    rng = rng or random.Random()  # noqa: S311 - jitter, not security
+    now = _naive(now)
+    rounds = math.ceil(max(limit, 1) / max(config.max_in_flight, 1))
+    lease_s = config.lease_s + rounds * config.timeout_s * 2
+    claims = await asyncio.to_thread(claim_due, engine, now, limit, lease_s)
+    stats = DispatchStats(claimed=len(claims))
+    if not claims:
+        return stats
+    gate = asyncio.Semaphore(config.max_in_flight)
+    started = time.monotonic()
+
+    async def one(claim: Claim) -> None:
+        async with gate:
+            result = await send_one(client, claim, config, resolver=resolver, wall_clock=wall_clock)
+        at = now + timedelta(seconds=time.monotonic() - started)
+        action = await asyncio.to_thread(record_result, engine, claim, result, at, config, rng)
+        metrics.record_delivery(result.outcome)
+        stats.outcomes[result.outcome] = stats.outcomes.get(result.outcome, 0) + 1
+        if action == "lost":
+            stats.lost_lease += 1
+            return
+        if action.endswith("+disabled") or action == GONE:
+            stats.disabled += 1
+        if action.startswith(DELIVERED):
+            stats.delivered += 1
+        elif action.startswith(RETRY):
+            stats.retried += 1
+        else:
+            stats.dead += 1
+            metrics.record_delivery("dead")
+        log.info(
+            "delivery %s: %s (%s)", claim.delivery_id, action, result.status_code or result.outcome
+        )
+
+    await asyncio.gather(*(one(c) for c in claims))
+    return stats
+
+
+def make_client(config: DispatchConfig) -> httpx.AsyncClient:
+    """The HTTP client for deliveries: no redirects, no proxies from the environment
+    (a proxy would bypass the address pinning), explicit timeouts, bounded connections."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(config.timeout_s),
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(
+            max_connections=config.max_in_flight, max_keepalive_connections=config.max_in_flight
+        ),
+        headers={"user-agent": USER_AGENT},
+    )
+
+
+async def run_dispatcher(
+    engine: Engine,
+    *,
+    config: DispatchConfig | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    batch_size: int = 100,
+    poll_interval_s: float = 1.0,
+    once: bool = False,
+    stop: asyncio.Event | None = None,
+    client: httpx.AsyncClient | None = None,
+    resolver: AsyncResolver = async_system_resolver,
+) -> DispatchStats:
+    """Send due deliveries until ``stop`` is set (or, with ``once``, until nothing is due).
+
+    ``clock`` gives "now" (naive or aware UTC); between empty polls it waits
+    ``poll_interval_s`` of real time.
+    """
+    config = config or DispatchConfig.from_settings()
+    stop = stop or asyncio.Event()
+    total = DispatchStats()
+    own_client = client is None
+    client = client or make_client(config)
+    try:
+        while not stop.is_set():
+            stats = await dispatch_due(
+                engine, client, clock(), batch_size, config=config, resolver=resolver
+            )
+            total.add(stats)
+            if stats.claimed:
+                continue
+            if once:
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=poll_interval_s)
+            except TimeoutError:
+                pass
+    finally:
+        if own_client:
+            await client.aclose()
+    return total

@@ -1,0 +1,58 @@
+"""Signing secrets and Standard Webhooks headers (https://www.standardwebhooks.com/).
+
+A signature is ``v1,<base64 HMAC-SHA256>`` over ``<webhook-id>.<timestamp>.<body>``. While a
+rotated secret's grace period runs, a message carries one signature per valid secret,
+space-separated, so receivers verifying with either secret accept it.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from math import floor
+
+from standardwebhooks import Webhook
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
+SECRET_BYTES = 32
+
+
+def new_secret() -> str:
+    """A fresh signing secret: ``whsec_`` + base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def signing_secrets(
+    secret: str, previous_secret: str | None, previous_expires: datetime | None, now: datetime
+) -> list[str]:
+    """The secrets to sign with at ``now`` (naive UTC): the current one, and the previous
+    one while its grace period has not ended."""
+    out = [secret]
+    if previous_secret and previous_expires is not None and now < previous_expires:
+        out.append(previous_secret)
+    return out
+
+
+def signature_header(msg_id: str, timestamp: datetime, body: str, secrets_: Iterable[str]) -> str:
+    """The ``webhook-signature`` value: one ``v1,...`` per secret, space-separated."""
+    return " ".join(Webhook(s).sign(msg_id, timestamp, body) for s in secrets_)
+
+
+def webhook_headers(
+    msg_id: str, timestamp: datetime, body: str, secrets_: Iterable[str]
+) -> dict[str, str]:
+    """The three Standard Webhooks headers plus the content type.
+
+    ``timestamp`` is the wall-clock send time (naive UTC or aware); receivers reject
+    timestamps more than a few minutes away from their own clock.
+    """
+    if timestamp.tzinfo is not None:
+        timestamp = timestamp.astimezone(UTC).replace(tzinfo=None)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(floor(timestamp.replace(tzinfo=UTC).timestamp())),
+        "webhook-signature": signature_header(msg_id, timestamp, body, secrets_),
+        "content-type": "application/json",
+    }

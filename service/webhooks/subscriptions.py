@@ -1,0 +1,336 @@
+"""Subscriptions and their deliveries: the operations behind ``/v1/subscriptions``.
+
+Who sees what: a key with role ``admin`` sees every subscription; any other key sees only
+the subscriptions it created. Another owner's subscription is reported as absent
+(``NotFoundError``), never as forbidden, so ids reveal nothing.
+
+Secrets: a subscription's signing secret is returned by ``create_subscription`` and
+``rotate_secret`` only. After a rotation, messages are signed with the new and the old
+secret until the grace period ends, so a receiver can switch at its own pace.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+
+from aqcast.service.events import delivery_id, event_id
+from aqcast.service.settings import Settings
+from aqcast.service.tables import AlertEvent, ApiKey, Delivery, DeliveryAttempt, Subscription
+from aqcast.service.webhooks import NotFoundError, SubscriptionError
+from aqcast.service.webhooks.payload import LANGUAGES
+from aqcast.service.webhooks.signing import new_secret
+from aqcast.service.webhooks.url_guard import Resolver, check_url, system_resolver
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
+
+# Event types a subscription may ask for; alerts.engine emits the first four.
+EVENT_TYPES: tuple[str, ...] = (
+    "prompt",
+    "advisory",
+    "warning",
+    "critical_value_crossed",
+    "test",
+)
+STATUSES = ("active", "paused", "disabled")
+
+
+def _check_event_types(event_types: Sequence[str]) -> list[str]:
+    types = list(dict.fromkeys(event_types))
+    if not types:
+        raise SubscriptionError("event_types: give at least one event type")
+    unknown = [t for t in types if t not in EVENT_TYPES]
+    if unknown:
+        raise SubscriptionError(
+            f"event_types: unknown {', '.join(map(repr, unknown))}; known: {', '.join(EVENT_TYPES)}"
+        )
+    return types
+
+
+def _check_language(language: str) -> str:
+    if language not in LANGUAGES:
+        raise SubscriptionError(f"language: {language!r} is not one of {', '.join(LANGUAGES)}")
+    return language
+
+
+def _clean_list(name: str, values: Iterable[str]) -> list[str]:
+    out = [v.strip() for v in values]
+    if any(not v for v in out):
+        raise SubscriptionError(f"{name}: empty entries are not allowed")
+    return list(dict.fromkeys(out))
+
+
+def check_target(url: str, settings: Settings, resolver: Resolver = system_resolver) -> str:
+    """The URL as given, once it passes the URL check (UnsafeURLError otherwise)."""
+    check_url(
+        url,
+        require_https=bool(settings.webhook_require_https),
+        allow_private=settings.webhook_allow_private,
+        resolver=resolver,
+    )
+    return url.strip()
+
+
+def visible(stmt: Select, key: ApiKey) -> Select:
+    """``stmt`` over subscriptions restricted to what ``key`` may see."""
+    if key.role == "admin":
+        return stmt
+    return stmt.where(Subscription.owner_key_id == key.id)
+
+
+def create_subscription(
+    session: Session,
+    key: ApiKey,
+    *,
+    url: str,
+    event_types: Sequence[str],
+    areas: Sequence[str] = (),
+    sectors: Sequence[str] = (),
+    language: str = "zh",
+    settings: Settings,
+    now: datetime,
+    resolver: Resolver = system_resolver,
+) -> tuple[Subscription, str]:
+    """A new active subscription owned by ``key``; returns it and its secret."""
+    secret = new_secret()
+    sub = Subscription(
+        id="sub_" + uuid.uuid4().hex[:20],
+        owner_key_id=key.id,
+        url=check_target(url, settings, resolver),
+        event_types=_check_event_types(event_types),
+        areas=_clean_list("areas", areas),
+        sectors=_clean_list("sectors", sectors),
+        language=_check_language(language),
+        secret=secret,
+        previous_secret=None,
+        previous_secret_expires=None,
+        status="active",
+        failing_since=None,
+        flagged=False,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(sub)
+    session.flush()
+    return sub, secret
+
+
+def list_subscriptions(
+    session: Session, key: ApiKey, *, limit: int = 100, offset: int = 0
+) -> tuple[list[Subscription], int]:
+    """A page of the subscriptions ``key`` may see (oldest first) and their total."""
+    total = session.scalar(visible(select(func.count()).select_from(Subscription), key)) or 0
+    rows = session.scalars(
+        visible(select(Subscription), key)
+        .order_by(Subscription.created_at, Subscription.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows), int(total)
+
+
+def get_subscription(session: Session, key: ApiKey, subscription_id: str) -> Subscription:
+    sub = session.scalar(
+        visible(select(Subscription), key).where(Subscription.id == subscription_id)
+    )
+    if sub is None:
+        raise NotFoundError(f"subscription {subscription_id!r} not found")
+    return sub
+
+
+def update_subscription(
+    session: Session,
+    sub: Subscription,
+    *,
+    settings: Settings,
+    now: datetime,
+    resolver: Resolver = system_resolver,
+    url: str | None = None,
+    event_types: Sequence[str] | None = None,
+    areas: Sequence[str] | None = None,
+    sectors: Sequence[str] | None = None,
+    language: str | None = None,
+) -> Subscription:
+    """Change the given fields (None leaves a field as it is)."""
+    if url is not None:
+        sub.url = check_target(url, settings, resolver)
+    if event_types is not None:
+        sub.event_types = _check_event_types(event_types)
+    if areas is not None:
+        sub.areas = _clean_list("areas", areas)
+    if sectors is not None:
+        sub.sectors = _clean_list("sectors", sectors)
+    if language is not None:
+        sub.language = _check_language(language)
+    sub.updated_at = now
+    return sub
+
+
+def pause_subscription(sub: Subscription, now: datetime) -> Subscription:
+    """Stop sending; new events still queue up and go out on resume."""
+    if sub.status == "disabled":
+        raise SubscriptionError(f"subscription {sub.id} is disabled; resume it instead")
+    sub.status = "paused"
+    sub.updated_at = now
+    return sub
+
+
+def resume_subscription(
+    sub: Subscription, now: datetime, settings: Settings, resolver: Resolver = system_resolver
+) -> Subscription:
+    """Send again (also after the service disabled it): queued deliveries go out now.
+    The URL is checked again, since a disabled endpoint may have moved."""
+    check_target(sub.url, settings, resolver)
+    sub.status = "active"
+    sub.failing_since = None
+    sub.updated_at = now
+    return sub
+
+
+def delete_subscription(session: Session, sub: Subscription) -> None:
+    """Remove the subscription with its deliveries and their attempts."""
+    ids = select(Delivery.id).where(Delivery.subscription_id == sub.id)
+    session.execute(DeliveryAttempt.__table__.delete().where(DeliveryAttempt.delivery_id.in_(ids)))
+    session.execute(Delivery.__table__.delete().where(Delivery.subscription_id == sub.id))
+    session.delete(sub)
+    session.flush()
+
+
+def rotate_secret(sub: Subscription, now: datetime, grace_hours: float) -> str:
+    """A new secret; the current one stays valid (messages carry both signatures) for
+    ``grace_hours``. Returns the new secret."""
+    secret = new_secret()
+    sub.previous_secret = sub.secret
+    sub.previous_secret_expires = now + timedelta(hours=grace_hours)
+    sub.secret = secret
+    sub.updated_at = now
+    return secret
+
+
+def send_test_event(session: Session, sub: Subscription, now: datetime) -> Delivery:
+    """Queue a ``test`` event for this subscription only; the dispatcher sends it."""
+    if sub.status != "active":
+        raise SubscriptionError(f"subscription {sub.id} is {sub.status}; resume it first")
+    eid = event_id(f"test|{sub.id}|{uuid.uuid4().hex}")
+    today: date = now.date()
+    event = AlertEvent(
+        id=eid,
+        type="test",
+        area=sub.areas[0] if sub.areas else "",
+        level="",
+        issue_date=today,
+        start_date=today,
+        end_date=today,
+        created_at=now,
+        payload={
+            "message": {
+                "zh": "这是一条测试消息，用于检查接收端和签名。",
+                "en": "A test message to check the receiver and its signature check.",
+            }
+        },
+    )
+    session.add(event)
+    session.flush()
+    delivery = Delivery(
+        id=delivery_id(eid, sub.id),
+        event_id=eid,
+        subscription_id=sub.id,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
+# --- deliveries -----------------------------------------------------------------------
+
+
+def list_deliveries(
+    session: Session,
+    sub: Subscription,
+    *,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Delivery], int]:
+    """A page of the subscription's deliveries, newest first, and their total."""
+    where = [Delivery.subscription_id == sub.id]
+    if status is not None:
+        where.append(Delivery.status == status)
+    total = session.scalar(select(func.count()).select_from(Delivery).where(*where)) or 0
+    rows = session.scalars(
+        select(Delivery)
+        .where(*where)
+        .order_by(Delivery.created_at.desc(), Delivery.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows), int(total)
+
+
+def get_delivery(session: Session, key: ApiKey, delivery_id_: str) -> Delivery:
+    stmt = (
+        select(Delivery)
+        .join(Subscription, Subscription.id == Delivery.subscription_id)
+        .where(Delivery.id == delivery_id_)
+    )
+    delivery = session.scalar(visible(stmt, key))
+    if delivery is None:
+        raise NotFoundError(f"delivery {delivery_id_!r} not found")
+    return delivery
+
+
+def list_attempts(session: Session, delivery: Delivery) -> list[DeliveryAttempt]:
+    return list(
+        session.scalars(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.delivery_id == delivery.id)
+            .order_by(DeliveryAttempt.attempted_at, DeliveryAttempt.id)
+        )
+    )
+
+
+def replay_delivery(session: Session, delivery: Delivery, now: datetime) -> Delivery:
+    """Send a dead letter again from the start of the retry schedule (same webhook-id)."""
+    if delivery.status != "dead":
+        raise SubscriptionError(
+            f"delivery {delivery.id} is {delivery.status}; only dead letters are replayed"
+        )
+    _requeue(delivery, now)
+    _clear_flag_if_no_dead(session, delivery.subscription_id)
+    return delivery
+
+
+def replay_dead_letters(session: Session, sub: Subscription, now: datetime) -> int:
+    """Replay every dead letter of ``sub``; returns how many."""
+    n = session.execute(
+        update(Delivery)
+        .where(Delivery.subscription_id == sub.id, Delivery.status == "dead")
+        .values(status="pending", attempts=0, next_attempt_at=now, locked_until=None)
+    ).rowcount
+    sub.flagged = False
+    return int(n or 0)
+
+
+def _requeue(delivery: Delivery, now: datetime) -> None:
+    delivery.status = "pending"
+    delivery.attempts = 0
+    delivery.next_attempt_at = now
+    delivery.locked_until = None
+
+
+def _clear_flag_if_no_dead(session: Session, subscription_id: str) -> None:
+    session.flush()
+    left = session.scalar(
+        select(func.count()).where(
+            Delivery.subscription_id == subscription_id, Delivery.status == "dead"
+        )
+    )
+    if not left:
+        session.execute(
+            update(Subscription).where(Subscription.id == subscription_id).values(flagged=False)
+        )
