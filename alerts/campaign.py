@@ -1,0 +1,228 @@
+"""The campaign configuration (aqcast/config/campaign.yaml) and its schema.
+
+Per district and year: the campaigns and their dates, the warning rule set, the triggers
+of staggered-operation advisories, how the window to avoid is derived, and the annual
+targets. Sectors, their VOC-emitting steps and default windows, and every text shown to
+people (zh and en) are shared by all districts.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from aqcast.alerts.texts import Text
+from aqcast.alerts.warnings import RuleSet, load_rule_set
+from aqcast.service.config_files import ConfigError, load_yaml_model
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_hour(v: int) -> int:
+    if not 0 <= v <= 24:
+        raise ValueError(f"hour must be within 0..24, got {v}")
+    return v
+
+
+class Slot(_Strict):
+    start: int
+    end: int
+    zh: str
+    en: str
+
+    _hours = field_validator("start", "end")(_check_hour)
+
+
+class Sector(_Strict):
+    name: Text
+    steps: list[str] = Field(min_length=1)
+    default_window: tuple[int, int]
+    move_to: list[str] = Field(min_length=1)
+
+    @field_validator("default_window")
+    @classmethod
+    def _window(cls, v: tuple[int, int]) -> tuple[int, int]:
+        _check_hour(v[0]), _check_hour(v[1])
+        if v[0] >= v[1]:
+            raise ValueError(f"window start must be before its end, got {list(v)}")
+        return v
+
+
+def _month_day(v: str) -> str:
+    try:
+        date.fromisoformat(f"2016-{v}")  # a leap year accepts 02-29
+    except ValueError:
+        raise ValueError(f"expected a month-day like '06-01', got {v!r}") from None
+    return v
+
+
+class Campaign(_Strict):
+    id: str
+    name: Text
+    start: str  # MM-DD
+    end: str  # MM-DD, inclusive
+    pollutant: Literal["o3", "pm25"]
+    focus: list[str] = Field(default_factory=list)
+
+    _md = field_validator("start", "end")(_month_day)
+
+    def dates(self, year: int) -> tuple[date, date]:
+        return date.fromisoformat(f"{year}-{self.start}"), date.fromisoformat(f"{year}-{self.end}")
+
+    def running_on(self, day: date) -> bool:
+        start, end = self.dates(day.year)
+        return start <= day <= end
+
+
+class Triggers(_Strict):
+    advisory_p_exceed_min: float = Field(0.5, ge=0, le=1)
+    advisory_o3_mda8_q50_min_ugm3: float = Field(160, gt=0)
+    adverse_p_heavy_min: float = Field(0.3, ge=0, le=1)
+
+
+class WindowRule(_Strict):
+    peak_fraction: float = Field(0.75, gt=0, le=1)
+    lead_hours: int = Field(2, ge=0, le=6)
+    earliest: int = 6
+    latest: int = 20
+
+    _hours = field_validator("earliest", "latest")(_check_hour)
+
+
+class Targets(_Strict):
+    pm25_annual_mean_ugm3: float = Field(gt=0)
+    good_day_ratio_pct: float = Field(gt=0, le=100)
+    heavy_days_max: int = Field(ge=0)
+
+
+class YearPlan(_Strict):
+    warning_rules: str
+    campaigns: list[Campaign] = Field(default_factory=list)
+    triggers: Triggers = Field(default_factory=Triggers)
+    window: WindowRule = Field(default_factory=WindowRule)
+    targets: Targets | None = None
+
+
+class YearOverride(_Strict):
+    """Whole fields of the default plan replaced for one year."""
+
+    warning_rules: str | None = None
+    campaigns: list[Campaign] | None = None
+    triggers: Triggers | None = None
+    window: WindowRule | None = None
+    targets: Targets | None = None
+
+
+class District(_Strict):
+    name: Text
+    default: YearPlan
+    years: dict[int, YearOverride] = Field(default_factory=dict)
+
+
+class CampaignFile(_Strict):
+    steps: dict[str, Text] = Field(min_length=1)
+    slots: dict[str, Slot] = Field(min_length=1)
+    sectors: dict[str, Sector] = Field(min_length=1)
+    focus_items: dict[str, Text] = Field(default_factory=dict)
+    districts: dict[str, District] = Field(min_length=1)
+    # Rule sets written here take precedence over the shipped ones of the same name.
+    rule_sets: dict[str, RuleSet] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _references(self) -> CampaignFile:
+        for key, sector in self.sectors.items():
+            for step in sector.steps:
+                if step not in self.steps:
+                    raise ValueError(f"sectors.{key}.steps: unknown step {step!r}")
+            for slot in sector.move_to:
+                if slot not in self.slots:
+                    raise ValueError(f"sectors.{key}.move_to: unknown slot {slot!r}")
+        known_focus = set(self.sectors) | set(self.focus_items)
+        for dkey, district in self.districts.items():
+            plans = {"default": district.default, **{str(y): o for y, o in district.years.items()}}
+            for pkey, plan in plans.items():
+                for i, c in enumerate(plan.campaigns or []):
+                    for f in c.focus:
+                        if f not in known_focus:
+                            raise ValueError(
+                                f"districts.{dkey}.{pkey}.campaigns.{i}.focus: unknown {f!r}"
+                            )
+        return self
+
+    def plan(self, district: str, year: int) -> YearPlan:
+        """The district's plan for ``year``: the default with that year's overrides."""
+        if district not in self.districts:
+            raise KeyError(f"district {district!r} is not in the campaign configuration")
+        d = self.districts[district]
+        override = d.years.get(year)
+        if override is None:
+            return d.default
+        changes = {k: v for k, v in override.model_dump(exclude_none=True).items()}
+        return YearPlan.model_validate({**d.default.model_dump(), **changes})
+
+    def running_campaigns(self, district: str, day: date) -> list[Campaign]:
+        return [c for c in self.plan(district, day.year).campaigns if c.running_on(day)]
+
+    def focus_text(self, key: str, lang: str) -> str:
+        if key in self.sectors:
+            return self.sectors[key].name(lang)
+        return self.focus_items[key](lang)
+
+    def rule_set(self, name: str) -> RuleSet:
+        if name in self.rule_sets:
+            return self.rule_sets[name]
+        return load_rule_set(name)
+
+
+def load_campaign(path: Path | None = None) -> CampaignFile:
+    """Load and check the campaign file (default: ``settings.campaign_file``).
+
+    Raises ConfigError naming the file and the field on any problem, including a
+    warning rule set that is named but neither shipped nor written in the file.
+    """
+    from aqcast.service.settings import get_settings
+
+    path = Path(path or get_settings().campaign_file)
+    cfg = load_yaml_model(path, CampaignFile)
+    for dkey, district in cfg.districts.items():
+        names = {"default": district.default.warning_rules}
+        names.update(
+            {str(y): o.warning_rules for y, o in district.years.items() if o.warning_rules}
+        )
+        for pkey, name in names.items():
+            try:
+                cfg.rule_set(name)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: districts.{dkey}.{pkey}.warning_rules: {exc}") from exc
+    return cfg
+
+
+@lru_cache(maxsize=4)
+def _cached(path: str, mtime: float) -> CampaignFile:
+    return load_campaign(Path(path))
+
+
+def current_campaign() -> CampaignFile:
+    """The configured campaign file, reloaded when it changes on disk."""
+    from aqcast.service.settings import get_settings
+
+    path = Path(get_settings().campaign_file)
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    return _cached(str(path), mtime)
+
+
+def district_for_area(cfg: CampaignFile, area: str) -> str:
+    """Areas map to districts of the same name; a single-district file serves every area."""
+    if area in cfg.districts:
+        return area
+    if len(cfg.districts) == 1:
+        return next(iter(cfg.districts))
+    raise KeyError(f"area {area!r} has no district in the campaign configuration")
