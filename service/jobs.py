@@ -1,0 +1,359 @@
+"""The scheduled jobs: thin calls into ingest, forecasts, alerts and webhooks.
+
+Each job is ``func(ctx: JobContext, run: RunInfo) -> detail`` (a small dict stored in
+``job_runs.detail``). The functions a job calls are fields of :class:`Services`, so tests
+can give fakes and the real ones are imported only when used. "Now" is always
+``run.now`` (from the clock the scheduler was given), never the wall clock.
+
+Jobs (times in aqcast/config/schedule.yaml):
+
+- ``pull_observations`` / ``pull_weather_forecasts``: fetch from each configured live feed,
+  ingest, and record the outcome in ``feed_status``. No feed configured: the run records
+  that and does nothing.
+- ``forecast``: check inputs (feeds and the freshness of the stored observations; a stale or
+  missing one raises an operator alert), make the issue date's forecast, add the stale inputs
+  to its ``missing_inputs`` and store it. The forecast falls back to its baselines on missing
+  inputs, so something is always published.
+- ``publish``: the morning prompt, advisories and warnings from the stored forecast of the
+  issue date (made first if the 06:30 run left none).
+- ``intraday_critical_value``: the ozone critical value from the hours observed so far.
+- ``retrain``: train on everything before the first of the month.
+- ``dispatch_webhooks``: send due webhook deliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+from aqcast.service.clock import Clock, as_utc, store_time
+from aqcast.service.scheduler import JobFunc, RunInfo
+from aqcast.service.settings import Settings
+from aqcast.service.store import session_scope
+from aqcast.service.tables import FeedStatus, Observation, OperatorAlert
+from sqlalchemy import Engine, func, select
+
+log = logging.getLogger(__name__)
+
+STALE_FEED_ALERT = "stale_feed"
+
+
+def _lazy(module: str, name: str) -> Callable[..., Any]:
+    """A function imported when first called, so the scheduler does not need every part."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__qualname__ = f"{module}.{name}"
+    return call
+
+
+@dataclass
+class Services:
+    """What the jobs call. Defaults are the real functions of the other parts."""
+
+    make_forecast: Callable[..., Any] = _lazy("aqcast.models.forecast", "make_forecast")
+    store_forecast: Callable[..., Any] = _lazy("aqcast.models.forecast", "store_forecast")
+    load_forecast: Callable[..., Any] = _lazy("aqcast.models.forecast", "load_forecast")
+    issue_alerts: Callable[..., Any] = _lazy("aqcast.alerts.engine", "issue_alerts")
+    check_critical_crossing: Callable[..., Any] = _lazy(
+        "aqcast.alerts.engine", "check_critical_crossing"
+    )
+    train: Callable[..., Any] = _lazy("aqcast.models.train", "train")
+    ingest_observations: Callable[..., Any] = _lazy("aqcast.service.ingest", "ingest_frame")
+    ingest_met_forecasts: Callable[..., Any] = _lazy(
+        "aqcast.service.ingest", "ingest_met_forecast_frame"
+    )
+    dispatch: Callable[..., Any] | None = None  # (engine, now) -> stats; default below
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A live feed: ``fetch(now)`` returns a frame to ingest (canonical hourly or met)."""
+
+    name: str
+    fetch: Callable[[datetime], pd.DataFrame]
+
+
+@dataclass
+class JobContext:
+    engine: Engine
+    settings: Settings
+    clock: Clock
+    services: Services = field(default_factory=Services)
+    observation_feeds: Sequence[Feed] = ()
+    weather_feeds: Sequence[Feed] = ()
+
+
+# --- feeds and freshness -------------------------------------------------------------
+
+
+def pull_feeds(
+    ctx: JobContext, feeds: Sequence[Feed], ingest: Callable[..., Any], now: datetime
+) -> dict[str, Any]:
+    """Fetch and ingest each feed; every attempt lands in ``feed_status``."""
+    if not feeds:
+        return {"feeds": [], "note": "no live feed configured; nothing pulled"}
+    results: dict[str, Any] = {}
+    for feed in feeds:
+        at = store_time(now)
+        try:
+            frame = feed.fetch(now)
+            report = ingest(ctx.engine, frame, source=feed.name, file_label=f"{feed.name}@{at}")
+            time_col = "time" if "time" in frame.columns else "valid_at"
+            latest = (
+                store_time(pd.Timestamp(frame[time_col].max()).to_pydatetime())
+                if len(frame)
+                else None
+            )
+            _set_feed_status(ctx.engine, feed.name, at, ok=True, latest=latest)
+            results[feed.name] = {"rows": len(frame), "report": str(report)[:500]}
+        except Exception as exc:  # noqa: BLE001 - a failing feed must not stop the others
+            log.warning("feed %s failed: %s", feed.name, exc)
+            _set_feed_status(
+                ctx.engine, feed.name, at, ok=False, error=f"{type(exc).__name__}: {exc}"
+            )
+            results[feed.name] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    if all("error" in r for r in results.values()):
+        raise RuntimeError(f"every feed failed: {results}")
+    return {"feeds": results}
+
+
+def _set_feed_status(
+    engine: Engine,
+    name: str,
+    at: datetime,
+    *,
+    ok: bool,
+    latest: datetime | None = None,
+    error: str | None = None,
+) -> None:
+    with session_scope(engine) as s:
+        row = s.get(FeedStatus, name) or FeedStatus(feed=name)
+        row.last_attempt_at = at
+        if ok:
+            row.last_success_at = at
+            row.last_error = None
+            if latest is not None and (
+                row.latest_data_time is None or latest > row.latest_data_time
+            ):
+                row.latest_data_time = latest
+        else:
+            row.last_error = (error or "")[:2000]
+        s.add(row)
+
+
+def latest_observation_time(engine: Engine, known_at: datetime) -> datetime | None:
+    """The start (naive UTC) of the latest stored hour complete at ``known_at``."""
+    cutoff = store_time(known_at) - timedelta(hours=1)
+    with engine.connect() as conn:
+        return conn.execute(
+            select(func.max(Observation.time)).where(Observation.time <= cutoff)
+        ).scalar()
+
+
+def stale_inputs(engine: Engine, now: datetime, stale_after_hours: float) -> dict[str, str]:
+    """Inputs that are stale or missing at ``now``: ``{input: why}``.
+
+    The stored observations count as an input of their own (whatever feed brought them):
+    stale when the latest complete hour ended more than ``stale_after_hours`` before ``now``.
+    Each live feed in ``feed_status`` is stale when its last success is that old.
+    """
+    limit = timedelta(hours=stale_after_hours)
+    at = store_time(now)
+    out: dict[str, str] = {}
+    latest = latest_observation_time(engine, now)
+    if latest is None:
+        out["observations"] = "no observations stored before the issue time"
+    elif at - (latest + timedelta(hours=1)) > limit:
+        out["observations"] = f"latest complete hour starts {latest:%Y-%m-%d %H:%M} UTC"
+    _data_age("observations", latest, now)
+    with engine.connect() as conn:
+        feeds = conn.execute(select(FeedStatus)).all()
+    for row in feeds:
+        if row.last_success_at is None or at - row.last_success_at > limit:
+            since = f"{row.last_success_at:%Y-%m-%d %H:%M} UTC" if row.last_success_at else "never"
+            why = f"last success {since}"
+            if row.last_error:
+                why += f"; last error: {row.last_error[:200]}"
+            out[f"feed:{row.feed}"] = why
+        _data_age(row.feed, row.latest_data_time, now)
+    return out
+
+
+def _data_age(feed: str, latest: datetime | None, now: datetime) -> None:
+    try:
+        from aqcast.service.metrics import set_data_age
+    except ImportError:
+        return
+    set_data_age(feed, latest, store_time(now))
+
+
+def raise_operator_alerts(engine: Engine, stale: Mapping[str, str], now: datetime) -> list[str]:
+    """One open ``stale_feed`` alert per stale input (not repeated while it stays stale);
+    alerts of inputs that are fresh again are resolved. Returns the inputs newly alerted."""
+    at = store_time(now)
+    raised = []
+    with session_scope(engine) as s:
+        open_alerts = {
+            a.subject: a
+            for a in s.scalars(
+                select(OperatorAlert).where(
+                    OperatorAlert.kind == STALE_FEED_ALERT, OperatorAlert.resolved_at.is_(None)
+                )
+            )
+        }
+        for subject, why in stale.items():
+            if subject in open_alerts:
+                continue
+            s.add(
+                OperatorAlert(
+                    kind=STALE_FEED_ALERT,
+                    subject=subject[:128],
+                    message=f"{subject} is stale or missing: {why}. Forecasts fall back to "
+                    "baselines for what it feeds and say so in missing_inputs.",
+                    raised_at=at,
+                )
+            )
+            raised.append(subject)
+        for subject, alert in open_alerts.items():
+            if subject not in stale:
+                alert.resolved_at = at
+    return raised
+
+
+# --- the jobs -------------------------------------------------------------------------
+
+
+def pull_observations(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
+    return pull_feeds(ctx, ctx.observation_feeds, ctx.services.ingest_observations, run.now)
+
+
+def pull_weather_forecasts(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
+    return pull_feeds(ctx, ctx.weather_feeds, ctx.services.ingest_met_forecasts, run.now)
+
+
+def make_and_store_forecast(ctx: JobContext, run: RunInfo) -> tuple[Any, Any, dict[str, str]]:
+    """Forecast the run's issue date with what is known now; stale inputs are alerted and
+    named in the forecast's ``missing_inputs`` and ``notes``."""
+    stale = stale_inputs(ctx.engine, run.now, ctx.settings.feed_stale_after_hours)
+    raise_operator_alerts(ctx.engine, stale, run.now)
+    forecast = ctx.services.make_forecast(
+        ctx.engine, run.local_date, met=run.options.get("met", "stored")
+    )
+    for name, why in stale.items():
+        if name not in forecast.missing_inputs:
+            forecast.missing_inputs.append(name)
+        forecast.notes.append(
+            f"input {name} stale or missing at {run.now:%Y-%m-%d %H:%M} UTC: {why}"
+        )
+    run_id = ctx.services.store_forecast(ctx.engine, forecast)
+    return forecast, run_id, stale
+
+
+def _forecast_detail(forecast: Any, run_id: Any) -> dict[str, Any]:
+    return {
+        "issue_date": str(forecast.issue_date),
+        "run_id": run_id,
+        "method": forecast.method,
+        "met_mode": forecast.met_mode,
+        "missing_inputs": list(forecast.missing_inputs),
+    }
+
+
+def forecast(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
+    fc, run_id, _ = make_and_store_forecast(ctx, run)
+    return _forecast_detail(fc, run_id)
+
+
+def publish(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
+    fc = ctx.services.load_forecast(ctx.engine, run.local_date)
+    detail: dict[str, Any] = {}
+    if fc is None:
+        fc, run_id, _ = make_and_store_forecast(ctx, run)
+        detail = _forecast_detail(fc, run_id)
+    events = ctx.services.issue_alerts(ctx.engine, fc, now=run.now)
+    detail.update(
+        issue_date=str(run.local_date),
+        method=fc.method,
+        missing_inputs=list(fc.missing_inputs),
+        events=[getattr(e, "id", str(e)) for e in events],
+    )
+    return detail
+
+
+def intraday_critical_value(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
+    """Update the day's critical value from the complete hours observed so far."""
+    from aqcast.service.config_files import area_stations, load_areas
+    from aqcast.service.observations import list_stations, load_hourly
+
+    day = run.local_date
+    fc = ctx.services.load_forecast(ctx.engine, day)
+    if fc is None:
+        return {"note": f"no forecast stored for {day}; nothing to compare"}
+    day_start = datetime.combine(day, time(0), tzinfo=run.tz)
+    hour_now = as_utc(run.now).replace(minute=0, second=0, microsecond=0)
+    hourly = load_hourly(ctx.engine, day_start, hour_now, variables=["o3"])
+    codes = list(list_stations(ctx.engine)["code"])
+    areas = load_areas(ctx.settings.areas_file)
+    out: dict[str, Any] = {}
+    for area in areas.areas:
+        members = area_stations(area, codes, areas)
+        frame = hourly[hourly["station"].isin(members)]
+        local_hour = frame["time"].dt.tz_convert(run.tz).dt.hour
+        observed = frame.groupby(local_hour)["o3"].mean().dropna()
+        observed_ugm3 = (
+            [float(observed.get(h, float("nan"))) for h in range(int(local_hour.max()) + 1)]
+            if len(observed)
+            else []
+        )
+        result = ctx.services.check_critical_crossing(
+            ctx.engine, area, day, observed_ugm3, fc, run.now
+        )
+        out[area] = {"hours_observed": len(observed), "result": _brief(result)}
+    return out
+
+
+def _brief(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple):
+        return [getattr(v, "id", str(v)) for v in value]
+    return getattr(value, "id", str(value))
+
+
+def retrain(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
+    until = run.local_date.replace(day=1)
+    version = ctx.services.train(ctx.engine, until=until)
+    return {"until": str(until), "model_version": _brief(getattr(version, "version", version))}
+
+
+def dispatch_webhooks(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
+    if ctx.services.dispatch is not None:
+        stats = ctx.services.dispatch(ctx.engine, run.now)
+    else:
+        from aqcast.service.webhooks.dispatcher import run_dispatcher
+
+        fixed_now = store_time(run.now)
+        stats = asyncio.run(run_dispatcher(ctx.engine, clock=lambda: fixed_now, once=True))
+    return (
+        {k: v for k, v in vars(stats).items()} if hasattr(stats, "__dict__") else {"stats": stats}
+    )
+
+
+JOBS: dict[str, JobFunc] = {
+    "pull_observations": pull_observations,
+    "pull_weather_forecasts": pull_weather_forecasts,
+    "forecast": forecast,
+    "publish": publish,
+    "intraday_critical_value": intraday_critical_value,
+    "retrain": retrain,
+    "dispatch_webhooks": dispatch_webhooks,
+}
+
