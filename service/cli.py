@@ -22,3 +22,12 @@ def migrate() -> None:
     url = get_settings().database_url
     run_migrations(url)
     typer.echo("database is at the latest schema")
+
+
+from aqcast.service.commands import keys as _keys  # noqa: E402
+
+app.add_typer(_keys.app, name="keys")
+
+from aqcast.service.commands import webhooks as _webhooks  # noqa: E402
+
+_webhooks.register(app)
