@@ -15,7 +15,8 @@ Rules taken from the standard, and the choices made where it leaves room:
   maximum is never below the MDA8, so this is a lower bound of the standard's value.
 - NaN concentration -> NaN IAQI; a negative concentration is an error (ValueError).
 - Daily AQI = the largest IAQI among the sub-indices that are available; the primary
-  pollutant(s) are those whose IAQI equals the AQI, named only when AQI > 50.
+  pollutant(s) are those whose IAQI equals the AQI, named only when AQI > 50. Ozone is
+  named once: ``o3_8h`` when its 8-hour and 1-hour indices tie.
 - A daily AQI needs at least one sub-index; the frame version reports how many it used.
 
 Daily sub-indices (HJ 633 section 5.1): the 24-hour means of SO2, NO2, PM10, PM2.5 and
@@ -227,6 +228,9 @@ def aqi_frame(daily: pd.DataFrame) -> pd.DataFrame:
     aqi = np.where(n_sub > 0, np.max(np.where(avail, arr, -np.inf), axis=1), np.nan)
     is_primary = avail & (arr == aqi[:, None]) & (aqi[:, None] > 50)
     keys = np.array(subs.columns)
+    # Ozone is named once: when its 1-hour and 8-hour indices tie, it is "o3_8h".
+    i_1h, i_8h = list(keys).index("o3_1h"), list(keys).index("o3_8h")
+    is_primary[:, i_1h] &= ~is_primary[:, i_8h]
     primary = [",".join(keys[m]) for m in is_primary] if len(arr) else []
     return pd.DataFrame(
         {
