@@ -83,6 +83,8 @@ class Triggers(_Strict):
     advisory_p_exceed_min: float = Field(0.5, ge=0, le=1)
     advisory_o3_mda8_q50_min_ugm3: float = Field(160, gt=0)
     adverse_p_heavy_min: float = Field(0.3, ge=0, le=1)
+    # Outside an ozone campaign the critical value is shown from this O3 MDA8 q90 on.
+    critical_value_o3_q90_min_ugm3: float = Field(120, ge=0)
 
 
 class WindowRule(_Strict):

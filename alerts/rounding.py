@@ -1,0 +1,49 @@
+"""Numbers as a bureau writes them in a prompt.
+
+Concentrations and AQI to integers (half up); ranges widened outwards to multiples of 5
+below 100 and of 10 from 100 on; probabilities in steps of 10 %.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def half_up(x: float) -> int:
+    """Round half up (Python's round() is half-to-even: 72.5 -> 72)."""
+    return int(math.floor(x + 0.5))
+
+
+def range_step(upper: float) -> int:
+    return 5 if upper < 100 else 10
+
+
+def rounded_range(low: float, high: float) -> tuple[int, int]:
+    """``(q10, q90)`` widened outwards to the bureau's step; never a zero-width range."""
+    low, high = min(low, high), max(low, high)
+    step = range_step(high)
+    lo = int(math.floor(low / step) * step)
+    hi = int(math.ceil(high / step) * step)
+    if hi <= lo:
+        hi = lo + step
+    return max(lo, 0), hi
+
+
+def percent_step(p: float) -> str:
+    """A probability [0..1] as a percentage in steps of 10: ``"<10%"``, ``"70%"``, ``">90%"``."""
+    if p < 0.05:
+        return "<10%"
+    if p > 0.95:
+        return ">90%"
+    return f"{half_up(p * 10) * 10}%"
+
+
+def hour_ranges(hours: list[int]) -> list[tuple[int, int]]:
+    """Contiguous runs of local hours, as ``(start, end)`` with end exclusive."""
+    out: list[tuple[int, int]] = []
+    for h in sorted(set(int(h) for h in hours)):
+        if out and h == out[-1][1]:
+            out[-1] = (out[-1][0], h + 1)
+        else:
+            out.append((h, h + 1))
+    return out
