@@ -1,0 +1,206 @@
+"""Reading stored observations, weather forecasts, stations and daily statistics.
+
+Every loader returns the project's frames (docs/architecture.md): times tz-aware UTC,
+variables under the nomenclature's names. They accept an Engine, or a Connection so that
+code inside an open transaction (ingest refreshing daily statistics) sees its own writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+from aqcast.features.nomenclature import DAILY, MET_FORECAST_VARIABLES, OBS_VARIABLES
+from aqcast.features.qc import VALID
+from aqcast.service.tables import DailyStat, MetForecast, Observation, Station
+from sqlalchemy import Column, Connection, Engine, String, select, type_coerce
+
+OBS = Observation.__table__
+MET = MetForecast.__table__
+STATIONS = Station.__table__
+DAILY_STATS = DailyStat.__table__
+
+
+@contextmanager
+def connected(bind: Engine | Connection) -> Iterator[Connection]:
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as conn:
+            yield conn
+
+
+def to_naive_utc(t: datetime | pd.Timestamp | str) -> datetime:
+    """The store's form of a time: naive UTC. A naive input is taken as UTC already."""
+    ts = pd.Timestamp(t)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.to_pydatetime()
+
+
+def raw_time(column: Column):
+    """A DateTime column read without per-row conversion (SQLite hands back text, which
+    pandas parses in one vectorised call; PostgreSQL hands back datetimes)."""
+    return type_coerce(column, String).label(column.name)
+
+
+def _utc_column(values: Iterable) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(list(values))).as_unit("ns").tz_localize("UTC")
+
+
+def list_stations(bind: Engine | Connection) -> pd.DataFrame:
+    """All stored stations: ``station_id, station, name, name_zh, lat, lon, source``."""
+    with connected(bind) as conn:
+        rows = [tuple(r) for r in conn.execute(select(STATIONS).order_by(STATIONS.c.code))]
+    df = pd.DataFrame(
+        rows, columns=["station_id", "station", "name", "name_zh", "lat", "lon", "source"]
+    )
+    return df.astype({"lat": float, "lon": float})
+
+
+def station_ids(bind: Engine | Connection, codes: Iterable[str] | None = None) -> dict[str, int]:
+    """Code -> id of the stored stations (all, or the given codes that exist)."""
+    stmt = select(STATIONS.c.code, STATIONS.c.id)
+    if codes is not None:
+        stmt = stmt.where(STATIONS.c.code.in_(list(codes)))
+    with connected(bind) as conn:
+        return {code: sid for code, sid in conn.execute(stmt)}
+
+
+def load_hourly(
+    bind: Engine | Connection,
+    start: datetime | pd.Timestamp | str,
+    end: datetime | pd.Timestamp | str,
+    stations: Iterable[str] | None = None,
+    valid_only: bool = True,
+    *,
+    variables: Iterable[str] | None = None,
+    with_flags: bool = False,
+) -> pd.DataFrame:
+    """Stored hourly observations with ``start <= time < end`` as a canonical frame.
+
+    ``valid_only`` sets every value whose quality flag is not 0 to NaN. ``with_flags``
+    adds the ``<var>_qc`` columns. Rows come sorted by station then time.
+    """
+    names = list(OBS_VARIABLES if variables is None else variables)
+    unknown = [v for v in names if v not in OBS_VARIABLES]
+    if unknown:
+        raise KeyError(f"not stored hourly variables: {unknown}")
+    cols = [STATIONS.c.code, raw_time(OBS.c.time)]
+    for v in names:
+        cols += [OBS.c[v], OBS.c[f"{v}_qc"]]
+    stmt = (
+        select(*cols)
+        .join(STATIONS, STATIONS.c.id == OBS.c.station_id)
+        .where(OBS.c.time >= to_naive_utc(start), OBS.c.time < to_naive_utc(end))
+        .order_by(STATIONS.c.code, OBS.c.time)
+    )
+    if stations is not None:
+        stmt = stmt.where(STATIONS.c.code.in_(list(stations)))
+    with connected(bind) as conn:
+        rows = [tuple(r) for r in conn.execute(stmt)]
+    raw_cols = ["station", "time"] + [c for v in names for c in (v, f"{v}_qc")]
+    raw = pd.DataFrame(rows, columns=raw_cols)
+    out = pd.DataFrame({"station": raw["station"].astype(str), "time": _utc_column(raw["time"])})
+    for v in names:
+        values = raw[v].to_numpy(dtype=float, na_value=np.nan)
+        flags = raw[f"{v}_qc"].to_numpy(dtype=np.int16) if len(raw) else np.zeros(0, np.int16)
+        out[v] = np.where(flags == VALID, values, np.nan) if valid_only else values
+        if with_flags:
+            out[f"{v}_qc"] = flags
+    return out
+
+
+def load_met_forecasts(
+    bind: Engine | Connection,
+    issued_before: datetime | pd.Timestamp | str,
+    valid_from: datetime | pd.Timestamp | str,
+    valid_to: datetime | pd.Timestamp | str,
+    stations: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Stored weather forecasts valid in ``[valid_from, valid_to)``, keeping per station and
+    valid time only the latest issue with ``issued_at < issued_before``.
+
+    Returns ``station, issued_at, valid_at, <weather vars>`` (times tz-aware UTC).
+    """
+    names = MET_FORECAST_VARIABLES
+    stmt = (
+        select(
+            STATIONS.c.code,
+            raw_time(MET.c.issued_at),
+            raw_time(MET.c.valid_at),
+            *[MET.c[v] for v in names],
+        )
+        .join(STATIONS, STATIONS.c.id == MET.c.station_id)
+        .where(
+            MET.c.issued_at < to_naive_utc(issued_before),
+            MET.c.valid_at >= to_naive_utc(valid_from),
+            MET.c.valid_at < to_naive_utc(valid_to),
+        )
+    )
+    if stations is not None:
+        stmt = stmt.where(STATIONS.c.code.in_(list(stations)))
+    with connected(bind) as conn:
+        rows = [tuple(r) for r in conn.execute(stmt)]
+    raw = pd.DataFrame(rows, columns=["station", "issued_at", "valid_at", *names])
+    out = pd.DataFrame(
+        {
+            "station": raw["station"].astype(str),
+            "issued_at": _utc_column(raw["issued_at"]),
+            "valid_at": _utc_column(raw["valid_at"]),
+        }
+    )
+    for v in names:
+        out[v] = raw[v].to_numpy(dtype=float, na_value=np.nan)
+    out = out.sort_values(["station", "valid_at", "issued_at"])
+    out = out.drop_duplicates(["station", "valid_at"], keep="last")
+    return out.reset_index(drop=True)
+
+
+def load_daily(
+    bind: Engine | Connection,
+    start: date,
+    end: date,
+    *,
+    area: str | None = None,
+    stations: Iterable[str] | None = None,
+    variables: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Stored daily statistics for local days ``start <= day <= end``.
+
+    With ``area`` the area's rows; with ``stations`` those stations' rows; with neither,
+    all rows. Returns ``area, station, day, variable, value, n_valid`` (``station`` is ""
+    on area rows, ``area`` is "" on station rows).
+    """
+    names = list(DAILY if variables is None else variables)
+    stmt = (
+        select(
+            DAILY_STATS.c.area,
+            STATIONS.c.code,
+            DAILY_STATS.c.day,
+            DAILY_STATS.c.variable,
+            DAILY_STATS.c.value,
+            DAILY_STATS.c.n_valid,
+        )
+        .outerjoin(STATIONS, STATIONS.c.id == DAILY_STATS.c.station_id)
+        .where(
+            DAILY_STATS.c.day >= start,
+            DAILY_STATS.c.day <= end,
+            DAILY_STATS.c.variable.in_(names),
+        )
+        .order_by(DAILY_STATS.c.area, STATIONS.c.code, DAILY_STATS.c.day)
+    )
+    if area is not None:
+        stmt = stmt.where(DAILY_STATS.c.area == area, DAILY_STATS.c.station_id.is_(None))
+    if stations is not None:
+        stmt = stmt.where(STATIONS.c.code.in_(list(stations)))
+    with connected(bind) as conn:
+        rows = [tuple(r) for r in conn.execute(stmt)]
+    out = pd.DataFrame(rows, columns=["area", "station", "day", "variable", "value", "n_valid"])
+    out["station"] = out["station"].fillna("").astype(str)
+    out["area"] = out["area"].fillna("").astype(str)
+    out["value"] = out["value"].astype(float)
+    return out
