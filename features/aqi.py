@@ -114,7 +114,7 @@ def iaqi(pollutant: str, conc: npt.ArrayLike) -> np.ndarray | float:
     c_bp, i_bp = _breakpoints(pollutant)
     c = np.asarray(conc, dtype=float)
     if np.any(c < 0):
-        bad = c[c < 0].flat[0]
+        bad = float(c[c < 0].flat[0])
         raise ValueError(f"negative concentration for {pollutant}: {bad!r}")
     out = _ceil(np.interp(c, c_bp, i_bp))
     top = c > c_bp[-1]
@@ -137,7 +137,9 @@ def conc_for_iaqi(pollutant: str, value: npt.ArrayLike) -> np.ndarray | float:
     v = np.asarray(value, dtype=float)
     outside = (v < 0) | (v > i_bp[-1])
     if np.any(outside):
-        raise ValueError(f"IAQI {v[outside].flat[0]!r} outside 0..{int(i_bp[-1])} for {pollutant}")
+        raise ValueError(
+            f"IAQI {float(v[outside].flat[0])!r} outside 0..{int(i_bp[-1])} for {pollutant}"
+        )
     out = np.interp(v, i_bp, c_bp)
     return float(out) if out.ndim == 0 else out
 

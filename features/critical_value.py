@@ -89,7 +89,7 @@ def _profile(values: npt.ArrayLike, name: str) -> np.ndarray:
     if bad.size:
         h = int(bad[0])
         raise ValueError(
-            f"{name}: hour {h} is {p[h]!r}; a forecast profile needs finite values >= 0"
+            f"{name}: hour {h} is {float(p[h])!r}; a forecast profile needs finite values >= 0"
         )
     return p
 
