@@ -170,8 +170,9 @@ def _max_scale(
 def intraday_critical_value_ugm3(
     observed_ugm3: npt.ArrayLike,
     hours_observed: int | None = None,
-    forecast_profile_ugm3: npt.ArrayLike | None = None,
     limit_ugm3: float = O3_MDA8_LIMIT_UGM3,
+    *,
+    forecast_profile_ugm3: npt.ArrayLike | None = None,
     likely_fraction: float = LIKELY_FRACTION,
 ) -> IntradayCriticalValue:
     """The critical value updated from the hours observed so far today (module docstring).
