@@ -120,6 +120,12 @@ class YearOverride(_Strict):
     targets: Targets | None = None
 
 
+class CapSettings(_Strict):
+    sender: str = Field(min_length=1, pattern=r"^[^\s,<&]+$")
+    sender_name: Text
+    margin_km: float = Field(2.0, ge=0)
+
+
 class District(_Strict):
     name: Text
     default: YearPlan
@@ -132,6 +138,7 @@ class CampaignFile(_Strict):
     sectors: dict[str, Sector] = Field(min_length=1)
     focus_items: dict[str, Text] = Field(default_factory=dict)
     districts: dict[str, District] = Field(min_length=1)
+    cap: CapSettings
     # Rule sets written here take precedence over the shipped ones of the same name.
     rule_sets: dict[str, RuleSet] = Field(default_factory=dict)
 

@@ -17,13 +17,11 @@ from typing import Any
 from aqcast.alerts import forecast_view as fv
 from aqcast.alerts.advisories import advisories_for_day
 from aqcast.alerts.campaign import CampaignFile, district_for_area
-from aqcast.alerts.rounding import half_up, hour_ranges, percent_step, rounded_range
-from aqcast.alerts.texts import Text
+from aqcast.alerts.rounding import half_up, percent_step, rounded_range
+from aqcast.alerts.texts import Say, Text
 from aqcast.alerts.warnings import WarningStatus
 from aqcast.features.aqi import aqi_level, daily_aqi
-from aqcast.service.config_files import ConfigError, load_yaml_model
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from pydantic import RootModel
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 FORMATS = ("text", "html", "json")
@@ -36,76 +34,9 @@ POLLUTANT_NAMES = {
     "so2_24h": Text(zh="二氧化硫", en="SO2"),
     "co_24h": Text(zh="一氧化碳", en="CO"),
 }
-MONTHS_EN = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
-REQUIRED_PHRASES = {
-    "title",
-    "today_aqi",
-    "primary",
-    "o3_line",
-    "pm25_line",
-    "outlook_day",
-    "critical_line",
-    "critical_low",
-    "risk_high",
-    "risk_low",
-    "stagnation",
-    "warning_active",
-    "campaign_line",
-    "field_focus",
-    "stagger_line",
-    "no_action",
-    "chance",
-    "list_sep",
-    "or_sep",
-    "date_format",
-    "short_date_format",
-    "hours_format",
-    "note_met_observed",
-    "note_met_none",
-    "note_fallback",
-    "note_missing",
-    "issued",
-}
 # The critical value is worth a sentence about hours only when the forecast peak gets
 # within this share of it; below, the prompt says plainly that exceedance is unlikely.
 CRITICAL_NEAR_FRACTION = 0.85
-
-
-class PhraseFile(RootModel[dict[str, Text]]):
-    pass
-
-
-@lru_cache(maxsize=2)
-def load_phrases(path: Path = TEMPLATES_DIR / "phrases.yaml") -> dict[str, Text]:
-    phrases = load_yaml_model(path, PhraseFile).root
-    missing = sorted(REQUIRED_PHRASES - set(phrases))
-    if missing:
-        raise ConfigError(f"{path}: missing phrase(s) {missing}")
-    return phrases
-
-
-class _Say:
-    """Phrases of one language, filled with values."""
-
-    def __init__(self, lang: str) -> None:
-        self.lang = lang
-        self.p = load_phrases()
-
-    def __call__(self, key: str, **kw: Any) -> str:
-        return self.p[key](self.lang).format(**kw)
-
-    def join(self, items: list[str]) -> str:
-        return self("list_sep").join(items)
-
-    def date(self, d: date, short: bool = False) -> str:
-        key = "short_date_format" if short else "date_format"
-        return self(key, y=d.year, m=d.month, d=d.day, mon=MONTHS_EN[d.month - 1])
-
-    def hours(self, window: tuple[int, int] | list[int]) -> str:
-        return self("hours_format", start=f"{window[0]:02d}", end=f"{window[1]:02d}")
-
-    def hour_runs(self, hours: list[int]) -> str:
-        return self("or_sep").join(self.hours(r) for r in hour_ranges(hours))
 
 
 def _level_name(aqi: float, lang: str) -> tuple[str, int]:
@@ -115,7 +46,7 @@ def _level_name(aqi: float, lang: str) -> tuple[str, int]:
     return (lv.zh if lang == "zh" else lv.en), lv.number
 
 
-def _concentration(say: _Say, key: str, v: dict | None) -> tuple[dict, str] | None:
+def _concentration(say: Say, key: str, v: dict | None) -> tuple[dict, str] | None:
     if v is None:
         return None
     lo, hi = rounded_range(v["q10"] if v["q10"] is not None else v["q50"], v["q90"] or v["q50"])
@@ -164,7 +95,7 @@ def build_prompt(
     """
     if lang not in ("zh", "en"):
         raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
-    say = _Say(lang)
+    say = Say(lang)
     today: date = fv._as_date(forecast.issue_date)
     district = district_for_area(cfg, area)
     plan = cfg.plan(district, today.year)
@@ -405,7 +336,7 @@ def _sentence_case(line: str, lang: str) -> str:
     return line[:1].upper() + line[1:] if lang == "en" else line
 
 
-def _targets_block(say: _Say, status: dict) -> dict:
+def _targets_block(say: Say, status: dict) -> dict:
     t, ytd, al = status["targets"], status["year_to_date"], status["allowance"]
     lines = []
     if ytd["pm25_mean_ugm3"] is not None:

@@ -31,11 +31,12 @@ def rounded_range(low: float, high: float) -> tuple[int, int]:
 
 def percent_step(p: float) -> str:
     """A probability [0..1] as a percentage in steps of 10: ``"<10%"``, ``"70%"``, ``">90%"``."""
-    if p < 0.05:
+    pct = half_up(p * 10) * 10
+    if pct <= 0:
         return "<10%"
-    if p > 0.95:
+    if pct >= 100:
         return ">90%"
-    return f"{half_up(p * 10) * 10}%"
+    return f"{pct}%"
 
 
 def hour_ranges(hours: list[int]) -> list[tuple[int, int]]:

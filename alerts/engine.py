@@ -1,0 +1,464 @@
+"""Turning a stored forecast into alert events: the one place alerts touch the database.
+
+``issue_alerts`` runs after each morning forecast: per area it decides the warning
+(persisted in ``warning_state``), derives the sector advisories, builds the prompt
+(zh and en), and stores one event for each through ``service.events.record_event`` in
+one transaction per area. Dedup keys make a rerun for the same issue date store
+nothing twice: the warning decision of a rerun starts again from the state the first
+run started from (kept in ``warning_state.detail["before"]``).
+
+``check_critical_crossing`` is the intraday job's: one event the first time in a day
+that observed O3 reaches the morning critical value.
+
+``hindcast_events`` is the pure replay of the same decisions over many issue dates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from aqcast.alerts import forecast_view as fv
+from aqcast.alerts.advisories import advisories_for_day
+from aqcast.alerts.campaign import CampaignFile, current_campaign, district_for_area
+from aqcast.alerts.cap import advisory_cap, area_shape, reference, warning_cap
+from aqcast.alerts.prompt import build_prompt
+from aqcast.alerts.targets import target_status
+from aqcast.alerts.warnings import RuleSet, WarningStatus, next_state
+from aqcast.features.aqi import aqi_level
+from aqcast.features.critical_value import intraday_critical_value_ugm3
+from aqcast.service.events import event_id, record_event
+from aqcast.service.settings import get_settings
+from aqcast.service.store import session_scope
+from aqcast.service.tables import AlertEvent, DailyStat, Station, WarningState
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+PROMPT_LANGS = ("zh", "en")
+
+
+def _naive_utc(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo is not None else t
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+# --- warning state <-> JSON ------------------------------------------------------------
+
+
+def status_to_json(s: WarningStatus) -> dict:
+    return {
+        "level": s.level,
+        "since": s.since.isoformat() if s.since else None,
+        "until": s.until.isoformat() if s.until else None,
+        "updated_on": s.updated_on.isoformat() if s.updated_on else None,
+        "pending": s.pending,
+        "memory": s.memory,
+    }
+
+
+def status_from_json(d: Mapping[str, Any]) -> WarningStatus:
+    def day(v: str | None) -> date | None:
+        return date.fromisoformat(v) if v else None
+
+    return WarningStatus(
+        d.get("level", "none"),
+        day(d.get("since")),
+        day(d.get("until")),
+        day(d.get("updated_on")),
+        d.get("pending"),
+        d.get("memory") or {},
+    )
+
+
+def _jsonable(t: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in t.items()}
+
+
+# --- pure decisions shared by the engine and the hindcast -------------------------------
+
+
+def today_level(forecast: Any, area: str, day: date) -> str:
+    """The English AQI level name of the day's forecast q50 ("" when unknown)."""
+    v = fv.value(forecast, area, "aqi", day)
+    lv = aqi_level(v["q50"]) if v else None
+    return lv.en if lv else ""
+
+
+def day_advisories(forecast: Any, area: str, cfg: CampaignFile, day: date) -> list[dict]:
+    district = district_for_area(cfg, area)
+    o3 = fv.value(forecast, area, "o3_mda8", day) or {}
+    crit = fv.critical(forecast, area, day)
+    return advisories_for_day(
+        cfg,
+        district,
+        area,
+        day,
+        o3_mda8_q50_ugm3=o3.get("q50"),
+        p_exceed=o3.get("p_exceed"),
+        profile_ugm3=fv.hourly_profile(forecast, area, day),
+        critical_value_ugm3=crit["critical_value_ugm3"] if crit else None,
+        peak_hour=crit["peak_hour"] if crit else None,
+    )
+
+
+def rules_for(cfg: CampaignFile, area: str, day: date) -> RuleSet:
+    return cfg.rule_set(cfg.plan(district_for_area(cfg, area), day.year).warning_rules)
+
+
+def hindcast_events(
+    forecasts_by_issue_date: Mapping[date, Any] | Iterable[Any],
+    config: CampaignFile | None = None,
+    *,
+    areas: Sequence[str] | None = None,
+) -> list[dict]:
+    """The alert events a sequence of forecasts would have raised, oldest issue first.
+
+    Each line: ``issue_date, type, area, level, start_date, end_date`` (ISO dates) plus
+    ``action, from_level, to_level`` for warnings and ``sector, avoid_hours`` for
+    advisories. The warning state starts empty and runs through the issues in order.
+    """
+    cfg = config or current_campaign()
+    items = (
+        list(forecasts_by_issue_date.values())
+        if isinstance(forecasts_by_issue_date, Mapping)
+        else list(forecasts_by_issue_date)
+    )
+    items.sort(key=lambda f: fv._as_date(f.issue_date))
+    states: dict[str, WarningStatus] = {}
+    lines: list[dict] = []
+    for fc in items:
+        d = fv._as_date(fc.issue_date)
+        for area in areas or fv.forecast_areas(fc):
+            rules = rules_for(cfg, area, d)
+            before = states.get(area, WarningStatus())
+            states[area], transitions = next_state(
+                before, fv.daily_aqi_forecasts(fc, area), rules, d
+            )
+            iso = d.isoformat()
+            lines.append(
+                {
+                    "issue_date": iso,
+                    "type": "prompt",
+                    "area": area,
+                    "level": today_level(fc, area, d),
+                    "start_date": iso,
+                    "end_date": iso,
+                }
+            )
+            for t in transitions:
+                tj = _jsonable(t)
+                lines.append(
+                    {
+                        "issue_date": iso,
+                        "type": "warning",
+                        "area": area,
+                        "level": t["level"],
+                        "start_date": tj["start_date"],
+                        "end_date": tj["end_date"],
+                        "action": t["action"],
+                        "from_level": t["from_level"],
+                        "to_level": t["to_level"],
+                        "rule_set": rules.name,
+                    }
+                )
+            for adv in day_advisories(fc, area, cfg, d):
+                lines.append(
+                    {
+                        "issue_date": iso,
+                        "type": "advisory",
+                        "area": area,
+                        "level": "advisory",
+                        "start_date": iso,
+                        "end_date": iso,
+                        "sector": adv["sector"],
+                        "avoid_hours": adv["avoid_hours"],
+                    }
+                )
+    return lines
+
+
+def critical_crossing(
+    observed_ugm3: Sequence[float],
+    critical_value_ugm3: float,
+    forecast_profile_ugm3: Sequence[float] | None = None,
+) -> dict | None:
+    """Whether the day's observed O3 has reached the morning critical value.
+
+    observed_ugm3 : hourly O3 [ug/m3] of local hours 0..H-1 (NaN = missing).
+    Crossed when an observed hour reaches the critical value, or when the observed hours
+    alone already make an MDA8 above 160 unavoidable. Returns None when not crossed,
+    else the first hour, its value and the intraday update.
+    """
+    obs = [float(v) if v is not None else math.nan for v in observed_ugm3]
+    first = next(
+        (h for h, v in enumerate(obs) if not math.isnan(v) and v >= critical_value_ugm3), None
+    )
+    intraday = intraday_critical_value_ugm3(obs, len(obs), forecast_profile_ugm3)
+    certain = intraday.status in ("already_exceeded", "unavoidable")
+    if first is None and not certain:
+        return None
+    return {
+        "hour": first if first is not None else len(obs) - 1,
+        "observed_ugm3": None if first is None else round(obs[first]),
+        "critical_value_ugm3": round(critical_value_ugm3),
+        "hours_observed": len(obs),
+        "intraday_status": intraday.status,
+        "remaining_level_ugm3": None
+        if intraday.remaining_level_ugm3 is None
+        else round(intraday.remaining_level_ugm3),
+    }
+
+
+# --- database layer --------------------------------------------------------------------
+
+
+def _area_points(session: Session, area: str) -> list[tuple[float, float]]:
+    from aqcast.service.config_files import area_stations, load_areas
+
+    rows = session.execute(select(Station.code, Station.lat, Station.lon)).all()
+    try:
+        members = set(area_stations(area, [r.code for r in rows], load_areas()))
+    except KeyError:
+        members = {r.code for r in rows}
+    return [(r.lat, r.lon) for r in rows if r.code in members and r.lat is not None]
+
+
+def load_area_daily(session: Session, area: str, start: date, end_before: date) -> Any:
+    """Area daily AQI and PM2.5 for ``start <= day < end_before``: ``day, aqi, pm25_24h``."""
+    import pandas as pd
+
+    rows = session.execute(
+        select(DailyStat.day, DailyStat.variable, DailyStat.value).where(
+            DailyStat.area == area,
+            DailyStat.station_id.is_(None),
+            DailyStat.day >= start,
+            DailyStat.day < end_before,
+            DailyStat.variable.in_(["aqi", "pm25_24h"]),
+        )
+    ).all()
+    if not rows:
+        return pd.DataFrame(columns=["day", "aqi", "pm25_24h"])
+    frame = pd.DataFrame(rows, columns=["day", "variable", "value"])
+    wide = frame.pivot_table(index="day", columns="variable", values="value", aggfunc="first")
+    return wide.reindex(columns=["aqi", "pm25_24h"]).reset_index()
+
+
+def targets_for(session: Session, cfg: CampaignFile, area: str, day: date) -> dict | None:
+    plan = cfg.plan(district_for_area(cfg, area), day.year)
+    if plan.targets is None:
+        return None
+    daily = load_area_daily(session, area, date(day.year, 1, 1), day)
+    if daily.empty:
+        return None
+    return target_status(daily, plan.targets, day)
+
+
+def _warning_before(
+    row: WarningState | None, issue_date: date
+) -> tuple[WarningStatus, list[str], bool]:
+    """The state this issue decides from, the CAP references, and whether it may write."""
+    if row is None:
+        return WarningStatus(), [], True
+    detail = row.detail or {}
+    if row.updated_on == issue_date and "before" in detail:  # a rerun of the same issue
+        return status_from_json(detail["before"]), list(detail.get("cap_refs_before") or []), True
+    current = WarningStatus.from_row(row.level, row.since, row.until, row.updated_on, detail)
+    if row.updated_on is not None and row.updated_on > issue_date:
+        return current, list(detail.get("cap_refs") or []), False  # a past day replayed
+    return current, list(detail.get("cap_refs") or []), True
+
+
+def current_warning(session: Session, area: str) -> WarningStatus | None:
+    row = session.get(WarningState, area)
+    if row is None:
+        return None
+    return WarningStatus.from_row(row.level, row.since, row.until, row.updated_on, row.detail)
+
+
+def issue_alerts(
+    engine: Engine, forecast: Any, *, now: datetime, config: CampaignFile | None = None
+) -> list[AlertEvent]:
+    """Decide and store the morning's alert events for every area of ``forecast``.
+
+    Returns the events of this issue (those stored earlier by a rerun included).
+    """
+    cfg = config or current_campaign()
+    events: list[AlertEvent] = []
+    for area in fv.forecast_areas(forecast):
+        with session_scope(engine) as session:
+            events.extend(_issue_area(session, forecast, area, cfg, now))
+    return events
+
+
+def _issue_area(
+    session: Session, forecast: Any, area: str, cfg: CampaignFile, now: datetime
+) -> list[AlertEvent]:
+    settings = get_settings()
+    tz = settings.tz
+    d = fv._as_date(forecast.issue_date)
+    district = district_for_area(cfg, area)
+    rules = rules_for(cfg, area, d)
+    area_name = cfg.districts[district].name
+    now_db = _naive_utc(now)
+    points = _area_points(session, area)
+    shape = area_shape(points, cfg.cap.margin_km) if points else {}
+    base_url = settings.public_base_url.rstrip("/")
+    cap_common = dict(
+        sent=_aware(now),
+        tz=tz,
+        sender=cfg.cap.sender,
+        sender_name=cfg.cap.sender_name,
+        area_name=area_name,
+        shape=shape,
+    )
+    out: list[AlertEvent] = []
+
+    # Warning life.
+    row = session.get(WarningState, area)
+    before, refs, writable = _warning_before(row, d)
+    if writable:
+        state, transitions = next_state(before, fv.daily_aqi_forecasts(forecast, area), rules, d)
+    else:
+        state, transitions = before, []
+    refs_before = list(refs)
+    for t in transitions:
+        key = f"warning|{area}|{d.isoformat()}|{t['action']}|{t['to_level']}"
+        eid = event_id(key)
+        identifier = f"aqcast-{eid}"
+        xml = warning_cap(
+            t,
+            identifier=identifier,
+            rules=rules,
+            references=refs or None,
+            web=f"{base_url}/v1/events/{eid}",
+            **cap_common,
+        ).decode()
+        payload = {**_jsonable(t), "rule_set": rules.name, "cap_xml": xml}
+        ev, _ = record_event(
+            session,
+            type="warning",
+            area=area,
+            issue_date=d,
+            start_date=t["start_date"],
+            end_date=t["end_date"],
+            payload=payload,
+            dedup_key=key,
+            level=t["level"],
+            now=now_db,
+        )
+        out.append(ev)
+        # The stored message (the first run's, on a rerun) is the one later Updates reference.
+        stored = (ev.payload or {}).get("cap_xml", xml)
+        sent = stored.split("<sent>", 1)[1].split("</sent>", 1)[0]
+        refs = (
+            [] if t["action"] == "lifted" else [*refs, reference(cfg.cap.sender, identifier, sent)]
+        )
+    if writable:
+        if row is None:
+            row = WarningState(area=area)
+            session.add(row)
+        row.level, row.since, row.until, row.updated_on = (
+            state.level,
+            state.since,
+            state.until,
+            state.updated_on,
+        )
+        row.detail = {
+            **state.to_detail(),
+            "before": status_to_json(before),
+            "cap_refs": refs,
+            "cap_refs_before": refs_before,
+        }
+
+    # Advisories.
+    advisories = day_advisories(forecast, area, cfg, d)
+    for adv in advisories:
+        key = f"advisory|{area}|{d.isoformat()}|{adv['sector']}"
+        eid = event_id(key)
+        xml = advisory_cap(
+            adv, identifier=f"aqcast-{eid}", web=f"{base_url}/v1/events/{eid}", **cap_common
+        ).decode()
+        ev, _ = record_event(
+            session,
+            type="advisory",
+            area=area,
+            issue_date=d,
+            start_date=d,
+            end_date=d,
+            payload={**adv, "cap_xml": xml},
+            dedup_key=key,
+            level="advisory",
+            now=now_db,
+        )
+        out.append(ev)
+
+    # The prompt, in both languages.
+    targets = targets_for(session, cfg, area, d)
+    prompts = {
+        lang: build_prompt(
+            forecast,
+            area,
+            cfg,
+            lang=lang,
+            warning=state,
+            transitions=transitions,
+            targets=targets,
+            advisories=advisories,
+            warning_rules=rules,
+        )
+        for lang in PROMPT_LANGS
+    }
+    ev, _ = record_event(
+        session,
+        type="prompt",
+        area=area,
+        issue_date=d,
+        start_date=d,
+        end_date=d,
+        payload={"issue_date": d.isoformat(), "area": area, "prompt": prompts},
+        dedup_key=f"prompt|{area}|{d.isoformat()}",
+        level=today_level(forecast, area, d),
+        now=now_db,
+    )
+    out.insert(0, ev)
+    return out
+
+
+def check_critical_crossing(
+    engine: Engine,
+    area: str,
+    day: date,
+    observed_hours: Sequence[float],
+    forecast: Any,
+    now: datetime,
+) -> AlertEvent | None:
+    """Store a ``critical_value_crossed`` event the first time ``day``'s observed O3
+    reaches the morning critical value of ``forecast`` (None when not crossed, or when
+    the forecast has no critical value for the area and day)."""
+    crit = fv.critical(forecast, area, day)
+    if crit is None or not observed_hours:
+        return None
+    result = critical_crossing(
+        observed_hours, crit["critical_value_ugm3"], fv.hourly_profile(forecast, area, day)
+    )
+    if result is None:
+        return None
+    with session_scope(engine) as session:
+        ev, _ = record_event(
+            session,
+            type="critical_value_crossed",
+            area=area,
+            issue_date=day,
+            start_date=day,
+            end_date=day,
+            payload={"area": area, "day": day.isoformat(), **result},
+            dedup_key=f"critical|{area}|{day.isoformat()}",
+            level="o3",
+            now=_naive_utc(now),
+        )
+    return ev
