@@ -31,3 +31,13 @@ app.add_typer(_keys.app, name="keys")
 from aqcast.service.commands import webhooks as _webhooks  # noqa: E402
 
 _webhooks.register(app)
+
+from aqcast.service.commands import ingest as _ingest  # noqa: E402
+from aqcast.service.commands import stats as _stats  # noqa: E402
+
+app.add_typer(_ingest.app, name="ingest")
+app.command("stats")(_stats.stats)
+
+from aqcast.service.commands import alerts as _alerts  # noqa: E402
+
+_alerts.register(app)

@@ -1,0 +1,159 @@
+"""``aqcast prompt`` (the morning work prompt), ``aqcast warnings`` (the warning per area)
+and ``aqcast events`` (stored alert events, with their CAP messages)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import typer
+from aqcast.service.settings import get_settings
+from aqcast.service.store import engine_for, session_scope
+from aqcast.service.tables import AlertEvent, WarningState
+from sqlalchemy import select
+
+
+def _parse_date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{option}: expected YYYY-MM-DD, got {value!r}") from None
+
+
+def prompt(
+    day: str = typer.Option(..., "--date", help="Issue date, YYYY-MM-DD."),
+    area: str | None = typer.Option(None, "--area", help="Area (default: the forecast's first)."),
+    lang: str = typer.Option("zh", "--lang", help="zh or en."),
+    fmt: str = typer.Option("text", "--format", help="text, html or json."),
+) -> None:
+    """Print the morning work prompt of a stored forecast."""
+    from aqcast.alerts import forecast_view as fv
+    from aqcast.alerts.campaign import current_campaign
+    from aqcast.alerts.engine import current_warning, rules_for, targets_for
+    from aqcast.alerts.prompt import FORMATS, build_prompt, render_prompt
+
+    if lang not in ("zh", "en"):
+        raise typer.BadParameter(f"--lang: expected zh or en, got {lang!r}")
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    issue_date = _parse_date(day, "--date")
+    try:
+        from aqcast.models.forecast import load_forecast
+    except ImportError as exc:
+        typer.echo(f"error: forecasts cannot be loaded here: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    engine = engine_for(get_settings().database_url)
+    forecast = load_forecast(engine, issue_date)
+    if forecast is None:
+        typer.echo(f"error: no forecast stored for issue date {issue_date}", err=True)
+        raise typer.Exit(1)
+    areas = fv.forecast_areas(forecast)
+    area = area or (areas[0] if areas else None)
+    if area not in areas:
+        typer.echo(f"error: area {area!r} not in the forecast; it has {areas}", err=True)
+        raise typer.Exit(1)
+    cfg = current_campaign()
+    with session_scope(engine) as session:
+        warning = current_warning(session, area)
+        targets = targets_for(session, cfg, area, issue_date)
+    p = build_prompt(
+        forecast,
+        area,
+        cfg,
+        lang=lang,
+        warning=warning,
+        targets=targets,
+        warning_rules=rules_for(cfg, area, issue_date),
+    )
+    typer.echo(render_prompt(p, fmt), nl=False)
+
+
+def warnings(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per area."),
+) -> None:
+    """Show the heavy-pollution warning in force for each area."""
+    engine = engine_for(get_settings().database_url)
+    with session_scope(engine) as session:
+        rows = list(session.scalars(select(WarningState).order_by(WarningState.area)))
+    if not rows:
+        typer.echo("no warning decided yet")
+        return
+    for r in rows:
+        pending = (r.detail or {}).get("pending")
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "area": r.area,
+                        "level": r.level,
+                        "since": r.since,
+                        "until": r.until,
+                        "updated_on": r.updated_on,
+                        "pending": pending,
+                    },
+                    default=str,
+                )
+            )
+            continue
+        period = f" {r.since} to {r.until}" if r.level != "none" else ""
+        wait = f" (lower level {pending['level']} asked {pending['count']}x)" if pending else ""
+        typer.echo(f"{r.area}: {r.level}{period}; decided {r.updated_on}{wait}")
+
+
+def events(
+    type_: str | None = typer.Option(None, "--type", help="prompt, advisory, warning, ..."),
+    area: str | None = typer.Option(None, "--area"),
+    since: str | None = typer.Option(None, "--since", help="Issue date from, YYYY-MM-DD."),
+    limit: int = typer.Option(50, min=1, help="At most this many, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object a line."),
+    cap: str | None = typer.Option(None, "--cap", help="Print the CAP 1.2 XML of this event id."),
+) -> None:
+    """List stored alert events (or print one event's CAP message)."""
+    engine = engine_for(get_settings().database_url)
+    with session_scope(engine) as session:
+        if cap is not None:
+            ev = session.get(AlertEvent, cap)
+            xml = (ev.payload or {}).get("cap_xml") if ev is not None else None
+            if xml is None:
+                typer.echo(f"error: no CAP message for event {cap!r}", err=True)
+                raise typer.Exit(1)
+            typer.echo(xml, nl=False)
+            return
+        stmt = select(AlertEvent).order_by(AlertEvent.issue_date.desc(), AlertEvent.created_at)
+        if type_:
+            stmt = stmt.where(AlertEvent.type == type_)
+        if area:
+            stmt = stmt.where(AlertEvent.area == area)
+        if since:
+            stmt = stmt.where(AlertEvent.issue_date >= _parse_date(since, "--since"))
+        rows = list(session.scalars(stmt.limit(limit)))
+    for e in rows:
+        p = e.payload or {}
+        extra = p.get("action") or p.get("sector") or ""
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "id": e.id,
+                        "type": e.type,
+                        "area": e.area,
+                        "level": e.level,
+                        "issue_date": e.issue_date,
+                        "start_date": e.start_date,
+                        "end_date": e.end_date,
+                        "detail": extra,
+                    },
+                    default=str,
+                )
+            )
+        else:
+            typer.echo(
+                f"{e.issue_date} {e.type:<22} {e.area:<12} {e.level:<10} "
+                f"{e.start_date}..{e.end_date} {extra} {e.id}"
+            )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("prompt")(prompt)
+    app.command("warnings")(warnings)
+    app.command("events")(events)
