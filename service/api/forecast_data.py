@@ -1,0 +1,90 @@
+"""Reading stored forecasts for the API and the page.
+
+A forecast issue is a ``forecast_runs`` row and its ``forecast_values``; when an issue date
+was forecast more than once, the latest run (highest id) is the one shown. The run's
+``payload`` holds the hourly O3 profile (``hourly_o3``), the ozone critical value
+(``critical``) and the risk of adverse conditions (``risk``) as lists of records with the
+columns of ``models.forecast.Forecast`` (a column-oriented dict of lists is read too).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from aqcast.service.tables import ForecastRun, ForecastValue
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+
+def latest_run(session: Session, issue_date: date) -> ForecastRun | None:
+    return session.scalars(
+        select(ForecastRun)
+        .where(ForecastRun.issue_date == issue_date)
+        .order_by(ForecastRun.id.desc())
+        .limit(1)
+    ).first()
+
+
+def latest_issue_date(session: Session, on_or_before: date | None = None) -> date | None:
+    stmt = select(func.max(ForecastRun.issue_date))
+    if on_or_before is not None:
+        stmt = stmt.where(ForecastRun.issue_date <= on_or_before)
+    return session.scalar(stmt)
+
+
+def run_values(
+    session: Session,
+    run_id: int,
+    *,
+    area: str | None = None,
+    station: str | None = None,
+    variable: str | None = None,
+    lead_days: int | None = None,
+) -> list[ForecastValue]:
+    stmt = select(ForecastValue).where(ForecastValue.run_id == run_id)
+    if area is not None:
+        stmt = stmt.where(ForecastValue.area == area)
+    if station is not None:
+        stmt = stmt.where(ForecastValue.station == station)
+    if variable is not None:
+        stmt = stmt.where(ForecastValue.variable == variable)
+    if lead_days is not None:
+        stmt = stmt.where(ForecastValue.lead_days == lead_days)
+    stmt = stmt.order_by(
+        ForecastValue.area,
+        ForecastValue.station,
+        ForecastValue.variable,
+        ForecastValue.lead_days,
+        ForecastValue.id,
+    )
+    return list(session.scalars(stmt))
+
+
+def payload_records(run: ForecastRun, key: str) -> list[dict[str, Any]]:
+    """The records stored under ``key`` in the run's payload (empty when absent)."""
+    raw = (run.payload or {}).get(key)
+    if not raw:
+        return []
+    if isinstance(raw, list):
+        return [r for r in raw if isinstance(r, dict)]
+    if isinstance(raw, dict):  # column-oriented
+        cols = {k: v for k, v in raw.items() if isinstance(v, list)}
+        n = min((len(v) for v in cols.values()), default=0)
+        return [{k: v[i] for k, v in cols.items()} for i in range(n)]
+    return []
+
+
+def select_records(records: list[dict[str, Any]], **match: Any) -> list[dict[str, Any]]:
+    """Records whose fields equal ``match``; None matches anything, dates match ISO text."""
+
+    def same(value: Any, wanted: Any) -> bool:
+        if isinstance(wanted, date):
+            return str(value)[:10] == wanted.isoformat()
+        return value == wanted
+
+    return [
+        r
+        for r in records
+        if all(wanted is None or same(r.get(k), wanted) for k, wanted in match.items())
+    ]

@@ -1,0 +1,298 @@
+"""Forecast reads: the values of an issue (JSON or CSV), the hourly O3 profile with the
+ozone critical value, the risk of adverse conditions, and the list of stored issues."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from aqcast.service.api.caching import cached_response, wants_csv
+from aqcast.service.api.deps import ReaderKey, SessionDep
+from aqcast.service.api.errors import ApiError, error_responses
+from aqcast.service.api.forecast_data import (
+    latest_issue_date,
+    latest_run,
+    payload_records,
+    run_values,
+    select_records,
+)
+from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page, paginate
+from aqcast.service.tables import ForecastRun
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+router = APIRouter(prefix="/v1/forecasts", tags=["forecasts"])
+
+CSV_COLUMNS = [
+    "issue_date",
+    "target_date",
+    "lead_days",
+    "area",
+    "station",
+    "variable",
+    "q10",
+    "q50",
+    "q90",
+    "p_exceed",
+    "threshold",
+    "method",
+]
+NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+
+
+class ForecastValuePublic(BaseModel):
+    issue_date: date
+    target_date: date
+    lead_days: int = Field(description="Days from the issue date to the target date (0-3).")
+    area: str = Field(description="Area code; empty on station rows.")
+    station: str = Field(description="Station code; empty on area rows.")
+    variable: str = Field(description="Daily variable (docs/nomenclature.md), e.g. o3_mda8.")
+    q10: float | None = Field(description="10 % quantile, in the variable's unit.")
+    q50: float | None = Field(description="Median, in the variable's unit.")
+    q90: float | None = Field(description="90 % quantile, in the variable's unit.")
+    p_exceed: float | None = Field(description="Probability of exceeding `threshold` (0-1).")
+    threshold: float | None
+    method: str = Field(description="`model` or `fallback:<baseline>`.")
+
+
+class ForecastRunPublic(BaseModel):
+    run_id: int
+    issue_date: date
+    issued_at: datetime
+    model_version: str | None
+    met_mode: str = Field(description="Weather input: `stored`, `observed` or `none`.")
+    method: str
+    missing_inputs: list[str]
+    notes: list[str]
+
+
+class ForecastIssuePublic(ForecastRunPublic):
+    values: list[ForecastValuePublic]
+
+
+class HourlyO3Public(BaseModel):
+    area: str
+    station: str
+    target_date: date
+    hour: int = Field(description="Local hour 0-23 (start of the hour).")
+    q10: float | None = Field(description="[ug/m3]")
+    q50: float | None = Field(description="[ug/m3]")
+    q90: float | None = Field(description="[ug/m3]")
+
+
+class CriticalValuePublic(BaseModel):
+    area: str
+    station: str
+    target_date: date
+    critical_value_ugm3: float | None = Field(
+        description="Hourly O3 that, reached at the forecast peak, makes MDA8 equal 160. [ug/m3]"
+    )
+    peak_hour: int | None
+    likely_hours: list[int]
+
+
+class OzoneOutlookPublic(BaseModel):
+    issue_date: date
+    run_id: int
+    hourly_o3: list[HourlyO3Public]
+    critical: list[CriticalValuePublic]
+
+
+class RiskPublic(BaseModel):
+    area: str
+    target_date: date
+    p_heavy: float | None = Field(description="Probability of a heavy-pollution day (AQI>200).")
+    stagnation_index: float | None
+    stagnation: bool | None
+
+
+class RiskOutlookPublic(BaseModel):
+    issue_date: date
+    run_id: int
+    risk: list[RiskPublic]
+
+
+def run_public(run: ForecastRun) -> dict:
+    return {
+        "run_id": run.id,
+        "issue_date": run.issue_date,
+        "issued_at": as_utc(run.issued_at),
+        "model_version": run.model_version,
+        "met_mode": run.met_mode,
+        "method": run.method,
+        "missing_inputs": [str(x) for x in run.missing_inputs or []],
+        "notes": [str(x) for x in run.notes or []],
+    }
+
+
+def _run_or_404(session: SessionDep, issue_date: date | None) -> ForecastRun:
+    day = issue_date or latest_issue_date(session)
+    run = latest_run(session, day) if day is not None else None
+    if run is None:
+        latest = latest_issue_date(session)
+        raise ApiError(
+            404,
+            f"no forecast for issue date {issue_date}" if issue_date else "no forecast stored",
+            detail={"latest_issue_date": latest.isoformat() if latest else None},
+        )
+    return run
+
+
+def _json_bytes(model: BaseModel) -> bytes:
+    # NaN and infinities become null (JSON has no NaN)
+    return model.model_dump_json().encode("utf-8")
+
+
+@router.get(
+    "",
+    response_model=ForecastIssuePublic,
+    summary="Forecast values of an issue date",
+    description=(
+        "Daily forecasts (quantiles and exceedance probability) of one issue date, by area, "
+        "station, variable and lead. Without `issue_date`, the latest issue. Answers CSV with "
+        "`format=csv` or `Accept: text/csv` (columns: " + ",".join(CSV_COLUMNS) + "). "
+        "Carries an ETag; send it back in `If-None-Match` to get 304 when nothing changed. "
+        "Not paginated: one issue holds at most a few hundred values."
+    ),
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        304: {"description": "Not modified."},
+        **error_responses(401, 403, 404, 422),
+    },
+)
+def get_forecasts(
+    request: Request,
+    session: SessionDep,
+    _key: ReaderKey,
+    issue_date: Annotated[date | None, Query(description="Issue date (local).")] = None,
+    area: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
+    station: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
+    variable: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$")] = None,
+    lead_days: Annotated[int | None, Query(ge=0, le=10)] = None,
+    format: Annotated[Literal["json", "csv"] | None, Query()] = None,  # noqa: A002
+) -> Response:
+    run = _run_or_404(session, issue_date)
+    rows = run_values(
+        session, run.id, area=area, station=station, variable=variable, lead_days=lead_days
+    )
+    values = [ForecastValuePublic.model_validate(r, from_attributes=True) for r in rows]
+    if wants_csv(request, format):
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for v in values:
+            d = v.model_dump(mode="json")
+            writer.writerow([_csv_cell(d[c]) for c in CSV_COLUMNS])
+        return cached_response(
+            request,
+            buf.getvalue().encode("utf-8"),
+            "text/csv; charset=utf-8",
+            extra_headers={
+                "Content-Disposition": f'attachment; filename="forecast-{run.issue_date}.csv"'
+            },
+        )
+    body = ForecastIssuePublic(**run_public(run), values=values)
+    return cached_response(request, _json_bytes(body), "application/json")
+
+
+@router.get(
+    "/runs",
+    response_model=Page[ForecastRunPublic],
+    summary="Stored forecast issues",
+    description="Forecast runs, newest issue date first. " + PAGINATION_DOC,
+    responses=error_responses(401, 403, 422),
+)
+def list_runs(
+    session: SessionDep,
+    _key: ReaderKey,
+    page: PageDep,
+    start: Annotated[date | None, Query(description="First issue date.")] = None,
+    end: Annotated[date | None, Query(description="Last issue date.")] = None,
+) -> dict:
+    stmt = select(ForecastRun)
+    if start is not None:
+        stmt = stmt.where(ForecastRun.issue_date >= start)
+    if end is not None:
+        stmt = stmt.where(ForecastRun.issue_date <= end)
+    stmt = stmt.order_by(ForecastRun.issue_date.desc(), ForecastRun.id.desc())
+    rows, total = paginate(session, stmt, page)
+    return make_page([run_public(r) for r in rows], total, page)
+
+
+@router.get(
+    "/{issue_date}/ozone",
+    response_model=OzoneOutlookPublic,
+    summary="Hourly O3 profile and ozone critical value",
+    description=(
+        "The forecast hourly O3 (local hours, quantiles) and the ozone critical value of each "
+        "target day of the issue. Carries an ETag like the forecast values."
+    ),
+    responses={304: {"description": "Not modified."}, **error_responses(401, 403, 404, 422)},
+)
+def get_ozone(
+    request: Request,
+    session: SessionDep,
+    _key: ReaderKey,
+    issue_date: Annotated[date, Path(description="Issue date (local).")],
+    area: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
+    station: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
+    target_date: Annotated[date | None, Query()] = None,
+) -> Response:
+    run = _run_or_404(session, issue_date)
+    match = {"area": area, "station": station, "target_date": target_date}
+    hourly = select_records(payload_records(run, "hourly_o3"), **match)
+    critical = select_records(payload_records(run, "critical"), **match)
+    body = OzoneOutlookPublic(
+        issue_date=run.issue_date,
+        run_id=run.id,
+        hourly_o3=[HourlyO3Public.model_validate(_defaults(r)) for r in hourly],
+        critical=[CriticalValuePublic.model_validate(_defaults(r)) for r in critical],
+    )
+    return cached_response(request, _json_bytes(body), "application/json")
+
+
+@router.get(
+    "/{issue_date}/risk",
+    response_model=RiskOutlookPublic,
+    summary="Risk of adverse conditions",
+    description="Probability of heavy pollution and the stagnation indicator per target day.",
+    responses={304: {"description": "Not modified."}, **error_responses(401, 403, 404, 422)},
+)
+def get_risk(
+    request: Request,
+    session: SessionDep,
+    _key: ReaderKey,
+    issue_date: Annotated[date, Path(description="Issue date (local).")],
+    area: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
+) -> Response:
+    run = _run_or_404(session, issue_date)
+    risk = select_records(payload_records(run, "risk"), area=area)
+    body = RiskOutlookPublic(
+        issue_date=run.issue_date,
+        run_id=run.id,
+        risk=[RiskPublic.model_validate(_defaults(r)) for r in risk],
+    )
+    return cached_response(request, _json_bytes(body), "application/json")
+
+
+def _csv_cell(value: object) -> object:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return value
+
+
+def _defaults(record: dict) -> dict:
+    """Fill the optional columns a payload record may lack."""
+    out = {"area": "", "station": "", "likely_hours": [], **record}
+    for k in ("area", "station"):
+        out[k] = out[k] or ""
+    out["target_date"] = str(out.get("target_date", ""))[:10]
+    out["likely_hours"] = [int(h) for h in out.get("likely_hours") or []]
+    out.setdefault("peak_hour", None)
+    for k in ("critical_value_ugm3", "p_heavy", "stagnation_index", "stagnation"):
+        out.setdefault(k, None)
+    return out

@@ -1,0 +1,438 @@
+"""The duty officers' page: today's work prompt (``/``) and that of any date
+(``/prompt/{date}``), server-rendered HTML in Chinese with an English switch (``?lang=en``).
+
+Who may open it: with ``settings.env`` ``development`` or ``test`` the page is public and
+read-only (it shows nothing that is not in the published prompt). In ``production`` it needs
+an officer, dispatcher or admin key: the browser is sent to ``/login`` once, where the key
+is entered and kept in an HttpOnly, SameSite=Strict cookie (Secure over https); an
+``Authorization``/``X-API-Key`` header works too. ``POST /logout`` forgets the cookie.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, quote
+
+from aqcast.service.api.deps import (
+    KEY_COOKIE,
+    NowDep,
+    SessionDep,
+    SettingsDep,
+)
+from aqcast.service.api.forecast_data import (
+    latest_issue_date,
+    latest_run,
+    payload_records,
+    run_values,
+    select_records,
+)
+from aqcast.service.api.page_texts import TEXTS, WARNING_LEVELS, aqi_level_name
+from aqcast.service.api.svg_chart import ChartLabels, o3_chart_svg
+from aqcast.service.api.warnings import active_warnings
+from aqcast.service.auth import READ_ROLES, lookup_key
+from aqcast.service.settings import Settings
+from aqcast.service.tables import AlertEvent, FeedStatus, Observation
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["page"])
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=select_autoescape(["html", "j2"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+DEFAULT_AREA = "district"
+Lang = Literal["zh", "en"]
+AreaQuery = Annotated[str, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+
+
+# --- access ----------------------------------------------------------------------------
+
+
+def page_needs_key(settings: Settings) -> bool:
+    return settings.env == "production"
+
+
+def page_key_ok(request: Request, session: Session) -> bool:
+    auth = request.headers.get("authorization", "")
+    key = (
+        auth[7:].strip()
+        if auth.lower().startswith("bearer ")
+        else request.headers.get("x-api-key") or request.cookies.get(KEY_COOKIE)
+    )
+    if not key:
+        return False
+    row = lookup_key(session, key)
+    return row is not None and row.role in READ_ROLES
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (no scheme, no //host): no open redirect via /login."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+# --- content ---------------------------------------------------------------------------
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def local_time(value: datetime | None, settings: Settings) -> str | None:
+    if value is None:
+        return None
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return aware.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+
+
+def page_context(
+    session: Session, settings: Settings, day: date, *, area: str, lang: str, now: datetime
+) -> dict[str, Any]:
+    """Everything the page shows for issue date ``day`` in ``area`` (``now`` naive UTC)."""
+    t = TEXTS[lang]
+    ctx: dict[str, Any] = {
+        "t": t,
+        "lang": lang,
+        "other_lang": "en" if lang == "zh" else "zh",
+        "day": day,
+        "area": area,
+        "freshness": freshness(session, settings, now, lang),
+    }
+    run = latest_run(session, day)
+    if run is None:
+        latest = latest_issue_date(session)
+        ctx.update(has_forecast=False, latest=latest)
+        return ctx
+    values = run_values(session, run.id, area=area, station="")
+    by = {(v.variable, v.lead_days): v for v in values}
+
+    def cell(variable: str, lead: int) -> dict | None:
+        v = by.get((variable, lead))
+        if v is None or _num(v.q50) is None:
+            return None
+        return {
+            "q10": _num(v.q10),
+            "q50": _num(v.q50),
+            "q90": _num(v.q90),
+            "p_exceed": _num(v.p_exceed),
+            "threshold": _num(v.threshold),
+            "target_date": v.target_date,
+        }
+
+    today = {k: cell(k, 0) for k in ("aqi", "o3_mda8", "o3_1h_max", "pm25_24h", "pm10_24h")}
+    if today["aqi"] is not None:
+        today["aqi"]["level"] = aqi_level_name(today["aqi"]["q50"], lang)
+    leads = sorted({lead for (_var, lead) in by})
+    pm25 = [
+        {"lead": lead, **c}
+        for lead in leads
+        if lead <= 3 and (c := cell("pm25_24h", lead)) is not None
+    ]
+    for row in pm25:
+        aqi = cell("aqi", row["lead"])
+        row["aqi_level"] = aqi_level_name(aqi["q50"], lang) if aqi else None
+
+    crit = select_records(payload_records(run, "critical"), area=area, target_date=day)
+    crit = [c for c in crit if not c.get("station")]
+    critical = None
+    if crit and _num(crit[0].get("critical_value_ugm3")) is not None:
+        c = crit[0]
+        critical = {
+            "value": _num(c["critical_value_ugm3"]),
+            "peak_hour": c.get("peak_hour"),
+            "likely_hours": sorted(int(h) for h in c.get("likely_hours") or []),
+        }
+    hourly = sorted(
+        (
+            r
+            for r in select_records(payload_records(run, "hourly_o3"), area=area, target_date=day)
+            if not r.get("station") and r.get("hour") is not None
+        ),
+        key=lambda r: int(r["hour"]),
+    )
+    chart = None
+    if hourly:
+        chart = o3_chart_svg(
+            [int(r["hour"]) for r in hourly],
+            [_num(r.get("q50")) for r in hourly],
+            q10_ugm3=[_num(r.get("q10")) for r in hourly],
+            q90_ugm3=[_num(r.get("q90")) for r in hourly],
+            critical_value_ugm3=critical["value"] if critical else None,
+            likely_hours=critical["likely_hours"] if critical else (),
+            labels=ChartLabels(
+                title=t["chart_title"],
+                x_axis=t["x_axis"],
+                y_axis=t["y_axis"],
+                median=t["median"],
+                band=t["band"],
+                critical=t["critical_short"],
+                likely=t["likely"],
+            ),
+        )
+    risk = [
+        r
+        for r in select_records(payload_records(run, "risk"), area=area)
+        if str(r.get("target_date", ""))[:10] >= day.isoformat()
+    ]
+    warnings = [
+        {
+            "level": w.level,
+            "name": WARNING_LEVELS.get(w.level, {}).get(lang, w.level),
+            "since": w.since,
+            "until": w.until,
+        }
+        for w in active_warnings(session, area)
+    ]
+    advisories = [
+        advisory_view(e.payload or {}, lang)
+        for e in session.scalars(
+            select(AlertEvent)
+            .where(
+                AlertEvent.type == "advisory",
+                AlertEvent.issue_date == day,
+                AlertEvent.area == area,
+            )
+            .order_by(AlertEvent.id)
+        )
+    ]
+    ctx.update(
+        has_forecast=True,
+        run={
+            "issued_at": local_time(run.issued_at, settings),
+            "method": run.method,
+            "fallback": run.method.startswith("fallback"),
+            "met_mode": run.met_mode,
+            "missing_inputs": run.missing_inputs or [],
+            "model_version": run.model_version,
+        },
+        today=today,
+        pm25=pm25,
+        critical=critical,
+        chart=chart,
+        risk=risk,
+        warnings=warnings,
+        advisories=advisories,
+        prompt_text=prompt_text(session, day, area, lang),
+    )
+    return ctx
+
+
+def advisory_view(payload: dict, lang: str) -> dict:
+    def name(obj: Any) -> str:
+        if isinstance(obj, dict):
+            return str(obj.get(lang) or obj.get("zh") or obj.get("en") or "")
+        return str(obj or "")
+
+    return {
+        "sector": name(payload.get("name")) or str(payload.get("sector", "")),
+        "avoid": payload.get("avoid_text") or "",
+        "steps": [name(s.get("name")) for s in payload.get("steps") or [] if isinstance(s, dict)],
+        "move_to": [
+            f"{name(m.get('name'))} {m.get('hours_text', '')}".strip()
+            for m in payload.get("move_to") or []
+            if isinstance(m, dict)
+        ],
+    }
+
+
+def prompt_text(session: Session, day: date, area: str, lang: str) -> str | None:
+    """The published prompt's text for ``day`` (from its alert event), if there is one."""
+    event = session.scalars(
+        select(AlertEvent)
+        .where(AlertEvent.type == "prompt", AlertEvent.issue_date == day, AlertEvent.area == area)
+        .order_by(AlertEvent.created_at.desc())
+        .limit(1)
+    ).first()
+    if event is None:
+        return None
+    return text_of_prompt(event.payload or {}, lang)
+
+
+def text_of_prompt(payload: dict, lang: str) -> str | None:
+    """The prompt text in ``lang`` from a prompt event's payload.
+
+    The payload carries either ready text (``text: {zh, en}``) or the structured prompt per
+    language (``{zh: {...}, en: {...}}``, or one prompt with its ``lang``) as built by
+    ``alerts.prompt.build_prompt``, which ``alerts.prompt.render_prompt`` turns into text.
+    """
+    text = payload.get("text")
+    if isinstance(text, dict):
+        text = text.get(lang) or text.get("zh")
+    if isinstance(text, str) and text:
+        return text
+    structured = payload.get(lang) if isinstance(payload.get(lang), dict) else None
+    if structured is None and isinstance(payload.get("prompt"), dict):
+        inner = payload["prompt"]
+        structured = inner.get(lang) if isinstance(inner.get(lang), dict) else inner
+    if structured is None and payload.get("lang") == lang:
+        structured = payload
+    if structured is None:
+        return None
+    try:
+        from aqcast.alerts.prompt import render_prompt
+    except ImportError:
+        return None
+    try:
+        return render_prompt(structured, "text")
+    except Exception:  # noqa: BLE001 - a payload the renderer cannot read shows no text
+        log.warning("prompt payload could not be rendered as text", exc_info=True)
+        return None
+
+
+def freshness(session: Session, settings: Settings, now: datetime, lang: str) -> dict:
+    t = TEXTS[lang]
+    latest_obs = session.scalar(select(func.max(Observation.time)))
+    stale_after = timedelta(hours=settings.feed_stale_after_hours)
+    feeds = []
+    for f in session.scalars(select(FeedStatus).order_by(FeedStatus.feed)):
+        if f.latest_data_time is None:
+            status, css = t["feed_never"], "bad"
+        elif now - f.latest_data_time > stale_after:
+            status, css = t["feed_stale"], "bad"
+        else:
+            status, css = t["feed_ok"], "ok"
+        feeds.append(
+            {
+                "feed": f.feed,
+                "status": status,
+                "css": css,
+                "latest": local_time(f.latest_data_time, settings),
+                "error": f.last_error if css == "bad" else None,
+            }
+        )
+    return {"latest_obs": local_time(latest_obs, settings), "feeds": feeds}
+
+
+def render_page(context: dict[str, Any]) -> str:
+    return _env.get_template("page.html.j2").render(**context)
+
+
+def render_prompt_html(
+    session: Session, settings: Settings, day: date, *, area: str, lang: str, now: datetime
+) -> str:
+    return render_page(page_context(session, settings, day, area=area, lang=lang, now=now))
+
+
+def local_today(settings: Settings, now_utc: datetime) -> date:
+    return now_utc.replace(tzinfo=UTC).astimezone(settings.tz).date()
+
+
+# --- routes ----------------------------------------------------------------------------
+
+
+def _page(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    day: date,
+    area: str,
+    lang: str,
+    now: datetime,
+) -> Response:
+    if page_needs_key(settings) and not page_key_ok(request, session):
+        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        return RedirectResponse(f"/login?next={target}&lang={lang}", status_code=303)
+    html = render_prompt_html(session, settings, day, area=area, lang=lang, now=now)
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+
+
+@router.get(
+    "/",
+    response_class=HTMLResponse,
+    summary="Today's work prompt (page)",
+    description="The duty officers' page for today's issue date (local time).",
+)
+def today_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    lang: Lang = "zh",
+    area: AreaQuery = DEFAULT_AREA,
+) -> Response:
+    return _page(request, session, settings, local_today(settings, now), area, lang, now)
+
+
+@router.get(
+    "/prompt/{day}",
+    response_class=HTMLResponse,
+    summary="Work prompt of a date (page)",
+    description="The duty officers' page for issue date `day`.",
+)
+def day_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    day: Annotated[date, PathParam(description="Issue date (local).")],
+    lang: Lang = "zh",
+    area: AreaQuery = DEFAULT_AREA,
+) -> Response:
+    return _page(request, session, settings, day, area, lang, now)
+
+
+@router.get("/login", response_class=HTMLResponse, summary="Sign-in form for the page")
+def login_form(lang: Lang = "zh", next: str = "/") -> HTMLResponse:  # noqa: A002
+    html = _env.get_template("login.html.j2").render(
+        t=TEXTS[lang], lang=lang, next=_safe_next(next), error=False
+    )
+    return HTMLResponse(html)
+
+
+@router.post(
+    "/login",
+    response_class=HTMLResponse,
+    summary="Sign in to the page with an API key",
+    description="Form fields `key` and `next`; sets an HttpOnly cookie and redirects.",
+    responses={303: {"description": "Signed in."}, 401: {"description": "Bad key."}},
+)
+async def login(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    key = (form.get("key") or [""])[0].strip()
+    target = _safe_next((form.get("next") or ["/"])[0])
+    lang = "en" if (form.get("lang") or ["zh"])[0] == "en" else "zh"
+    row = lookup_key(session, key) if key else None
+    if row is None or row.role not in READ_ROLES:
+        html = _env.get_template("login.html.j2").render(
+            t=TEXTS[lang], lang=lang, next=target, error=True
+        )
+        return HTMLResponse(html, status_code=401)
+    resp = RedirectResponse(target, status_code=303)
+    resp.set_cookie(
+        KEY_COOKIE,
+        key,
+        httponly=True,
+        samesite="strict",
+        secure=settings.public_base_url.startswith("https"),
+        max_age=12 * 3600,
+    )
+    return resp
+
+
+@router.post(
+    "/logout",
+    response_class=RedirectResponse,
+    status_code=303,
+    summary="Forget the page's key",
+)
+def logout() -> RedirectResponse:
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(KEY_COOKIE)
+    return resp

@@ -1,0 +1,189 @@
+"""Recent forecast skill against observations: stored forecasts (latest run of each issue
+date, median ``q50``) paired with the observed daily statistics of their target days."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Annotated
+
+from aqcast.service.api.deps import ReaderKey, SessionDep
+from aqcast.service.api.errors import error_responses
+from aqcast.service.tables import DailyStat, ForecastRun, ForecastValue, Station
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+router = APIRouter(prefix="/v1/verification", tags=["verification"])
+
+
+class SkillPublic(BaseModel):
+    variable: str
+    lead_days: int
+    n: int = Field(description="Forecast-observation pairs.")
+    rmse: float | None = Field(description="Root mean square error, in the variable's unit.")
+    mae: float | None = Field(description="Mean absolute error, in the variable's unit.")
+    bias: float | None = Field(description="Mean of forecast minus observed.")
+    threshold: float | None
+    hits: int
+    misses: int
+    false_alarms: int
+    pod: float | None = Field(description="Hit rate: observed exceedances forecast (0-1).")
+    far: float | None = Field(description="False alarm ratio (0-1).")
+    csi: float | None = Field(description="Critical success index (0-1).")
+    coverage_10_90: float | None = Field(description="Share of observations in the q10-q90 band.")
+
+
+class VerificationPublic(BaseModel):
+    start: date | None = Field(description="First target day scored.")
+    end: date | None = Field(description="Last target day scored.")
+    area: str | None
+    station: str | None
+    scores: list[SkillPublic]
+
+
+def skill_scores(
+    forecast: Sequence[float],
+    observed: Sequence[float],
+    threshold: float | None = None,
+    q10: Sequence[float | None] | None = None,
+    q90: Sequence[float | None] | None = None,
+) -> dict:
+    """RMSE, MAE and bias of ``forecast`` against ``observed`` (same unit), and the
+    contingency scores at ``threshold`` (exceedance means value > threshold)."""
+    n = len(forecast)
+    out: dict = {"n": n, "threshold": threshold}
+    if n == 0:
+        out.update(rmse=None, mae=None, bias=None)
+    else:
+        err = [f - o for f, o in zip(forecast, observed, strict=True)]
+        out["rmse"] = math.sqrt(sum(e * e for e in err) / n)
+        out["mae"] = sum(abs(e) for e in err) / n
+        out["bias"] = sum(err) / n
+    hits = misses = false_alarms = 0
+    if threshold is not None:
+        for f, o in zip(forecast, observed, strict=True):
+            fx, ox = f > threshold, o > threshold
+            hits += fx and ox
+            misses += ox and not fx
+            false_alarms += fx and not ox
+    out.update(hits=hits, misses=misses, false_alarms=false_alarms)
+    out["pod"] = hits / (hits + misses) if hits + misses else None
+    out["far"] = false_alarms / (hits + false_alarms) if hits + false_alarms else None
+    out["csi"] = hits / (hits + misses + false_alarms) if hits + misses + false_alarms else None
+    inside = [
+        lo <= o <= hi
+        for lo, hi, o in zip(q10 or [], q90 or [], observed, strict=False)
+        if lo is not None and hi is not None
+    ]
+    out["coverage_10_90"] = sum(inside) / len(inside) if inside else None
+    return out
+
+
+def window_start(end: date, days: int) -> date:
+    """First day of the ``days``-day window ending on ``end`` (clamped at the calendar start)."""
+    return end - timedelta(days=days - 1) if end.toordinal() > days else date.min
+
+
+def _finite(v: float | None) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+def recent_skill(
+    session: Session,
+    *,
+    end: date,
+    days: int,
+    area: str | None,
+    station: str | None,
+    variable: str | None,
+) -> list[dict]:
+    start = window_start(end, days)
+    latest_runs = (
+        select(func.max(ForecastRun.id).label("run_id")).group_by(ForecastRun.issue_date).subquery()
+    )
+    stmt = select(ForecastValue).where(
+        ForecastValue.run_id.in_(select(latest_runs.c.run_id)),
+        ForecastValue.target_date >= start,
+        ForecastValue.target_date <= end,
+    )
+    if station is not None:
+        stmt = stmt.where(ForecastValue.station == station)
+    else:
+        stmt = stmt.where(ForecastValue.area == (area or "district"), ForecastValue.station == "")
+    if variable is not None:
+        stmt = stmt.where(ForecastValue.variable == variable)
+    forecasts = list(session.scalars(stmt))
+
+    obs_stmt = select(DailyStat.day, DailyStat.variable, DailyStat.value).where(
+        DailyStat.day >= start, DailyStat.day <= end
+    )
+    if station is not None:
+        obs_stmt = obs_stmt.join(Station, Station.id == DailyStat.station_id).where(
+            Station.code == station
+        )
+    else:
+        obs_stmt = obs_stmt.where(
+            DailyStat.area == (area or "district"), DailyStat.station_id.is_(None)
+        )
+    observed = {(d, v): val for d, v, val in session.execute(obs_stmt) if _finite(val)}
+
+    groups: dict[tuple[str, int], list[ForecastValue]] = defaultdict(list)
+    for fv in forecasts:
+        if _finite(fv.q50) and (fv.target_date, fv.variable) in observed:
+            groups[(fv.variable, fv.lead_days)].append(fv)
+    scores = []
+    for (var, lead), rows in sorted(groups.items()):
+        thresholds = {r.threshold for r in rows if r.threshold is not None}
+        scores.append(
+            {
+                "variable": var,
+                "lead_days": lead,
+                **skill_scores(
+                    [r.q50 for r in rows],
+                    [observed[(r.target_date, r.variable)] for r in rows],
+                    threshold=thresholds.pop() if len(thresholds) == 1 else None,
+                    q10=[r.q10 for r in rows],
+                    q90=[r.q90 for r in rows],
+                ),
+            }
+        )
+    return scores
+
+
+@router.get(
+    "",
+    response_model=VerificationPublic,
+    summary="Recent skill",
+    description=(
+        "Skill of the stored forecasts over the last `days` target days up to `end` (default: "
+        "the latest observed day), for an area (default `district`) or one station: RMSE, "
+        "MAE, bias, and POD/FAR/CSI at each variable's threshold, per variable and lead."
+    ),
+    responses=error_responses(401, 403, 422),
+)
+def get_verification(
+    session: SessionDep,
+    _key: ReaderKey,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
+    end: Annotated[date | None, Query(description="Last target day.")] = None,
+    area: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = None,
+    station: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = None,
+    variable: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$")] = None,
+) -> dict:
+    end = end or session.scalar(select(func.max(DailyStat.day)))
+    if end is None:
+        return {"start": None, "end": None, "area": area, "station": station, "scores": []}
+    scores = recent_skill(
+        session, end=end, days=days, area=area, station=station, variable=variable
+    )
+    return {
+        "start": window_start(end, days),
+        "end": end,
+        "area": None if station else (area or "district"),
+        "station": station,
+        "scores": scores,
+    }

@@ -1,0 +1,67 @@
+"""``aqcast keys``: create, list and revoke API keys from the command line."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+from aqcast.service.auth import ROLES, UnknownRoleError, create_key, list_keys, revoke_key
+from aqcast.service.settings import get_settings
+from aqcast.service.store import engine_for, session_scope
+
+app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@app.command("create")
+def create(
+    role: str = typer.Option(..., "--role", help=f"One of: {', '.join(ROLES)}."),
+    name: str = typer.Option(..., "--name", help="Who holds the key."),
+) -> None:
+    """Create a key and print it once; only its hash is stored."""
+    if not name.strip():
+        raise typer.BadParameter("must not be empty", param_hint="--name")
+    engine = engine_for(get_settings().database_url)
+    try:
+        with session_scope(engine) as session:
+            row, key = create_key(session, name=name.strip(), role=role, now=_now())
+            key_id, prefix = row.id, row.prefix
+    except UnknownRoleError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--role") from exc
+    typer.echo(key)
+    typer.echo(
+        f"key {key_id} ({prefix}..., role {role}, name {name.strip()!r}) created; "
+        "this is the only time the key is shown",
+        err=True,
+    )
+
+
+@app.command("list")
+def list_() -> None:
+    """List keys (id, prefix, role, name, created, revoked); never the keys themselves."""
+    engine = engine_for(get_settings().database_url)
+    with session_scope(engine) as session:
+        rows = list_keys(session)
+        typer.echo("id\tprefix\trole\tname\tcreated_at\trevoked_at")
+        for r in rows:
+            revoked = r.revoked_at.isoformat() if r.revoked_at else ""
+            typer.echo(
+                f"{r.id}\t{r.prefix}\t{r.role}\t{r.name}\t{r.created_at.isoformat()}\t{revoked}"
+            )
+
+
+@app.command("revoke")
+def revoke(
+    key_id: int = typer.Argument(..., help="The key's id (see `aqcast keys list`)."),
+) -> None:
+    """Revoke a key at once."""
+    engine = engine_for(get_settings().database_url)
+    with session_scope(engine) as session:
+        row = revoke_key(session, key_id, now=_now())
+    if row is None:
+        typer.echo(f"no key with id {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"key {key_id} ({row.prefix}...) revoked")
