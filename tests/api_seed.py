@@ -274,5 +274,6 @@ def make_client(url: str, *, env: str = "test"):  # noqa: ANN201 - a TestClient
     """A TestClient on a fresh app bound to ``url`` with the clock at ``NOW``."""
     from aqcast.service.api.app import create_app
     from aqcast.service.settings import Settings
+
     settings = Settings(database_url=url, env=env)
     return TestClient(create_app(settings, clock=lambda: NOW))

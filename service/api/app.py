@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None, *, clock: object | None = None)
             "Versioned under `/v1`. Authenticate with an API key: `Authorization: Bearer "
             "<key>` or `X-API-Key: <key>`. Roles: `officer` and `dispatcher` read, "
             "`enterprise` manages its own webhook subscriptions, `admin` manages keys (and "
-            "reads). Errors always answer `{\"error\": {\"code\", \"message\", \"detail\"}}`. "
+            'reads). Errors always answer `{"error": {"code", "message", "detail"}}`. '
             "Lists use limit/offset pagination (max limit 1000)."
         ),
         openapi_tags=TAGS,

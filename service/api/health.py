@@ -111,4 +111,3 @@ def refresh_data_age(session: Session, now: datetime) -> None:
 def metrics(session: SessionDep, now: NowDep) -> Response:
     refresh_data_age(session, now)
     return Response(exposition(), media_type=CONTENT_TYPE)
-
