@@ -16,15 +16,10 @@ from typing import Literal
 from aqcast.alerts.texts import Text
 from aqcast.alerts.warnings import RuleSet, load_rule_set
 from aqcast.service.config_files import ConfigError, load_yaml_model
+from aqcast.service.settings import PACKAGE_CONFIG_DIR
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-PACKAGE_CAMPAIGN_FILE = (
-    Path(__file__).resolve().parent.parent / "aqcast" / "config" / "campaign.yaml"
-)
-if not PACKAGE_CAMPAIGN_FILE.is_file():  # installed (non-editable) layout
-    from aqcast.service.settings import PACKAGE_CONFIG_DIR
-
-    PACKAGE_CAMPAIGN_FILE = PACKAGE_CONFIG_DIR / "campaign.yaml"
+PACKAGE_CAMPAIGN_FILE = PACKAGE_CONFIG_DIR / "campaign.yaml"
 
 
 class _Strict(BaseModel):
