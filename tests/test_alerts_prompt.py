@@ -1,0 +1,164 @@
+"""The morning work prompt: both languages, three formats, no empty sections, bureau rounding."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+
+import pytest
+from aqcast.alerts.campaign import load_campaign
+from aqcast.alerts.prompt import build_prompt, render_prompt
+from aqcast.alerts.rounding import hour_ranges, percent_step, rounded_range
+from aqcast.alerts.warnings import WarningStatus
+from test_alerts_support import make_forecast
+
+CFG = load_campaign()
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "expected"),
+    [
+        (62.3, 97.1, (60, 100)),
+        (104.0, 156.0, (100, 160)),
+        (55.0, 55.0, (55, 60)),
+        (141.0, 239.0, (140, 240)),
+    ],
+)
+def test_ranges_round_outwards_to_5_or_10(lo, hi, expected):
+    assert rounded_range(lo, hi) == expected
+
+
+@pytest.mark.parametrize(
+    ("p", "text"), [(0.0, "<10%"), (0.04, "<10%"), (0.26, "30%"), (0.65, "70%"), (0.95, ">90%")]
+)
+def test_probabilities_in_steps_of_ten(p, text):
+    assert percent_step(p) == text
+
+
+def test_hour_ranges():
+    assert hour_ranges([15, 13, 14, 18]) == [(13, 16), (18, 19)]
+
+
+def ozone_day(**kw):
+    return make_forecast(date(2015, 7, 1), [130, 90, 80], o3_mda8=[195, 150, 120], **kw)
+
+
+def clean_winter_day():
+    return make_forecast(date(2015, 11, 3), [60, 70, 80], o3_mda8=[60, 60, 60], pm25=[40, 45, 50])
+
+
+def test_ozone_day_in_chinese_names_the_numbers_and_the_staggered_sectors():
+    p = build_prompt(ozone_day(), "district", CFG, lang="zh")
+    text = render_prompt(p, "text")
+    assert "全区空气质量工作提示（2015年7月1日）" in text
+    assert "AQI为100-160，空气质量轻度污染，首要污染物为臭氧" in text
+    assert "臭氧日最大8小时均值约195微克/立方米（150-240），超过160的概率90%" in text
+    assert "臭氧临界值" in text and "最可能达到的时段为14-17时" in text
+    assert "夏季臭氧污染防治百日攻坚行动" in text
+    assert "工业涂装：09-18时避免涂装喷涂、有机溶剂使用，建议调整至05-09时或18-22时" in text
+    assert "加油站及储油库：10-18时避免油品装卸，建议调整至20-06时" in text
+    assert "无需" not in text
+    assert p["actions"]["no_action"] is False
+
+
+def test_english_prompt_reads_as_sentences():
+    text = render_prompt(build_prompt(ozone_day(), "district", CFG, lang="en"), "text")
+    assert "Air quality work prompt for the district, 1 Jul 2015" in text
+    assert "Today's AQI is expected at 100-160: light, primary pollutant O3." in text
+    assert "chance above 160 90%" in text
+    assert "Industrial coating: avoid coating and spraying, solvent use 09:00-18:00" in text
+    assert not re.search(r"[\u4e00-\u9fff]", text)  # no Chinese left in the English prompt
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_clean_day_says_no_action_and_has_no_empty_sections(lang):
+    p = build_prompt(clean_winter_day(), "district", CFG, lang=lang)
+    text = render_prompt(p, "text")
+    assert (
+        "今日无需启动错峰生产或应急减排措施" if lang == "zh" else "No staggered operations"
+    ) in text
+    assert p["actions"]["no_action"] is True
+    assert "critical_line" not in p  # ozone does not matter on this day
+    assert "warning_lines" not in p
+    # every heading is followed by a non-empty line
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if re.fullmatch(r"【.+】|[A-Z][A-Z -]+", line):
+            assert i + 1 < len(lines) and lines[i + 1].strip(), f"empty section {line!r}"
+
+
+def test_notes_for_observed_weather_and_fallback_method():
+    p = build_prompt(
+        ozone_day(met_mode="observed", method="fallback:persistence"), "district", CFG, lang="en"
+    )
+    notes = " ".join(p["notes"])
+    assert "observed weather" in notes and "persistence baseline" in notes
+    assert "notes" not in build_prompt(ozone_day(), "district", CFG, lang="en")
+
+
+def test_warning_section_and_measures_on_a_red_day():
+    fc = make_forecast(
+        date(2015, 12, 8), [320, 350, 150], o3_mda8=[30, 30, 30], p_heavy=0.8, stagnation=True
+    )
+    state = WarningStatus("red", date(2015, 12, 7), date(2015, 12, 10))
+    trans = [
+        {
+            "action": "upgraded",
+            "from_level": "orange",
+            "to_level": "red",
+            "end_date": date(2015, 12, 10),
+        }
+    ]
+    p = build_prompt(fc, "district", CFG, lang="zh", warning=state, transitions=trans)
+    text = render_prompt(p, "text")
+    assert "今日升级为红色预警" in text and "红色预警正在执行（12月7日至12月10日）" in text
+    assert "机动车单双号限行" in text
+    assert "不利气象条件风险较高" in text and "静稳" in text
+    assert p["warning"]["level"] == "red"
+    assert "今日无需" not in text
+
+
+def test_targets_section():
+    status = {
+        "targets": {"pm25_annual_mean_ugm3": 38, "good_day_ratio_pct": 71, "heavy_days_max": 3},
+        "year_to_date": {
+            "year": 2015,
+            "pm25_mean_ugm3": 41.6,
+            "good_day_ratio_pct": 68.04,
+            "n_heavy_days": 2,
+            "n_pm25_days": 180,
+            "n_aqi_days": 180,
+            "n_non_good_days": 58,
+        },
+        "allowance": {
+            "remaining_days": 184,
+            "pm25_max_mean_ugm3": 34.48,
+            "non_good_days_left": 47,
+            "heavy_days_left": 1,
+        },
+    }
+    p = build_prompt(ozone_day(), "district", CFG, lang="zh", targets=status)
+    text = render_prompt(p, "text")
+    assert "PM2.5累计均值42微克/立方米（目标38）" in text
+    assert "余下184天日均浓度平均不超过34" in text
+    assert "还可允许47个非优良天" in text and "还可允许1天" in text
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_html_and_json_come_from_the_same_prompt(lang):
+    p = build_prompt(ozone_day(), "district", CFG, lang=lang)
+    html = render_prompt(p, "html")
+    assert html.startswith("<!DOCTYPE html>") and f'lang="{lang}"' in html
+    assert p["title"] in html
+    assert "&lt;10%" in html or "<10%" not in html  # text is escaped in HTML
+    data = json.loads(render_prompt(p, "json"))
+    assert data["today"]["aqi_range"] == [100, 160]
+    assert data["action_lines"] == p["action_lines"]
+
+
+def test_unknown_language_or_format_is_refused():
+    with pytest.raises(ValueError, match="lang"):
+        build_prompt(ozone_day(), "district", CFG, lang="fr")
+    with pytest.raises(ValueError, match="format"):
+        render_prompt(build_prompt(ozone_day(), "district", CFG), "pdf")
