@@ -30,12 +30,13 @@ concentrations, never the mean of station AQIs.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from aqcast.features.aqi import aqi_frame
-from aqcast.features.nomenclature import DAILY
+from aqcast.features.nomenclature import DAILY, POLLUTANTS
 
 MDA8_WINDOW_HOURS = 8
 MDA8_MIN_VALID_HOURS = 6
@@ -118,8 +119,20 @@ def _nanmax_last(a: np.ndarray) -> np.ndarray:
 # --- frames -------------------------------------------------------------------------------
 
 
-def _day_grid(hourly: pd.DataFrame, key: str, tz: str):
-    """Group rows into (key, local day) cells; return cell labels, cell index and local hour."""
+@dataclass(frozen=True)
+class _Cells:
+    """(key, local day) cells: sorted labels and, for every input row, its cell and hour."""
+
+    keys: np.ndarray  # label of each cell (object array of str)
+    days: np.ndarray  # local day of each cell (datetime64[D])
+    row_cell: np.ndarray  # cell index of each input row
+    row_hour: np.ndarray  # local hour (0..23) of each input row
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def _day_grid(hourly: pd.DataFrame, key: str, tz: str) -> _Cells:
     for col in (key, "time"):
         if col not in hourly.columns:
             raise ValueError(f"hourly frame: missing column {col!r}")
@@ -135,17 +148,24 @@ def _day_grid(hourly: pd.DataFrame, key: str, tz: str):
             f"hourly frame: duplicate {key}/time {hourly[key].iloc[i]!r} {time.iloc[i]}"
         )
     local = time.dt.tz_convert(tz)
-    day = local.dt.tz_localize(None).dt.normalize()
     # In zones with daylight saving the repeated autumn hour keeps the later value and
     # the skipped spring hour stays missing.
     hour = local.dt.hour.to_numpy()
-    cells = pd.DataFrame({key: hourly[key].astype(str).to_numpy(), "day": day.to_numpy()})
-    codes, uniques = pd.MultiIndex.from_frame(cells).factorize()
-    return uniques, codes, hour
+    day = local.dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
+    key_code, key_labels = pd.factorize(hourly[key].astype(str).to_numpy(dtype=object), sort=True)
+    first = int(day.min())
+    span = int(day.max()) - first + 1
+    cell_id, row_cell = np.unique(key_code * span + (day - first), return_inverse=True)
+    return _Cells(
+        keys=np.asarray(key_labels, dtype=object)[cell_id // span],
+        days=(cell_id % span + first).astype("datetime64[D]"),
+        row_cell=row_cell.ravel(),
+        row_hour=hour,
+    )
 
 
 def _stats_for_cells(
-    hourly: pd.DataFrame, cells: pd.MultiIndex, codes: np.ndarray, hour: np.ndarray
+    hourly: pd.DataFrame, cells: _Cells
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Values and n_valid counts of every daily variable, one array entry per cell."""
     n = len(cells)
@@ -153,7 +173,7 @@ def _stats_for_cells(
     def grid(variable: str) -> np.ndarray:
         g = np.full((n, 24), np.nan)
         if variable in hourly.columns:
-            g[codes, hour] = hourly[variable].to_numpy(dtype=float)
+            g[cells.row_cell, cells.row_hour] = hourly[variable].to_numpy(dtype=float)
         return g
 
     values: dict[str, np.ndarray] = {}
@@ -174,20 +194,19 @@ def _stats_for_cells(
     return values, counts
 
 
-def _long(key: str, cells: pd.MultiIndex, values: dict, counts: dict) -> pd.DataFrame:
-    n = len(cells)
-    k = len(DAILY_VARIABLES)
-    days = cells.get_level_values(1)
-    out = pd.DataFrame(
+def _long(key: str, cells: _Cells, values: dict, counts: dict) -> pd.DataFrame:
+    # Cells are sorted by key and day; variables go in name order inside each cell.
+    variables = sorted(DAILY_VARIABLES)
+    k = len(variables)
+    return pd.DataFrame(
         {
-            key: np.tile(cells.get_level_values(0).to_numpy(dtype=object), k),
-            "day": np.tile(np.asarray(days.date, dtype=object), k),
-            "variable": np.repeat(np.array(DAILY_VARIABLES, dtype=object), n),
-            "value": np.concatenate([values[v] for v in DAILY_VARIABLES]).astype(float),
-            "n_valid": np.concatenate([counts[v] for v in DAILY_VARIABLES]).astype(int),
+            key: np.repeat(cells.keys, k),
+            "day": np.repeat(cells.days.astype(object), k),
+            "variable": np.tile(np.array(variables, dtype=object), len(cells)),
+            "value": np.column_stack([values[v] for v in variables]).astype(float).ravel(),
+            "n_valid": np.column_stack([counts[v] for v in variables]).astype(int).ravel(),
         }
     )
-    return out.sort_values([key, "day", "variable"], kind="stable").reset_index(drop=True)
 
 
 def _empty(key: str) -> pd.DataFrame:
@@ -215,26 +234,28 @@ def daily_statistics(hourly: pd.DataFrame, tz: str) -> pd.DataFrame:
     """
     if hourly.empty:
         return _empty("station")
-    cells, codes, hour = _day_grid(hourly, "station", tz)
-    values, counts = _stats_for_cells(hourly, cells, codes, hour)
+    cells = _day_grid(hourly, "station", tz)
+    values, counts = _stats_for_cells(hourly, cells)
     return _long("station", cells, values, counts)
 
 
 def area_hourly_mean(hourly: pd.DataFrame, stations: Sequence[str]) -> pd.DataFrame:
     """Hour-by-hour mean concentration over ``stations`` (those with a value that hour).
 
-    Returns ``time`` and one column per numeric variable; an area hour is valid for a
-    variable when at least one station has a valid value.
+    Returns ``time`` and one column per pollutant of the nomenclature present in
+    ``hourly`` [ug/m3; CO mg/m3]; an area hour is valid for a pollutant when at least one
+    station has a valid value. Weather columns are not averaged (a mean wind direction in
+    degrees would be meaningless).
     """
-    wanted = set(map(str, stations))
-    present = set(hourly["station"].astype(str)) & wanted
+    wanted = {str(s) for s in stations}
+    station = hourly["station"].astype(str)
+    present = wanted & set(station.unique())
     if not present:
         raise ValueError(f"none of the area's stations {sorted(wanted)} is in the hourly frame")
-    sub = hourly[hourly["station"].astype(str).isin(present)]
-    variables = [c for c in sub.columns if c not in ("station", "time")]
-    variables = [c for c in variables if pd.api.types.is_numeric_dtype(sub[c])]
+    sub = hourly[station.isin(sorted(present)).to_numpy()]
+    pollutants = [c for c in POLLUTANTS if c in sub.columns]
     # groupby mean skips NaN: the mean over the stations valid in that hour.
-    return sub.groupby("time", sort=True)[variables].mean().reset_index()
+    return sub.groupby("time", sort=True)[pollutants].mean().reset_index()
 
 
 def area_daily_statistics(
@@ -252,8 +273,8 @@ def area_daily_statistics(
         return _empty("area")
     mean = area_hourly_mean(hourly, stations)
     mean.insert(0, "area", area)
-    cells, codes, hour = _day_grid(mean, "area", tz)
-    values, counts = _stats_for_cells(mean, cells, codes, hour)
+    cells = _day_grid(mean, "area", tz)
+    values, counts = _stats_for_cells(mean, cells)
     return _long("area", cells, values, counts)
 
 
