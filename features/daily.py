@@ -52,7 +52,6 @@ MEANS_24H: dict[str, str] = {
     "co_24h": "co",
 }
 DAILY_VARIABLES: list[str] = list(DAILY)  # o3_mda8, o3_1h_max, *_24h, aqi
-LONG_COLUMNS = ["station", "day", "variable", "value", "n_valid"]
 
 
 # --- one day (or many days as rows of a (days, 24) array) ---------------------------------
@@ -97,7 +96,9 @@ def o3_1h_max_ugm3(hourly_o3_ugm3: npt.ArrayLike) -> np.ndarray | float:
     return float(out) if out.ndim == 0 else out
 
 
-def mean_24h(hourly: npt.ArrayLike, min_valid: int = MEAN_24H_MIN_VALID_HOURS):
+def mean_24h(
+    hourly: npt.ArrayLike, min_valid: int = MEAN_24H_MIN_VALID_HOURS
+) -> np.ndarray | float:
     """24-hour mean of one day (24 values) or rows (n, 24) [unit of the input].
 
     NaN unless at least ``min_valid`` (20) hours are valid.

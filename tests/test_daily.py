@@ -126,6 +126,15 @@ def test_local_days_from_utc_input() -> None:
     assert value(utc, "A", "2015-06-01", "pm25_24h") == pytest.approx(11.5)
 
 
+def test_daylight_saving_days() -> None:
+    # Europe/Berlin springs forward on 2015-03-29: that local day has 23 hours
+    frame = hourly("A", "2015-03-27 23:00", 24 * 3, pm25=10.0, o3=60.0)
+    out = daily_statistics(frame, "Europe/Berlin")
+    assert value(out, "A", "2015-03-29", "pm25_24h", "n_valid") == 23
+    assert value(out, "A", "2015-03-29", "pm25_24h") == 10.0
+    assert value(out, "A", "2015-03-29", "o3_mda8") == 60.0
+
+
 def test_every_variable_for_every_station_day() -> None:
     frame = pd.concat(
         [
