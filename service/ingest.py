@@ -26,7 +26,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from aqcast.features.nomenclature import HOURLY, MET_FORECAST_VARIABLES, OBS_VARIABLES
+from aqcast.features.nomenclature import (
+    HOURLY,
+    MET_FORECAST_VARIABLES,
+    OBS_VARIABLES,
+    POLLUTANTS,
+)
 from aqcast.features.qc import FLAG_NAMES, STUCK_RUN_HOURS, quality_flags
 from aqcast.service.observations import (
     DAILY_STATS,
@@ -36,6 +41,7 @@ from aqcast.service.observations import (
     load_hourly,
     raw_time,
     station_ids,
+    store_times_utc,
 )
 from aqcast.service.sources.errors import InputError
 from aqcast.service.tables import ObservationRevision
@@ -265,7 +271,7 @@ def _existing_observations(
     rows = [tuple(r) for r in conn.execute(stmt)]
     names = ["station_id", "time"] + [c for v in variables for c in (v, f"{v}_qc")]
     df = pd.DataFrame(rows, columns=names)
-    df["time"] = pd.to_datetime(df["time"]).astype("datetime64[ns]")
+    df["time"] = store_times_utc(df["time"]).dt.tz_localize(None)
     for v in variables:
         df[v] = df[v].astype(float)
         df[f"{v}_qc"] = df[f"{v}_qc"].astype("int16")
@@ -479,7 +485,7 @@ def refresh_daily_stats(
     zone = tz or _default_tz()
     start = pd.Timestamp(first_day).tz_localize(zone).tz_convert("UTC")
     end = (pd.Timestamp(last_day) + pd.Timedelta(days=1)).tz_localize(zone).tz_convert("UTC")
-    hourly = load_hourly(conn, start, end, valid_only=True)
+    hourly = load_hourly(conn, start, end, valid_only=True, variables=list(POLLUTANTS))
     ids = station_ids(conn)
     parts = []
     if len(hourly):
@@ -492,8 +498,7 @@ def refresh_daily_stats(
             members = area_stations(area, codes, areas)
             if not members:
                 continue
-            stats = area_daily_statistics(hourly[hourly["station"].isin(members)], members, zone)
-            stats["area"] = area
+            stats = area_daily_statistics(hourly, members, zone, area=area)
             stats["station"] = None
             parts.append(stats)
     conn.execute(
@@ -599,7 +604,7 @@ def ingest_met_forecasts(
             columns=["station_id", "issued_at", "valid_at", *variables],
         )
         for c in ("issued_at", "valid_at"):
-            stored[c] = pd.to_datetime(stored[c]).astype("datetime64[ns]")
+            stored[c] = store_times_utc(stored[c]).dt.tz_localize(None)
         stored = stored.set_index(["station_id", "issued_at", "valid_at"]).astype(float)
         common = incoming.index.intersection(stored.index)
         new_keys = incoming.index.difference(stored.index)

@@ -16,7 +16,7 @@ import pandas as pd
 from aqcast.features.nomenclature import DAILY, MET_FORECAST_VARIABLES, OBS_VARIABLES
 from aqcast.features.qc import VALID
 from aqcast.service.tables import DailyStat, MetForecast, Observation, Station
-from sqlalchemy import Column, Connection, Engine, String, select, type_coerce
+from sqlalchemy import Column, Connection, Engine, String, case, select, type_coerce
 
 OBS = Observation.__table__
 MET = MetForecast.__table__
@@ -47,8 +47,22 @@ def raw_time(column: Column):
     return type_coerce(column, String).label(column.name)
 
 
-def _utc_column(values: Iterable) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(pd.to_datetime(list(values))).as_unit("ns").tz_localize("UTC")
+SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def store_times_utc(values: pd.Series) -> pd.Series:
+    """Stored naive-UTC times (text on SQLite, datetimes on PostgreSQL) -> tz-aware UTC."""
+    if len(values) and isinstance(values.iloc[0], str):
+        parsed = pd.to_datetime(values, format=SQLITE_DATETIME, errors="coerce")
+        if parsed.isna().any():  # written by another client in another text form
+            parsed = pd.to_datetime(values, format="ISO8601")
+    else:
+        parsed = pd.to_datetime(values)
+    return parsed.astype("datetime64[ns]").dt.tz_localize("UTC")
+
+
+def _utc_column(values: pd.Series) -> pd.Series:
+    return store_times_utc(values.reset_index(drop=True))
 
 
 def list_stations(bind: Engine | Connection) -> pd.DataFrame:
@@ -89,28 +103,46 @@ def load_hourly(
     unknown = [v for v in names if v not in OBS_VARIABLES]
     if unknown:
         raise KeyError(f"not stored hourly variables: {unknown}")
-    cols = [STATIONS.c.code, raw_time(OBS.c.time)]
+    # Flagged values become NULL in the query itself: half the columns to fetch and convert.
+    filtered = valid_only and not with_flags
+    cols = [OBS.c.station_id, raw_time(OBS.c.time)]
     for v in names:
-        cols += [OBS.c[v], OBS.c[f"{v}_qc"]]
-    stmt = (
-        select(*cols)
-        .join(STATIONS, STATIONS.c.id == OBS.c.station_id)
-        .where(OBS.c.time >= to_naive_utc(start), OBS.c.time < to_naive_utc(end))
-        .order_by(STATIONS.c.code, OBS.c.time)
-    )
-    if stations is not None:
-        stmt = stmt.where(STATIONS.c.code.in_(list(stations)))
+        if filtered:
+            cols.append(case((OBS.c[f"{v}_qc"] == VALID, OBS.c[v]), else_=None).label(v))
+        else:
+            cols += [OBS.c[v], OBS.c[f"{v}_qc"]]
     with connected(bind) as conn:
-        rows = [tuple(r) for r in conn.execute(stmt)]
-    raw_cols = ["station", "time"] + [c for v in names for c in (v, f"{v}_qc")]
-    raw = pd.DataFrame(rows, columns=raw_cols)
-    out = pd.DataFrame({"station": raw["station"].astype(str), "time": _utc_column(raw["time"])})
+        ids = station_ids(conn, stations)
+        stmt = (
+            select(*cols)
+            .where(OBS.c.time >= to_naive_utc(start), OBS.c.time < to_naive_utc(end))
+            .order_by(OBS.c.station_id, OBS.c.time)
+        )
+        if stations is not None:
+            stmt = stmt.where(OBS.c.station_id.in_(list(ids.values())))
+        rows = conn.execute(stmt).fetchall()
+    raw_cols = ["station_id", "time"] + (
+        names if filtered else [c for v in names for c in (v, f"{v}_qc")]
+    )
+    raw = pd.DataFrame.from_records(rows, columns=raw_cols, coerce_float=True)
+    code_of = {i: c for c, i in ids.items()}
+    out = pd.DataFrame(
+        {
+            "station": raw["station_id"].map(code_of).astype(str),
+            "time": store_times_utc(raw["time"]),
+        }
+    )
     for v in names:
         values = raw[v].to_numpy(dtype=float, na_value=np.nan)
+        if filtered:
+            out[v] = values
+            continue
         flags = raw[f"{v}_qc"].to_numpy(dtype=np.int16) if len(raw) else np.zeros(0, np.int16)
         out[v] = np.where(flags == VALID, values, np.nan) if valid_only else values
         if with_flags:
             out[f"{v}_qc"] = flags
+    order = np.lexsort((out["time"].to_numpy(), out["station"].to_numpy()))
+    out = out.iloc[order].reset_index(drop=True)
     return out
 
 

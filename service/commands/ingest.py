@@ -1,0 +1,149 @@
+"""``aqcast ingest``: load observation files and weather forecasts into the store.
+
+Each command brings the schema up to date first (a fresh install works), stores each file
+in one transaction, prints a summary per file and exits with status 1 and the file's
+error message on bad input (earlier files of the same call stay stored).
+"""
+
+from __future__ import annotations
+
+import time as clock
+from datetime import date
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    help="Load observations and weather forecasts into the store.", no_args_is_help=True
+)
+
+GRID_SUFFIXES = {".nc", ".nc4", ".netcdf", ".cdf", ".grib", ".grib2", ".grb", ".grb2"}
+
+
+def _engine():
+    from aqcast.service.settings import get_settings
+    from aqcast.service.store import engine_for, migrate
+
+    url = get_settings().database_url
+    migrate(url)
+    return engine_for(url)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(1)
+
+
+def _refresh(engine, days: list[tuple[date, date]]) -> None:
+    from aqcast.service.ingest import refresh_daily_stats
+
+    if not days:
+        return
+    first, last = min(d[0] for d in days), max(d[1] for d in days)
+    n, note = refresh_daily_stats(engine, first, last)
+    typer.echo(note or f"daily statistics refreshed for {first}..{last}: {n} rows")
+
+
+@app.command("prsa")
+def prsa(
+    paths: list[Path] = typer.Argument(..., help="PRSA_Data_*.csv files or their directories"),
+) -> None:
+    """The UCI Beijing multi-site files; coordinates from stations.csv beside them."""
+    from aqcast.service.ingest import ingest_frame
+    from aqcast.service.sources.errors import InputError
+    from aqcast.service.sources.prsa import prsa_files, read_prsa, read_prsa_stations
+
+    started = clock.perf_counter()
+    engine = _engine()
+    files = prsa_files(paths)
+    if not files:
+        raise _fail(ValueError(f"no PRSA_Data_*.csv files in {', '.join(map(str, paths))}"))
+    metadata: dict[Path, object] = {}
+    totals = {"new": 0, "changed": 0, "unchanged": 0}
+    days: list[tuple[date, date]] = []
+    try:
+        for f in files:
+            folder = f.parent
+            if folder not in metadata:
+                meta_path = folder / "stations.csv"
+                metadata[folder] = read_prsa_stations(meta_path) if meta_path.is_file() else None
+            meta = metadata[folder]
+            report = ingest_frame(
+                engine,
+                read_prsa(f),
+                source="prsa",
+                file_label=str(f),
+                stations=meta,
+                require_station_metadata=meta is not None,
+                refresh_daily=False,
+            )
+            typer.echo(report.summary())
+            for k in totals:
+                totals[k] += getattr(report, k)
+            if report.first_day is not None:
+                days.append((report.first_day, report.last_day))
+    except InputError as exc:
+        _refresh(engine, days)
+        raise _fail(exc) from None
+    _refresh(engine, days)
+    typer.echo(
+        f"{len(files)} files: {totals['new']} new, {totals['changed']} changed, "
+        f"{totals['unchanged']} unchanged rows in {clock.perf_counter() - started:.1f} s"
+    )
+
+
+@app.command("obs")
+def obs(
+    file: Path = typer.Argument(..., help="canonical observation table (CSV or Parquet)"),
+    stations: Path | None = typer.Option(
+        None, "--stations", help="station metadata CSV: station,name,lat,lon[,name_zh]"
+    ),
+) -> None:
+    """Hourly observations in the canonical table of docs/nomenclature.md."""
+    from aqcast.service.ingest import ingest_frame
+    from aqcast.service.sources.canonical import read_observations, read_station_metadata
+    from aqcast.service.sources.errors import InputError
+
+    engine = _engine()
+    try:
+        meta = read_station_metadata(stations) if stations is not None else None
+        report = ingest_frame(
+            engine,
+            read_observations(file),
+            source="obs",
+            file_label=str(file),
+            stations=meta,
+            require_station_metadata=meta is not None,
+        )
+    except InputError as exc:
+        raise _fail(exc) from None
+    typer.echo(report.summary())
+
+
+@app.command("met-forecast")
+def met_forecast(
+    file: Path = typer.Argument(..., help="CSV (station,issued_at,valid_at,...) or NetCDF"),
+    method: str = typer.Option("bilinear", "--method", help="grid to station: bilinear|nearest"),
+    source: str = typer.Option("file", "--source", help="label stored with the forecasts"),
+) -> None:
+    """Weather forecasts per station, or a gridded forecast interpolated to the stations."""
+    from aqcast.service.ingest import ingest_met_forecasts
+    from aqcast.service.observations import list_stations
+    from aqcast.service.sources.errors import InputError
+    from aqcast.service.sources.met_files import read_met_forecast_csv, read_met_forecast_grid
+
+    if method not in ("bilinear", "nearest"):
+        raise _fail(ValueError(f"--method must be bilinear or nearest, not {method!r}"))
+    engine = _engine()
+    try:
+        if file.suffix.lower() in GRID_SUFFIXES:
+            stations = list_stations(engine).dropna(subset=["lat", "lon"])
+            if stations.empty:
+                raise _fail(ValueError("no stations with coordinates are stored yet"))
+            frame = read_met_forecast_grid(file, stations, method=method)
+        else:
+            frame = read_met_forecast_csv(file)
+        report = ingest_met_forecasts(engine, frame, source=source, file_label=str(file))
+    except InputError as exc:
+        raise _fail(exc) from None
+    typer.echo(report.summary())
