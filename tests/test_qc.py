@@ -102,7 +102,7 @@ def test_completeness_counts_valid_hours_per_local_day():
     assert day2["n_valid"] == 24
 
 
-def test_completeness_knows_dst_days():
+def test_completeness_knows_dst_days():  # New York springs forward on 2015-03-08
     f = hourly(
         {"pm25": [10.0 + i % 3 for i in range(30)]}, start="2015-03-08T05:00Z"
     )  # New York DST start
