@@ -198,7 +198,9 @@ def critical_crossing(
     first = next(
         (h for h, v in enumerate(obs) if not math.isnan(v) and v >= critical_value_ugm3), None
     )
-    intraday = intraday_critical_value_ugm3(obs, len(obs), forecast_profile_ugm3)
+    intraday = intraday_critical_value_ugm3(
+        obs, len(obs), forecast_profile_ugm3=forecast_profile_ugm3
+    )
     certain = intraday.status in ("already_exceeded", "unavoidable")
     if first is None and not certain:
         return None
