@@ -145,3 +145,33 @@ def test_today_follows_the_clock(sqlite_url):
     with TestClient(app) as client:
         assert "2015-06-13" in client.get("/").text.split("</title>")[0]
     assert NOW.date() == DAY
+
+
+def test_prompt_built_by_the_alerts_engine_is_shown(sqlite_url):
+    """A prompt event as alerts/engine.py stores it: the structured prompt per language."""
+    import json
+
+    from aqcast.alerts.campaign import load_campaign
+    from aqcast.alerts.prompt import build_prompt, render_prompt
+    from aqcast.service.store import engine_for, session_scope
+    from aqcast.service.tables import AlertEvent
+    from test_alerts_support import make_forecast
+
+    keys = seed(sqlite_url)
+    forecast = make_forecast(DAY, [130, 90, 80], o3_mda8=[195, 150, 120])
+    cfg = load_campaign()
+    prompts = {lang: build_prompt(forecast, "district", cfg, lang=lang) for lang in ("zh", "en")}
+    stored = json.loads(json.dumps(prompts, default=str))
+    with session_scope(engine_for(sqlite_url)) as s:
+        ev = s.get(AlertEvent, "evt_prompt_0615")
+        ev.payload = {"issue_date": DAY.isoformat(), "area": "district", "prompt": stored}
+    expected_zh = render_prompt(prompts["zh"], "text")
+    assert "臭氧临界值" in expected_zh
+    with make_client(sqlite_url) as client:
+        page = client.get("/").text
+        first_line = expected_zh.strip().splitlines()[0]
+        assert first_line in page
+        text = client.get(
+            f"/v1/prompts/{DAY}?format=text&lang=en", headers={"X-API-Key": keys.officer}
+        ).text
+        assert text == render_prompt(prompts["en"], "text")

@@ -174,3 +174,22 @@ def test_prompt_formats(seeded):
     assert r.json()["error"]["detail"]["latest_issue_date"] == DAY.isoformat()
     listing = client.get("/v1/prompts", headers=h).json()
     assert [p["issue_date"] for p in listing["items"]] == [DAY.isoformat()]
+
+
+def test_cap_served_as_the_engine_stored_it(sqlite_url):
+    from aqcast.service.store import engine_for, session_scope
+    from aqcast.service.tables import AlertEvent
+
+    keys = seed(sqlite_url)
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">'
+        "<identifier>stored</identifier></alert>"
+    )
+    with session_scope(engine_for(sqlite_url)) as s:
+        ev = s.get(AlertEvent, "evt_warn_1")
+        ev.payload = {**ev.payload, "cap_xml": xml}
+    with make_client(sqlite_url) as client:
+        r = client.get("/v1/cap/evt_warn_1", headers={"X-API-Key": keys.dispatcher})
+        assert r.headers["content-type"] == "application/cap+xml"
+        assert r.text == xml

@@ -1,8 +1,11 @@
 """CAP 1.2 (Common Alerting Protocol) messages: one per alert event (warnings, advisories,
 critical-value crossings; prompts are not alerts), and a JSON index of them.
 
-The area of a message is the circle around the area's stations (centre: their mean
-position; radius: the farthest station plus 5 km).
+Warnings and advisories carry the message the alerts engine made and validated when it
+issued them (``payload.cap_xml``, alerts/cap.py); it is served as stored, so what a
+subscriber got and what the feed shows are the same bytes. Other alerts get a message made
+here, whose area is the circle around the area's stations (centre: their mean position;
+radius: the farthest station plus 5 km).
 """
 
 from __future__ import annotations
@@ -197,5 +200,8 @@ def cap_one(
     event = session.get(AlertEvent, event_id)
     if event is None or event.type in NOT_ALERTS:
         raise not_found(f"alert {event_id}")
+    stored = (event.payload or {}).get("cap_xml")
+    if isinstance(stored, str) and stored.strip():
+        return Response(stored.encode("utf-8"), media_type=CAP_MEDIA_TYPE)
     circle = stations_circle(_area_points(session, event.area))
     return Response(cap_message(event, settings, circle), media_type=CAP_MEDIA_TYPE)

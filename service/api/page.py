@@ -95,6 +95,20 @@ def _num(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+def area_label(settings: Settings, area: str, lang: str) -> str:
+    """The area's configured name in ``lang`` (its code when it is not configured)."""
+    from aqcast.service.config_files import ConfigError, load_areas
+
+    try:
+        spec = load_areas(settings.areas_file).areas.get(area)
+    except ConfigError:
+        log.warning("areas file unreadable; the page shows area codes", exc_info=True)
+        return area
+    if spec is None:
+        return area
+    return (spec.name_zh if lang == "zh" else spec.name) or spec.name or area
+
+
 def local_time(value: datetime | None, settings: Settings) -> str | None:
     if value is None:
         return None
@@ -113,6 +127,7 @@ def page_context(
         "other_lang": "en" if lang == "zh" else "zh",
         "day": day,
         "area": area,
+        "area_name": area_label(settings, area, lang),
         "freshness": freshness(session, settings, now, lang),
     }
     run = latest_run(session, day)

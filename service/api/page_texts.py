@@ -150,20 +150,12 @@ WARNING_LEVELS: dict[str, dict[str, str]] = {
     "red": {"zh": "红色预警", "en": "red alert"},
 }
 
-# HJ 633-2012 AQI levels (upper bound of each, inclusive)
-AQI_LEVELS: list[tuple[float, str, str]] = [
-    (50, "优", "excellent"),
-    (100, "良", "good"),
-    (150, "轻度污染", "light pollution"),
-    (200, "中度污染", "moderate pollution"),
-    (300, "重度污染", "heavy pollution"),
-    (float("inf"), "严重污染", "severe pollution"),
-]
-
 
 def aqi_level_name(aqi: float, lang: str) -> str:
-    """The HJ 633-2012 level name of a daily AQI, in ``lang``."""
-    for upper, zh, en in AQI_LEVELS:
-        if aqi <= upper:
-            return zh if lang == "zh" else en
-    return ""
+    """The HJ 633-2012 level name of a daily AQI, in ``lang`` (features.aqi holds the table)."""
+    from aqcast.features.aqi import aqi_level
+
+    level = aqi_level(aqi)
+    if level is None:
+        return ""
+    return level.zh if lang == "zh" else level.en
