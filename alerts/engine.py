@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pandas as pd
 from aqcast.alerts import forecast_view as fv
 from aqcast.alerts.advisories import advisories_for_day
 from aqcast.alerts.campaign import CampaignFile, current_campaign, district_for_area
@@ -110,24 +112,56 @@ def rules_for(cfg: CampaignFile, area: str, day: date) -> RuleSet:
     return cfg.rule_set(cfg.plan(district_for_area(cfg, area), day.year).warning_rules)
 
 
+@dataclass
+class RowsForecast:
+    """A forecast made only of daily value rows (a hindcast's): no hourly profile, so
+    advisories use the sectors' default windows and the prompt has no critical value."""
+
+    issue_date: date
+    values: pd.DataFrame
+    met_mode: str = "observed"
+    method: str = "model"
+    hourly_o3: pd.DataFrame | None = None
+    critical: pd.DataFrame | None = None
+    risk: pd.DataFrame | None = None
+
+
+def forecasts_from_rows(rows: pd.DataFrame) -> list[RowsForecast]:
+    """Split hindcast rows (``issue_date, target_date, lead_days, area, variable, q10, q50,
+    q90, p_exceed, threshold``) into one forecast per issue date; station rows (``station``
+    set, or an area labelled ``station:<code>``) are left out."""
+    rows = rows.copy()
+    if "station" not in rows.columns:
+        rows["station"] = ""
+    rows["station"] = rows["station"].fillna("")
+    rows = rows[(rows["station"] == "") & ~rows["area"].astype(str).str.startswith("station:")]
+    return [
+        RowsForecast(issue_date=fv._as_date(d), values=part.reset_index(drop=True))
+        for d, part in rows.groupby("issue_date", sort=True)
+    ]
+
+
 def hindcast_events(
-    forecasts_by_issue_date: Mapping[date, Any] | Iterable[Any],
+    forecasts_by_issue_date: Mapping[date, Any] | Iterable[Any] | pd.DataFrame,
     config: CampaignFile | None = None,
     *,
     areas: Sequence[str] | None = None,
 ) -> list[dict]:
     """The alert events a sequence of forecasts would have raised, oldest issue first.
 
+    ``forecasts_by_issue_date``: Forecast objects (a mapping issue date -> Forecast, or
+    any iterable), or a hindcast rows frame (see ``forecasts_from_rows``).
     Each line: ``issue_date, type, area, level, start_date, end_date`` (ISO dates) plus
-    ``action, from_level, to_level`` for warnings and ``sector, avoid_hours`` for
-    advisories. The warning state starts empty and runs through the issues in order.
+    ``action, from_level, to_level, rule_set`` for warnings and ``sector, avoid_hours``
+    for advisories. The warning state starts empty and runs through the issues in order.
     """
     cfg = config or current_campaign()
-    items = (
-        list(forecasts_by_issue_date.values())
-        if isinstance(forecasts_by_issue_date, Mapping)
-        else list(forecasts_by_issue_date)
-    )
+    if isinstance(forecasts_by_issue_date, pd.DataFrame):
+        items: list[Any] = list(forecasts_from_rows(forecasts_by_issue_date))
+    elif isinstance(forecasts_by_issue_date, Mapping):
+        items = list(forecasts_by_issue_date.values())
+    else:
+        items = list(forecasts_by_issue_date)
     items.sort(key=lambda f: fv._as_date(f.issue_date))
     states: dict[str, WarningStatus] = {}
     lines: list[dict] = []
@@ -232,8 +266,6 @@ def _area_points(session: Session, area: str) -> list[tuple[float, float]]:
 
 def load_area_daily(session: Session, area: str, start: date, end_before: date) -> Any:
     """Area daily AQI and PM2.5 for ``start <= day < end_before``: ``day, aqi, pm25_24h``."""
-    import pandas as pd
-
     rows = session.execute(
         select(DailyStat.day, DailyStat.variable, DailyStat.value).where(
             DailyStat.area == area,

@@ -54,17 +54,31 @@ def target_dates(forecast: Any, area: str) -> list[date]:
     return sorted(set(rows["target_date"])) if len(rows) else []
 
 
+_INDEX_CACHE: list[tuple[pd.DataFrame, dict]] = []  # a few recent frames, newest last
+
+
+def _values_index(values: pd.DataFrame) -> dict:
+    """Area rows of ``Forecast.values`` keyed by (area, variable, target_date), built once."""
+    for frame, index in _INDEX_CACHE:
+        if frame is values:
+            return index
+    index = {}
+    rows = values[values["station"].fillna("") == ""]
+    for r in rows.to_dict("records"):
+        out = {k: _num(r.get(k)) for k in ("q10", "q50", "q90", "p_exceed", "threshold")}
+        if out["q50"] is not None:
+            index[(r["area"], r["variable"], _as_date(r["target_date"]))] = out
+    _INDEX_CACHE.append((values, index))
+    del _INDEX_CACHE[:-4]
+    return index
+
+
 def value(forecast: Any, area: str, variable: str, target_date: date) -> dict | None:
     """``{"q10", "q50", "q90", "p_exceed", "threshold"}`` (None where unknown)."""
-    rows = _area_rows(forecast.values, area)
-    if rows.empty:
+    if forecast.values is None or forecast.values.empty:
         return None
-    rows = rows[(rows["variable"] == variable) & (rows["target_date"] == target_date)]
-    if rows.empty:
-        return None
-    r = rows.iloc[0]
-    out = {k: _num(r.get(k)) for k in ("q10", "q50", "q90", "p_exceed", "threshold")}
-    return out if out["q50"] is not None else None
+    got = _values_index(forecast.values).get((area, variable, target_date))
+    return dict(got) if got is not None else None
 
 
 def daily_aqi_forecasts(forecast: Any, area: str) -> list[DayAqi]:
