@@ -27,6 +27,11 @@ EPISODES = [
 
 @pytest.fixture(scope="module")
 def observed_aqi(beijing_dir) -> pd.DataFrame:
+    return observed_area_aqi(beijing_dir)
+
+
+def observed_area_aqi(beijing_dir) -> pd.DataFrame:
+    """Daily AQI of the mean over the 12 stations, 31 Oct 2015 - 3 Jan 2016."""
     from aqcast.features.aqi import aqi_frame
     from aqcast.features.daily import area_daily_statistics, daily_wide
     from aqcast.service.sources.prsa import prsa_files, read_prsa
