@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
+import pandas as pd
 import pytest
 from aqcast.alerts import hindcast_events
 from aqcast.alerts.campaign import load_campaign
@@ -197,3 +198,34 @@ def test_cli_events_and_warnings(sqlite_url):
     validate_cap(cap.output.encode())
     w = runner.invoke(app, ["warnings"])
     assert "district: orange 2015-12-07 to 2015-12-09" in w.output
+
+
+def test_hindcast_events_from_hindcast_csv_rows():
+    # The hindcast CSV layout: ISO date strings, area labels, station rows as "station:X".
+    rows = []
+    for i, values in enumerate(EPISODE):
+        d = START + timedelta(days=i)
+        for lead, v in enumerate(values):
+            for area in ("district", "station:Dongsi"):
+                rows.append(
+                    {
+                        "issue_date": d.isoformat(),
+                        "target_date": (d + timedelta(days=lead)).isoformat(),
+                        "lead_days": lead,
+                        "area": area,
+                        "variable": "aqi",
+                        "q10": v * 0.8,
+                        "q50": v,
+                        "q90": v * 1.2,
+                        "p_exceed": 0.5,
+                        "threshold": 200.0,
+                    }
+                )
+    lines = hindcast_events(pd.DataFrame(rows), load_campaign())
+    assert {x["area"] for x in lines} == {"district"}
+    assert [x["action"] for x in lines if x["type"] == "warning"] == [
+        "issued",
+        "upgraded",
+        "upgraded",
+        "lifted",
+    ]
