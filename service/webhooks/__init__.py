@@ -13,7 +13,8 @@ Errors raised by this package:
     WebhookError
     ├── UnsafeURLError        a target URL is refused (scheme, credentials, address)
     └── SubscriptionError     a request about a subscription cannot be honoured
-        └── NotFoundError     no such subscription/delivery visible to the caller
+        ├── NotFoundError     no such subscription/delivery visible to the caller
+        └── ConflictError     not possible in the current state (replay a delivered one, ...)
 """
 
 from __future__ import annotations
@@ -33,3 +34,7 @@ class SubscriptionError(WebhookError):
 
 class NotFoundError(SubscriptionError):
     """Nothing by that id that the caller may see (others' ids look absent, not forbidden)."""
+
+
+class ConflictError(SubscriptionError):
+    """Not possible in the current state (pause a disabled subscription, replay a sent one)."""

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from aqcast.service.events import delivery_id, event_id
 from aqcast.service.settings import Settings
 from aqcast.service.tables import AlertEvent, ApiKey, Delivery, DeliveryAttempt, Subscription
-from aqcast.service.webhooks import NotFoundError, SubscriptionError
+from aqcast.service.webhooks import ConflictError, NotFoundError, SubscriptionError
 from aqcast.service.webhooks.payload import LANGUAGES
 from aqcast.service.webhooks.signing import new_secret
 from aqcast.service.webhooks.url_guard import Resolver, check_url, system_resolver
@@ -170,7 +170,7 @@ def update_subscription(
 def pause_subscription(sub: Subscription, now: datetime) -> Subscription:
     """Stop sending; new events still queue up and go out on resume."""
     if sub.status == "disabled":
-        raise SubscriptionError(f"subscription {sub.id} is disabled; resume it instead")
+        raise ConflictError(f"subscription {sub.id} is disabled; resume it instead")
     sub.status = "paused"
     sub.updated_at = now
     return sub
@@ -211,7 +211,7 @@ def rotate_secret(sub: Subscription, now: datetime, grace_hours: float) -> str:
 def send_test_event(session: Session, sub: Subscription, now: datetime) -> Delivery:
     """Queue a ``test`` event for this subscription only; the dispatcher sends it."""
     if sub.status != "active":
-        raise SubscriptionError(f"subscription {sub.id} is {sub.status}; resume it first")
+        raise ConflictError(f"subscription {sub.id} is {sub.status}; resume it first")
     eid = event_id(f"test|{sub.id}|{uuid.uuid4().hex}")
     today: date = now.date()
     event = AlertEvent(
@@ -297,7 +297,7 @@ def list_attempts(session: Session, delivery: Delivery) -> list[DeliveryAttempt]
 def replay_delivery(session: Session, delivery: Delivery, now: datetime) -> Delivery:
     """Send a dead letter again from the start of the retry schedule (same webhook-id)."""
     if delivery.status != "dead":
-        raise SubscriptionError(
+        raise ConflictError(
             f"delivery {delivery.id} is {delivery.status}; only dead letters are replayed"
         )
     _requeue(delivery, now)
