@@ -39,6 +39,7 @@ ROUTER_MODULES: list[str] = [
     "aqcast.service.api.models",
     "aqcast.service.api.cap",
     "aqcast.service.api.keys",
+    "aqcast.service.api.subscriptions",
     "aqcast.service.api.page",
 ]
 
@@ -53,6 +54,7 @@ TAGS = [
     {"name": "models", "description": "Trained model versions."},
     {"name": "cap", "description": "Common Alerting Protocol 1.2 messages and their index."},
     {"name": "keys", "description": "API key management (admin)."},
+    {"name": "subscriptions", "description": "Webhook subscriptions, deliveries, replay."},
     {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
     {"name": "page", "description": "The duty officers' page (HTML)."},
 ]
