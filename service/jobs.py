@@ -28,7 +28,7 @@ import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
@@ -356,4 +356,3 @@ JOBS: dict[str, JobFunc] = {
     "retrain": retrain,
     "dispatch_webhooks": dispatch_webhooks,
 }
-

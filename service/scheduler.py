@@ -83,7 +83,6 @@ class TriggerSpec(BaseModel):
                 seconds=self.every_s, timezone=zone, start_date=datetime(2000, 1, 1, tzinfo=zone)
             )
         cron = {k: getattr(self, k) for k in CRON_FIELDS if getattr(self, k) is not None}
-        cron.setdefault("second", 0)
         return CronTrigger(timezone=zone, **cron)
 
 
