@@ -149,6 +149,6 @@ def stats(
     ]
     title = f"station {station}" if station else f"area {area}"
     typer.echo(f"{title}, {start.date()}..{end.date()} (ug/m3; AQI per HJ 633-2012)")
-    typer.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    typer.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
     for c in cells:
         typer.echo("  ".join(x.ljust(w) for x, w in zip(c, widths, strict=True)).rstrip())
