@@ -31,22 +31,26 @@ def observed_aqi(beijing_dir) -> pd.DataFrame:
 
 
 def observed_area_aqi(beijing_dir) -> pd.DataFrame:
-    """Daily AQI of the mean over the 12 stations, 31 Oct 2015 - 3 Jan 2016."""
+    """Daily AQI and O3 MDA8 of the mean over the 12 stations, 31 May 2015 - 3 Jan 2016."""
     from aqcast.features.aqi import aqi_frame
     from aqcast.features.daily import area_daily_statistics, daily_wide
     from aqcast.service.sources.prsa import prsa_files, read_prsa
 
     hourly = pd.concat([read_prsa(f) for f in prsa_files([beijing_dir])], ignore_index=True)
-    hourly = hourly[(hourly["time"] >= "2015-10-31") & (hourly["time"] < "2016-01-04")]
+    hourly = hourly[(hourly["time"] >= "2015-05-31") & (hourly["time"] < "2016-01-04")]
     wide = daily_wide(
         area_daily_statistics(hourly, sorted(hourly["station"].unique()), "Asia/Shanghai")
     ).reset_index()
     wide["aqi"] = aqi_frame(wide)["aqi"].to_numpy()
-    return wide[["day", "aqi"]]
+    return wide[["day", "aqi", "o3_mda8"]]
 
 
-def perfect_rows(aqi: pd.DataFrame, start: date, end: date, horizon: int = 3) -> pd.DataFrame:
-    by_day = {pd.Timestamp(d).date(): v for d, v in zip(aqi["day"], aqi["aqi"], strict=True)}
+def perfect_rows(
+    obs: pd.DataFrame, start: date, end: date, horizon: int = 3, variable: str = "aqi"
+) -> pd.DataFrame:
+    """Observed values as the forecast of every issue date (q10 = q50 = q90)."""
+    threshold = {"aqi": 200.0, "o3_mda8": 160.0}[variable]
+    by_day = {pd.Timestamp(d).date(): v for d, v in zip(obs["day"], obs[variable], strict=True)}
     rows = []
     d = start
     while d <= end:
@@ -59,12 +63,12 @@ def perfect_rows(aqi: pd.DataFrame, start: date, end: date, horizon: int = 3) ->
                         "target_date": d + timedelta(days=lead),
                         "lead_days": lead,
                         "area": "district",
-                        "variable": "aqi",
+                        "variable": variable,
                         "q10": v,
                         "q50": v,
                         "q90": v,
-                        "p_exceed": float(v > 200),
-                        "threshold": 200.0,
+                        "p_exceed": float(v > threshold),
+                        "threshold": threshold,
                     }
                 )
         d += timedelta(days=1)
@@ -105,3 +109,25 @@ def test_perfect_foresight_warns_through_every_real_episode(observed_aqi):
             lifted_on = date.fromisoformat(a["issue_date"])
             if date.fromisoformat(b["issue_date"]) - lifted_on <= timedelta(days=1):
                 assert date.fromisoformat(b["start_date"]) > lifted_on + timedelta(days=1), (a, b)
+
+
+def test_summer_2015_advises_every_sector_on_each_ozone_day(observed_aqi):
+    start, end = date(2015, 6, 1), date(2015, 9, 30)
+    rows = pd.concat(
+        [perfect_rows(observed_aqi, start, end, variable=v) for v in ("aqi", "o3_mda8")]
+    )
+    lines = hindcast_events(rows, load_campaign())
+    o3 = {
+        pd.Timestamp(d).date(): v
+        for d, v in zip(observed_aqi["day"], observed_aqi["o3_mda8"], strict=True)
+    }
+    ozone_days = {d for d, v in o3.items() if start <= d <= end and v >= 160}
+    advised = {}
+    for x in lines:
+        if x["type"] == "advisory":
+            advised.setdefault(date.fromisoformat(x["issue_date"]), set()).add(x["sector"])
+    prompts = {date.fromisoformat(x["issue_date"]) for x in lines if x["type"] == "prompt"}
+    assert len(ozone_days) > 20  # Beijing summer 2015 had many ozone days
+    assert set(advised) == ozone_days
+    assert all(s == set(load_campaign().sectors) for s in advised.values())
+    assert ozone_days <= prompts
