@@ -41,3 +41,8 @@ app.command("stats")(_stats.stats)
 from aqcast.service.commands import alerts as _alerts  # noqa: E402
 
 _alerts.register(app)
+
+from aqcast.service.commands import serve as _serve  # noqa: E402
+
+app.command("serve")(_serve.serve)
+app.command("demo")(_serve.demo)

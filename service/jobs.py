@@ -68,7 +68,7 @@ class Services:
     train: Callable[..., Any] = _lazy("aqcast.models.train", "train")
     ingest_observations: Callable[..., Any] = _lazy("aqcast.service.ingest", "ingest_frame")
     ingest_met_forecasts: Callable[..., Any] = _lazy(
-        "aqcast.service.ingest", "ingest_met_forecast_frame"
+        "aqcast.service.ingest", "ingest_met_forecasts"
     )
     dispatch: Callable[..., Any] | None = None  # (engine, now) -> stats; default below
 
@@ -300,23 +300,21 @@ def intraday_critical_value(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
     day_start = datetime.combine(day, time(0), tzinfo=run.tz)
     hour_now = as_utc(run.now).replace(minute=0, second=0, microsecond=0)
     hourly = load_hourly(ctx.engine, day_start, hour_now, variables=["o3"])
-    codes = list(list_stations(ctx.engine)["code"])
+    # local hours 0..H-1 are complete at the run (hour H is still being measured)
+    hours_complete = int((hour_now - day_start).total_seconds() // 3600)
+    codes = list(list_stations(ctx.engine)["station"])
     areas = load_areas(ctx.settings.areas_file)
     out: dict[str, Any] = {}
     for area in areas.areas:
         members = area_stations(area, codes, areas)
         frame = hourly[hourly["station"].isin(members)]
-        local_hour = frame["time"].dt.tz_convert(run.tz).dt.hour
-        observed = frame.groupby(local_hour)["o3"].mean().dropna()
-        observed_ugm3 = (
-            [float(observed.get(h, float("nan"))) for h in range(int(local_hour.max()) + 1)]
-            if len(observed)
-            else []
-        )
+        # the area's value is the mean concentration over its stations
+        by_hour = frame.groupby(frame["time"].dt.tz_convert(run.tz).dt.hour)["o3"].mean()
+        observed_ugm3 = [float(by_hour.get(h, float("nan"))) for h in range(hours_complete)]
         result = ctx.services.check_critical_crossing(
             ctx.engine, area, day, observed_ugm3, fc, run.now
         )
-        out[area] = {"hours_observed": len(observed), "result": _brief(result)}
+        out[area] = {"hours_observed": int(by_hour.notna().sum()), "event": _brief(result)}
     return out
 
 
@@ -345,6 +343,36 @@ def dispatch_webhooks(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
     return (
         {k: v for k, v in vars(stats).items()} if hasattr(stats, "__dict__") else {"stats": stats}
     )
+
+
+def configured_feeds(
+    ctx_engine: Engine, settings: Settings, client: Any
+) -> tuple[list[Feed], list[Feed]]:
+    """The live feeds the settings configure: ``(observation feeds, weather feeds)``.
+
+    Weather: Open-Meteo forecasts (no key needed) for the stored stations with coordinates,
+    unless ``open_meteo_forecast_url`` is empty. Observations: none yet: OpenAQ needs a
+    station-to-location mapping that the settings do not hold, and Open-Meteo's air quality
+    is a model, not a measurement, so it is never stored as an observation.
+    """
+    weather: list[Feed] = []
+    if settings.open_meteo_forecast_url:
+
+        def fetch_weather(now: datetime) -> pd.DataFrame:
+            from aqcast.service.observations import list_stations
+            from aqcast.service.sources.open_meteo import fetch_weather_forecast
+
+            stations = list_stations(ctx_engine).dropna(subset=["lat", "lon"])
+            return fetch_weather_forecast(
+                client,
+                stations,
+                issued_at=now,
+                base_url=settings.open_meteo_forecast_url,
+                timeout_s=settings.http_timeout_s,
+            )
+
+        weather.append(Feed("open_meteo", fetch_weather))
+    return [], weather
 
 
 JOBS: dict[str, JobFunc] = {

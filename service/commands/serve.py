@@ -1,0 +1,304 @@
+"""``aqcast serve`` (the API and the scheduler, for real operation) and ``aqcast demo``
+(load the shared data, train, replay past days through the scheduler, serve the result)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from aqcast.service.settings import Settings, get_settings
+
+log = logging.getLogger("aqcast.serve")
+
+DEMO_START = date(2015, 6, 1)
+DEMO_END = date(2015, 6, 21)
+PRSA_FILE = re.compile(r"PRSA_Data_(?P<station>[^_]+)_\d{8}-\d{8}\.csv$")
+
+
+def _echo(msg: str) -> None:
+    typer.echo(msg)
+
+
+def _uvicorn(settings: Settings, host: str, port: int, clock: Any = None) -> None:
+    import uvicorn
+    from aqcast.service.api.app import create_app
+
+    uvicorn.run(create_app(settings, clock=clock), host=host, port=port, log_level="info")
+
+
+# --- aqcast serve ------------------------------------------------------------------------
+
+
+def start_scheduler(settings: Settings, schedule_file: Path | None = None) -> tuple[Any, Any]:
+    """Start the scheduler in a background thread: returns ``(scheduler, runner)``.
+
+    It runs missed runs at once when it is (or becomes) the leader; a standby replica
+    keeps trying for the leader lock at every fire.
+    """
+    import httpx
+    from aqcast.service.clock import SystemClock
+    from aqcast.service.jobs import JOBS, JobContext, configured_feeds
+    from aqcast.service.locks import LeaderLock
+    from aqcast.service.scheduler import JobRunner, build_scheduler, load_schedule
+    from aqcast.service.store import engine_for
+
+    engine = engine_for(settings.database_url)
+    client = httpx.Client(timeout=settings.http_timeout_s, follow_redirects=True)
+    observation_feeds, weather_feeds = configured_feeds(engine, settings, client)
+    ctx = JobContext(
+        engine,
+        settings,
+        SystemClock(),
+        observation_feeds=observation_feeds,
+        weather_feeds=weather_feeds,
+    )
+    runner = JobRunner(
+        engine=engine,
+        clock=ctx.clock,
+        schedule=load_schedule(schedule_file),
+        jobs=JOBS,
+        context=ctx,
+        tz=settings.tz,
+        leader=LeaderLock(engine),
+    )
+    runner.on_leadership = runner.catch_up
+    scheduler = build_scheduler(runner)
+    scheduler.start()
+    if not observation_feeds:
+        log.warning("no live observation feed configured: observations come from ingests only")
+    if runner.is_leader():  # the first election; catches up what was missed
+        log.info("scheduler %s leads", runner.owner)
+    else:
+        log.info("scheduler %s stands by for the leader lock", runner.owner)
+    return scheduler, runner
+
+
+def serve(
+    host: str | None = typer.Option(None, help="Address to bind (default: settings.api_host)."),
+    port: int | None = typer.Option(None, help="Port (default: settings.api_port)."),
+    no_scheduler: bool = typer.Option(
+        False, "--no-scheduler", help="API only: for replicas beside the one that schedules."
+    ),
+    schedule: Path | None = typer.Option(
+        None, help="Schedule file (default: the one shipped in aqcast/config/schedule.yaml)."
+    ),
+) -> None:
+    """Serve the API and page, and run the scheduled jobs (unless --no-scheduler)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    scheduler = runner = None
+    if not no_scheduler:
+        scheduler, runner = start_scheduler(settings, schedule)
+    try:
+        _uvicorn(settings, host or settings.api_host, port or settings.api_port)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
+        if runner is not None and runner.leader is not None:
+            runner.leader.release()
+
+
+# --- aqcast demo -----------------------------------------------------------------------
+
+
+def prsa_station_files(data_dir: Path) -> list[Path]:
+    return sorted(p for p in Path(data_dir).glob("PRSA_Data_*.csv") if PRSA_FILE.search(p.name))
+
+
+def ingest_missing_stations(engine: Any, files: Iterable[Path], tz: str) -> list[str]:
+    """Ingest the PRSA files whose station has no stored observations yet; returns the
+    stations loaded now (none when everything was loaded before)."""
+    from aqcast.service.ingest import ingest_frame, refresh_daily_stats
+    from aqcast.service.sources.prsa import read_prsa, read_prsa_stations
+    from aqcast.service.tables import Observation, Station
+    from sqlalchemy import select
+
+    with engine.connect() as conn:
+        loaded = set(
+            conn.execute(
+                select(Station.code).where(
+                    select(Observation.station_id)
+                    .where(Observation.station_id == Station.id)
+                    .exists()
+                )
+            ).scalars()
+        )
+    loaded_now: list[str] = []
+    first = last = None
+    meta_cache: dict[Path, Any] = {}
+    for f in files:
+        station = PRSA_FILE.search(f.name).group("station")
+        if station in loaded:
+            continue
+        meta_path = f.parent / "stations.csv"
+        if f.parent not in meta_cache:
+            meta_cache[f.parent] = read_prsa_stations(meta_path) if meta_path.is_file() else None
+        meta = meta_cache[f.parent]
+        report = ingest_frame(
+            engine,
+            read_prsa(f),
+            source="prsa",
+            file_label=str(f),
+            stations=meta,
+            require_station_metadata=meta is not None,
+            refresh_daily=False,
+        )
+        _echo(f"  {report.summary()}")
+        loaded_now.append(station)
+        if report.first_day is not None:
+            first = report.first_day if first is None else min(first, report.first_day)
+            last = report.last_day if last is None else max(last, report.last_day)
+    if first is not None:
+        refresh_daily_stats(engine, first, last)
+    return loaded_now
+
+
+def demo_schedule(met: str) -> Any:
+    from aqcast.service.scheduler import load_schedule
+
+    sched = load_schedule()
+    for name in ("forecast", "publish"):
+        if name in sched.jobs:
+            sched.jobs[name].options["met"] = met
+    return sched
+
+
+def replay(engine: Any, settings: Settings, start: date, end: date, met: str) -> list[Any]:
+    """Replay ``start``..``end`` through the scheduler's jobs on a simulated clock."""
+    from aqcast.service.clock import SimulatedClock
+    from aqcast.service.jobs import JOBS, JobContext
+    from aqcast.service.scheduler import JobRunner, replay_days
+
+    tz = settings.tz
+    clock = SimulatedClock(datetime.combine(start, datetime.min.time(), tzinfo=tz))
+    ctx = JobContext(engine, settings, clock)  # no live feeds: the past is in the store
+    runner = JobRunner(
+        engine=engine,
+        clock=clock,
+        schedule=demo_schedule(met),
+        jobs=JOBS,
+        context=ctx,
+        tz=tz,
+        owner="demo-replay",
+    )
+
+    def report(t: datetime, outcome: Any) -> None:
+        if outcome.job != "publish" and outcome.status != "failed":
+            return
+        local = t.astimezone(tz)
+        if outcome.status == "failed":
+            _echo(f"  {local:%Y-%m-%d %H:%M} {outcome.job}: FAILED {outcome.detail.get('error')}")
+            return
+        d = outcome.detail
+        missing = ", ".join(d.get("missing_inputs") or []) or "none"
+        _echo(
+            f"  {local:%Y-%m-%d %H:%M} published: {d.get('method')}, "
+            f"{len(d.get('events') or [])} events, missing inputs: {missing}"
+        )
+
+    return replay_days(runner, clock, start, end, on_fire=report)
+
+
+def demo(
+    data_dir: Path | None = typer.Argument(
+        None, help="Folder with PRSA_Data_*.csv (default: settings.beijing_dir)."
+    ),
+    start: str = typer.Option(DEMO_START.isoformat(), help="First replayed day (local)."),
+    end: str = typer.Option(DEMO_END.isoformat(), help="Last replayed day (local), included."),
+    met: str = typer.Option(
+        "observed",
+        help="Weather input of the replayed forecasts: 'observed' (the shared data has no "
+        "archived weather forecasts, so this is perfect prognosis, and every output says "
+        "so) or 'stored'.",
+    ),
+    no_serve: bool = typer.Option(False, "--no-serve", help="Stop after the replay."),
+    host: str = typer.Option("127.0.0.1", help="Address to serve on."),
+    port: int = typer.Option(8000, help="Port to serve on."),
+) -> None:
+    """Load the Beijing data, train, replay days through the scheduler, serve the result."""
+    from aqcast.service.store import engine_for, migrate
+
+    first, last = _day(start, "--start"), _day(end, "--end")
+    if last < first:
+        raise typer.BadParameter(f"--end {last} is before --start {first}", param_hint="--end")
+    if met not in {"observed", "stored"}:
+        raise typer.BadParameter(f"{met!r}: use observed or stored", param_hint="--met")
+    settings = get_settings()
+    folder = Path(data_dir) if data_dir is not None else settings.beijing_dir
+    files = prsa_station_files(folder)
+    if not files:
+        _echo(
+            f"No PRSA_Data_*.csv files in {folder}.\n"
+            f"The demo reads the Beijing multi-site data from <AQCAST_DATA_DIR>/beijing-multisite "
+            f"(AQCAST_DATA_DIR is now {settings.data_path}). Set AQCAST_DATA_DIR to the folder "
+            "that holds beijing-multisite/, or pass the data folder: aqcast demo DIR"
+        )
+        raise typer.Exit(2)
+    _echo(f"database: {settings.database_url}")
+    migrate(settings.database_url)
+    engine = engine_for(settings.database_url)
+
+    _echo(f"1/4 data: {folder}")
+    loaded = ingest_missing_stations(engine, files, settings.timezone)
+    if not loaded:
+        _echo(f"  all {len(files)} stations already loaded; nothing to ingest")
+
+    _echo(f"2/4 model: trained on data before {first}")
+    _echo(f"  {train_before(engine, settings, first)}")
+
+    _echo(f"3/4 replay {first}..{last} through the scheduler (simulated clock, met={met})")
+    outcomes = replay(engine, settings, first, last, met)
+    failed = [o for o in outcomes if o.status == "failed"]
+    published = [o for o in outcomes if o.job == "publish" and o.status == "done"]
+    _echo(f"  {len(outcomes)} runs: {len(published)} prompts published, {len(failed)} failed")
+
+    key = create_demo_key(engine)
+    base = f"http://{host}:{port}"
+    _echo("4/4 where to look")
+    _echo(f"  the prompt of {last}: {base}/prompt/{last.isoformat()}")
+    _echo(f"  the prompt of {first}: {base}/prompt/{first.isoformat()}  (English: ?lang=en)")
+    _echo(f"  API docs:   {base}/docs")
+    _echo(f"  an officer API key for this demo (shown once): {key}")
+    _echo(f"  e.g. curl -H 'Authorization: Bearer {key}' {base}/v1/forecasts?issue_date={last}")
+    if failed:
+        _echo(f"  {len(failed)} runs failed; see the job_runs table for their errors")
+    if no_serve:
+        return
+    _echo(f"serving on {base} (Ctrl-C to stop)")
+    sys.stdout.flush()
+    _uvicorn(settings, host, port)
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date YYYY-MM-DD", param_hint=option) from None
+
+
+def train_before(engine: Any, settings: Settings, first_day: date) -> str:
+    """Make sure the active model was trained on data before ``first_day`` only."""
+    from aqcast.models.registry import active_version, train_and_register
+
+    active = active_version(engine)
+    if active is not None and active.train_end < first_day:
+        return f"model {active.version} (data {active.train_start}..{active.train_end}) is ready"
+    version = train_and_register(engine, until=first_day, activate=True)
+    return f"trained model {getattr(version, 'version', version)}"
+
+
+def create_demo_key(engine: Any) -> str:
+    from aqcast.service.auth import create_key
+    from aqcast.service.store import session_scope
+
+    with session_scope(engine) as session:
+        _, key = create_key(
+            session, name="demo officer", role="officer", now=datetime.now(UTC).replace(tzinfo=None)
+        )
+    return key
