@@ -229,3 +229,26 @@ def test_hindcast_events_from_hindcast_csv_rows():
         "upgraded",
         "lifted",
     ]
+
+
+def test_cli_prompt_renders_the_stored_forecast(sqlite_url, monkeypatch):
+    import sys
+    import types
+
+    from aqcast.service.cli import app
+    from typer.testing import CliRunner
+
+    d = date(2015, 12, 7)
+    fc = make_forecast(d, EPISODE[1])
+    issue_alerts(engine_for(sqlite_url), fc, now=_now(d))
+    fake = types.ModuleType("aqcast.models.forecast")
+    fake.load_forecast = lambda engine, issue_date: fc if issue_date == d else None
+    monkeypatch.setitem(sys.modules, "aqcast.models.forecast", fake)
+    runner = CliRunner()
+    zh = runner.invoke(app, ["prompt", "--date", "2015-12-07"])
+    assert zh.exit_code == 0, zh.output
+    assert "全区空气质量工作提示（2015年12月7日）" in zh.output and "橙色预警" in zh.output
+    en = runner.invoke(app, ["prompt", "--date", "2015-12-07", "--lang", "en", "--format", "json"])
+    assert json.loads(en.output)["warning"]["level"] == "orange"
+    missing = runner.invoke(app, ["prompt", "--date", "2015-12-08"])
+    assert missing.exit_code == 1 and "no forecast stored" in missing.output
