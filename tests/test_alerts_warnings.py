@@ -98,9 +98,7 @@ def test_one_day_wobble_does_not_downgrade():
 
 
 def test_downgrade_needs_two_consecutive_issues():
-    state, log = run(
-        BTH, [[210, 310, 250, 210, 210], [220, 150, 100], [220, 150, 100]], start=D0
-    )
+    state, log = run(BTH, [[210, 310, 250, 210, 210], [220, 150, 100], [220, 150, 100]], start=D0)
     assert [x[1] for x in log] == [["issued"], [], ["downgraded"]]
     assert log[1][0] == "orange" and state.level in ("blue", "yellow")
     assert log[2][2][0]["from_level"] == "orange"
@@ -129,8 +127,14 @@ def test_lift_at_once_when_the_announced_period_is_over():
 
 def test_red_episode_lifecycle_matches_the_december_2015_pattern():
     # 6 Dec issue sees the episode; 8-10 Dec red; clear on 11 Dec.
-    issues = [[150, 250, 350], [260, 350, 380], [320, 360, 310], [330, 320, 150],
-              [310, 150, 90], [150, 80, 60]]
+    issues = [
+        [150, 250, 350],
+        [260, 350, 380],
+        [320, 360, 310],
+        [330, 320, 150],
+        [310, 150, 90],
+        [150, 80, 60],
+    ]
     state, log = run(BTH, issues, start=date(2015, 12, 6))
     assert [x[1] for x in log] == [["issued"], ["upgraded"], ["upgraded"], [], [], ["lifted"]]
     assert [x[0] for x in log][:3] == ["yellow", "orange", "red"]
