@@ -100,6 +100,13 @@ def test_not_found_names_the_latest_issue(client_and_key):
     assert err["detail"] == {"latest_issue_date": DAY.isoformat()}
 
 
+@pytest.fixture
+def sqlite_client(sqlite_url):
+    keys = seed(sqlite_url)
+    with make_client(sqlite_url) as client:
+        yield client, auth(keys.officer)
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
@@ -111,8 +118,8 @@ def test_not_found_names_the_latest_issue(client_and_key):
         ("area=" + "x" * 65, "area"),
     ],
 )
-def test_bad_input_is_422_with_the_field(client_and_key, query, field):
-    client, h = client_and_key
+def test_bad_input_is_422_with_the_field(sqlite_client, query, field):
+    client, h = sqlite_client
     r = client.get(f"/v1/forecasts?{query}", headers=h)
     assert r.status_code == 422
     err = r.json()["error"]
