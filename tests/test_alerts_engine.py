@@ -252,3 +252,21 @@ def test_cli_prompt_renders_the_stored_forecast(sqlite_url, monkeypatch):
     assert json.loads(en.output)["warning"]["level"] == "orange"
     missing = runner.invoke(app, ["prompt", "--date", "2015-12-08"])
     assert missing.exit_code == 1 and "no forecast stored" in missing.output
+
+
+def test_hindcast_score_finds_caught_alerts_lead_and_false_alarms():
+    from aqcast.alerts.hindcast_check import score
+
+    fcs = [make_forecast(START + timedelta(days=i), v) for i, v in enumerate(EPISODE)]
+    later = date(2015, 12, 20)  # a one-day false alarm two weeks later
+    fcs += [
+        make_forecast(later, [150, 150, 230]),
+        make_forecast(later + timedelta(days=1), [150, 230, 100]),
+        make_forecast(later + timedelta(days=2), [230, 100, 100]),
+        make_forecast(later + timedelta(days=3), [100, 90, 80]),
+    ]
+    lines = hindcast_events(fcs, load_campaign())
+    result = score(lines, [(date(2015, 12, 8), date(2015, 12, 10), "red")])
+    (alert,) = result["real_alerts"]
+    assert alert["caught"] and alert["days_ahead"] == 2 and alert["highest_level"] == "red"
+    assert [f["warned"] for f in result["false_alarms"]] == ["2015-12-22..2015-12-22"]
