@@ -67,7 +67,8 @@ def get_now(request: Request) -> datetime:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# committed before the response is sent: a client never sees a success that did not commit
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 NowDep = Annotated[datetime, Depends(get_now)]
 
 
