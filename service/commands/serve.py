@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -72,11 +73,17 @@ def start_scheduler(settings: Settings, schedule_file: Path | None = None) -> tu
     scheduler.start()
     if not observation_feeds:
         log.warning("no live observation feed configured: observations come from ingests only")
-    if runner.is_leader():  # the first election; catches up what was missed
+    # The first election (and with it the catch-up of missed runs) happens beside the API's
+    # start, so a long catch-up does not keep /healthz down.
+    threading.Thread(target=_first_election, args=(runner,), daemon=True).start()
+    return scheduler, runner
+
+
+def _first_election(runner: Any) -> None:
+    if runner.is_leader():
         log.info("scheduler %s leads", runner.owner)
     else:
         log.info("scheduler %s stands by for the leader lock", runner.owner)
-    return scheduler, runner
 
 
 def serve(
