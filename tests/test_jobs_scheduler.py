@@ -586,3 +586,45 @@ def test_a_schedule_naming_an_unknown_job_is_refused(sqlite_url: str) -> None:
             context=None,
             tz=TZ,
         )
+
+
+def test_the_intraday_job_passes_the_complete_hours_area_mean_to_the_crossing_check(
+    sqlite_url: str,
+) -> None:
+    engine = make_engine(sqlite_url)
+    with session_scope(engine) as s:
+        s.add_all([Station(id=1, code="A", name="A"), Station(id=2, code="B", name="B")])
+        s.flush()
+        # local hours 0..9 of 2 June (UTC 16:00 on 1 June onwards); O3 = 10 * hour (+20 at B)
+        for h in range(10):
+            t = datetime(2015, 6, 1, 16) + pd.Timedelta(hours=h)
+            for sid, extra in ((1, 0.0), (2, 20.0)):
+                s.add(
+                    Observation(station_id=sid, time=t, updated_at=t, o3=10.0 * h + extra, o3_qc=0)
+                )
+    calls: list[tuple] = []
+
+    def crossing(engine, area, day, observed_hours, forecast, now):  # noqa: ANN001
+        calls.append((area, day, list(observed_hours), forecast.issue_date, now))
+        return None
+
+    fake = FakeForecasting()
+    fake.stored[date(2015, 6, 2)] = FakeForecast(date(2015, 6, 2))
+    services = fake.services()
+    services.check_critical_crossing = crossing
+    clock = SimulatedClock(local(2015, 6, 2, 8, 20))
+    ctx = jobs.JobContext(engine, get_settings(), clock, services)
+    out = job_runner(sqlite_url, clock, ctx).fire("intraday_critical_value")
+    assert out.status == "done", out.detail
+    # at 08:20 the hours 00..07 are complete; 08:00 is still being measured
+    assert calls == [
+        (
+            "district",
+            date(2015, 6, 2),
+            [10.0 * h + 10.0 for h in range(8)],
+            date(2015, 6, 2),
+            local(2015, 6, 2, 8, 20).astimezone(UTC),
+        )
+    ]
+    assert out.detail == {"district": {"hours_observed": 8, "event": None}}
+    engine.dispose()
