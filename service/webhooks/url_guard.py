@@ -132,6 +132,14 @@ def parse_target(url: str, *, require_https: bool) -> tuple[str, str, int]:
     return scheme, host, port or (443 if scheme == "https" else 80)
 
 
+def _literal(host: str) -> list[str] | None:
+    """``[host]`` when the host is an IP address literal (nothing to resolve), else None."""
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        return None
+
+
 def _check_addresses(url: str, host: str, addresses: list[str], allow: Iterable[str]) -> None:
     if not addresses:
         raise UnsafeURLError(f"url {url!r}: host {host!r} does not resolve")
@@ -152,7 +160,7 @@ def check_url(
     """Check ``url`` now (blocking DNS); UnsafeURLError names the URL and the reason."""
     scheme, host, port = parse_target(url, require_https=require_https)
     try:
-        addresses = resolver(host, port)
+        addresses = _literal(host) or resolver(host, port)
     except OSError as exc:
         raise UnsafeURLError(f"url {url!r}: host {host!r} does not resolve ({exc})") from exc
     _check_addresses(url, host, addresses, allow_private)
@@ -169,7 +177,7 @@ async def check_url_async(
     """As ``check_url``, resolving without blocking the event loop."""
     scheme, host, port = parse_target(url, require_https=require_https)
     try:
-        addresses = await resolver(host, port)
+        addresses = _literal(host) or await resolver(host, port)
     except OSError as exc:
         raise UnsafeURLError(f"url {url!r}: host {host!r} does not resolve ({exc})") from exc
     _check_addresses(url, host, addresses, allow_private)
