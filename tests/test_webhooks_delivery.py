@@ -392,3 +392,46 @@ def test_response_body_read_only_up_to_the_limit():
     assert result.status_code == 500 and result.outcome == "http_error"
     assert chunks_sent <= 5
     assert result.error == "y" * 500
+
+
+def test_endpoint_failing_for_a_day_is_disabled(sqlite_url):
+    """Sustained failure: a retryable error on an endpoint failing for more than
+    ``disable_after_hours`` disables it, on the dispatcher's (simulated) clock."""
+    now = datetime(2026, 6, 2, 8, 0)
+    with LoopbackReceiver(respond=lambda _i, _n: Reply(status=503)) as rx:
+        sub_id, _ = subscribe(rx.url, sqlite_url)
+        add_events(sqlite_url, 1)
+        with session_scope(engine_for(sqlite_url)) as s:
+            s.get(Subscription, sub_id).failing_since = now - timedelta(hours=25)
+            for d in s.scalars(select(Delivery)):
+                d.next_attempt_at = now
+
+        async def main():
+            async with make_client(config()) as client:
+                return await dispatch_due(engine_for(sqlite_url), client, now, 10, config=config())
+
+        stats = asyncio.run(main())
+    assert stats.retried == 1 and stats.disabled == 1
+    with session_scope(engine_for(sqlite_url)) as s:
+        assert s.get(Subscription, sub_id).status == "disabled"
+        (alert,) = s.scalars(select(OperatorAlert)).all()
+        assert "failing since 2026-06-01 07:00" in alert.message
+
+
+def test_cli_lists_and_replays_dead_letters(sqlite_url):
+    from aqcast.service.cli import app as cli
+    from typer.testing import CliRunner
+
+    with LoopbackReceiver(respond=lambda _i, _n: Reply(status=400)) as rx:
+        subscribe(rx.url, sqlite_url)
+        add_events(sqlite_url, 1)
+        drain(sqlite_url, config(retry=RetryPolicy(schedule_s=(0.01,), client_error_attempts=1)))
+    (did,) = delivery_ids(sqlite_url, "dead")
+    runner = CliRunner()
+    out = runner.invoke(cli, ["deliveries", "list", "--status", "dead"])
+    assert out.exit_code == 0 and did in out.output and "HTTP 400" in out.output
+    out = runner.invoke(cli, ["deliveries", "replay", did])
+    assert out.exit_code == 0
+    assert delivery_ids(sqlite_url, "pending") == {did}
+    out = runner.invoke(cli, ["deliveries", "replay", did])
+    assert out.exit_code != 0 and "only dead letters" in out.output
