@@ -105,7 +105,8 @@ def variable_columns(frame: pd.DataFrame) -> list[str]:
 
 def _ordered(hourly: pd.DataFrame) -> np.ndarray:
     """Row order that sorts by station then time (stable), for run and neighbour tests."""
-    return np.lexsort((hourly["time"].to_numpy(), hourly["station"].astype(str).to_numpy()))
+    times = pd.DatetimeIndex(hourly["time"]).as_unit("ns").asi8
+    return np.lexsort((times, hourly["station"].astype(str).to_numpy()))
 
 
 def _stuck(

@@ -38,6 +38,7 @@ from aqcast.service.observations import (
     MET,
     OBS,
     STATIONS,
+    fetch_tuples,
     load_hourly,
     raw_time,
     station_ids,
@@ -268,7 +269,7 @@ def _existing_observations(
     for v in variables:
         cols += [OBS.c[v], OBS.c[f"{v}_qc"]]
     stmt = select(*cols).where(OBS.c.station_id.in_(ids), OBS.c.time >= start, OBS.c.time <= end)
-    rows = [tuple(r) for r in conn.execute(stmt)]
+    rows = fetch_tuples(conn, stmt)
     names = ["station_id", "time"] + [c for v in variables for c in (v, f"{v}_qc")]
     df = pd.DataFrame(rows, columns=names)
     df["time"] = store_times_utc(df["time"]).dt.tz_localize(None)
@@ -600,7 +601,7 @@ def ingest_met_forecasts(
             MET.c.issued_at <= issued.max(),
         )
         stored = pd.DataFrame(
-            [tuple(r) for r in conn.execute(stmt)],
+            fetch_tuples(conn, stmt),
             columns=["station_id", "issued_at", "valid_at", *variables],
         )
         for c in ("issued_at", "valid_at"):
