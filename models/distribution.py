@@ -1,0 +1,109 @@
+"""The predictive distribution around a point forecast, and calibrated exceedance.
+
+A point model's out-of-fold residuals (in the model's transformed space, e.g. log1p for
+PM) are grouped by lead and by bin of the predicted value; each group is kept as a
+vector of residual quantiles. The forecast distribution of a row is its point forecast
+plus that vector, mapped back to concentrations. Exceedance probabilities are read from
+it and then passed through an isotonic calibration fitted on the out-of-fold rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+
+
+def to_model_space(values, transform: str) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    if transform == "log1p":
+        return np.log1p(np.clip(v, 0.0, None))
+    return v
+
+
+def from_model_space(values, transform: str) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    if transform == "log1p":
+        return np.expm1(v)
+    return np.clip(v, 0.0, None)
+
+
+@dataclass
+class ResidualModel:
+    """Residual quantiles by lead and by bin of the prediction (model space)."""
+
+    transform: str
+    levels: np.ndarray  # probability levels of the stored quantiles, in (0, 1)
+    edges: dict[int, np.ndarray] = field(default_factory=dict)  # inner bin edges per lead
+    quantiles: dict[int, np.ndarray] = field(default_factory=dict)  # (n_bins, n_levels)
+    calibrators: dict[float, IsotonicRegression] = field(default_factory=dict)
+
+    @classmethod
+    def fit(
+        cls,
+        pred_t: np.ndarray,
+        obs_t: np.ndarray,
+        lead: np.ndarray,
+        *,
+        transform: str,
+        n_bins: int,
+        n_levels: int,
+    ) -> ResidualModel:
+        levels = (np.arange(n_levels) + 0.5) / n_levels
+        model = cls(transform=transform, levels=levels)
+        ok = ~(np.isnan(pred_t) | np.isnan(obs_t))
+        for ld in np.unique(lead):
+            sel = ok & (lead == ld)
+            p, r = pred_t[sel], obs_t[sel] - pred_t[sel]
+            bins = max(1, min(n_bins, len(p) // 200))
+            edges = np.quantile(p, np.linspace(0, 1, bins + 1)[1:-1]) if bins > 1 else np.array([])
+            idx = np.searchsorted(edges, p)
+            qs = np.vstack(
+                [
+                    np.quantile(r[idx == b], levels) if (idx == b).any() else np.quantile(r, levels)
+                    for b in range(bins)
+                ]
+            )
+            model.edges[int(ld)] = edges
+            model.quantiles[int(ld)] = qs
+        return model
+
+    def _residual_matrix(self, pred_t: np.ndarray, lead: np.ndarray) -> np.ndarray:
+        out = np.full((len(pred_t), len(self.levels)), np.nan)
+        known = sorted(self.quantiles)
+        for ld in np.unique(lead):
+            # a lead beyond the trained ones borrows the farthest trained lead
+            use = int(ld) if int(ld) in self.quantiles else known[-1]
+            sel = lead == ld
+            idx = np.searchsorted(self.edges[use], pred_t[sel])
+            out[sel] = self.quantiles[use][idx]
+        return out
+
+    def samples(self, pred_t: np.ndarray, lead: np.ndarray) -> np.ndarray:
+        """(n, n_levels) equiprobable values of the predictive distribution [unit]."""
+        return from_model_space(
+            pred_t[:, None] + self._residual_matrix(pred_t, lead), self.transform
+        )
+
+    def quantile(self, pred_t: np.ndarray, lead: np.ndarray, q: float) -> np.ndarray:
+        return np.nanquantile(self.samples(pred_t, lead), q, axis=1) if len(pred_t) else pred_t
+
+    def raw_exceedance(self, pred_t: np.ndarray, lead: np.ndarray, threshold: float) -> np.ndarray:
+        s = self.samples(pred_t, lead)
+        return (s > threshold).mean(axis=1)
+
+    def fit_calibration(
+        self, pred_t: np.ndarray, obs: np.ndarray, lead: np.ndarray, threshold: float
+    ) -> None:
+        ok = ~(np.isnan(pred_t) | np.isnan(obs))
+        raw = self.raw_exceedance(pred_t[ok], lead[ok], threshold)
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+        iso.fit(raw, (obs[ok] > threshold).astype(float))
+        self.calibrators[float(threshold)] = iso
+
+    def exceedance(self, pred_t: np.ndarray, lead: np.ndarray, threshold: float) -> np.ndarray:
+        """P(value > threshold), calibrated when a calibration for it was fitted."""
+        raw = self.raw_exceedance(pred_t, lead, threshold)
+        iso = self.calibrators.get(float(threshold))
+        return iso.predict(raw) if iso is not None and len(raw) else raw

@@ -1,0 +1,339 @@
+"""The forecast of one issue date: ``make_forecast``, ``store_forecast``, ``load_forecast``.
+
+``make_forecast`` reads the store (observations before the issue time, weather forecasts
+issued before it, or with ``met="observed"`` the observed weather of the target days as
+a perfect-prognosis stand-in), predicts with the active model, and derives the hourly O3
+profile, the ozone critical value and the risk of adverse conditions. Without a usable
+model (none trained, file missing or unreadable) or without target-day weather it falls
+back to the best baseline, and ``method``/``notes`` say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from aqcast.features.critical_value import critical_value_ugm3
+from aqcast.features.feature_table import AREA_PREFIX, FeatureSpec, load_feature_spec
+from aqcast.models.inputs import MetMode, issue_time_utc, load_inputs
+from aqcast.models.predict import missing_weather, predict_table
+from aqcast.models.profile import hourly_profile_ugm3, shape_for
+from aqcast.models.registry import RegistryError, load_bundle
+from aqcast.models.risk import RiskConfig, load_risk_config, stagnation_index
+from aqcast.models.train import ModelBundle, train_bundle
+from aqcast.service.config_files import load_areas
+from aqcast.service.settings import get_settings
+from aqcast.service.store import session_scope
+from aqcast.service.tables import ForecastRun, ForecastValue
+from sqlalchemy import Engine, select
+
+VALUE_COLUMNS = [
+    "issue_date",
+    "target_date",
+    "lead_days",
+    "area",
+    "station",
+    "variable",
+    "q10",
+    "q50",
+    "q90",
+    "p_exceed",
+    "threshold",
+    "method",
+]
+PERFECT_PROGNOSIS_NOTE = (
+    "perfect prognosis: the observed weather of the target days stands in for a weather "
+    "forecast; skill is higher than a real forecast can reach"
+)
+
+
+@dataclass
+class Forecast:
+    issue_date: date
+    issued_at: datetime  # UTC, naive
+    model_version: str | None
+    met_mode: str  # stored | observed | none
+    method: str  # model | fallback:<baseline>
+    missing_inputs: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    values: pd.DataFrame = field(default_factory=pd.DataFrame)
+    hourly_o3: pd.DataFrame = field(default_factory=pd.DataFrame)
+    critical: pd.DataFrame = field(default_factory=pd.DataFrame)
+    risk: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _split_entity(entity: pd.Series) -> tuple[pd.Series, pd.Series]:
+    e = entity.astype(str)
+    is_area = e.str.startswith(AREA_PREFIX)
+    area = e.str.slice(len(AREA_PREFIX)).where(is_area, "")
+    station = e.where(~is_area, "")
+    return area, station
+
+
+def values_frame(pred: pd.DataFrame) -> pd.DataFrame:
+    """predict_table output in the Forecast.values layout."""
+    out = pred.copy()
+    out["area"], out["station"] = _split_entity(out["entity"])
+    for c in ("issue_date", "target_date"):
+        out[c] = pd.to_datetime(out[c]).dt.date
+    return out[VALUE_COLUMNS].reset_index(drop=True)
+
+
+def profiles_and_critical(
+    bundle: ModelBundle, pred: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hourly O3 profiles (q10/q50/q90, local hours 0-23) and critical values per entity
+    and target day, from the climatological shape scaled to the o3_1h_max forecast."""
+    o3 = pred[pred["variable"] == "o3_1h_max"]
+    prof_rows, crit_rows = [], []
+    hours = np.arange(24)
+    for r in o3.itertuples(index=False):
+        if not np.isfinite(r.q50) or r.q50 <= 0:
+            continue
+        target = pd.Timestamp(r.target_date)
+        shape = shape_for(bundle.diurnal, r.entity, target.month)
+        area, station = _split_entity(pd.Series([r.entity]))
+        q = {k: hourly_profile_ugm3(shape, getattr(r, k)) for k in ("q10", "q50", "q90")}
+        prof_rows.append(
+            pd.DataFrame(
+                {
+                    "area": area.iloc[0],
+                    "station": station.iloc[0],
+                    "target_date": target.date(),
+                    "hour": hours,
+                    **q,
+                }
+            )
+        )
+        cv = critical_value_ugm3(q["q50"])
+        crit_rows.append(
+            {
+                "area": area.iloc[0],
+                "station": station.iloc[0],
+                "target_date": target.date(),
+                "critical_value_ugm3": cv.critical_value_ugm3,
+                "peak_hour": cv.peak_hour,
+                "likely_hours": list(cv.likely_hours),
+            }
+        )
+    prof = (
+        pd.concat(prof_rows, ignore_index=True)
+        if prof_rows
+        else pd.DataFrame(columns=["area", "station", "target_date", "hour", "q10", "q50", "q90"])
+    )
+    crit = pd.DataFrame(
+        crit_rows,
+        columns=[
+            "area",
+            "station",
+            "target_date",
+            "critical_value_ugm3",
+            "peak_hour",
+            "likely_hours",
+        ],
+    )
+    return prof, crit
+
+
+def risk_frame(table: pd.DataFrame, pred: pd.DataFrame, config: RiskConfig) -> pd.DataFrame:
+    """Per area and target day: P(AQI > 200), the stagnation index and flag."""
+    areas = table[table["entity"].str.startswith(AREA_PREFIX)]
+    idx = stagnation_index(areas, config)
+    aqi = pred[(pred["variable"] == "aqi")].set_index(["entity", "target_date"])["p_heavy"]
+    aqi = aqi[~aqi.index.duplicated()]
+    p_heavy = aqi.reindex(pd.MultiIndex.from_frame(areas[["entity", "target_date"]])).to_numpy()
+    return pd.DataFrame(
+        {
+            "area": areas["entity"].str.slice(len(AREA_PREFIX)).to_numpy(),
+            "target_date": pd.to_datetime(areas["target_date"]).dt.date.to_numpy(),
+            "p_heavy": p_heavy,
+            "stagnation_index": idx.to_numpy(),
+            "stagnation": (idx.to_numpy() >= config.stagnant_at),
+        }
+    )
+
+
+def forecast_from_table(
+    bundle: ModelBundle,
+    table: pd.DataFrame,
+    *,
+    issue_date: date,
+    issued_at: datetime,
+    met_mode: str,
+    notes: list[str] | None = None,
+    risk_config: RiskConfig | None = None,
+) -> Forecast:
+    """The Forecast of one issue date from its feature-table rows (pure; no store)."""
+    rows = table[table["issue_date"] == pd.Timestamp(issue_date)]
+    notes = list(notes or [])
+    missing: list[str] = []
+    no_wx = missing_weather(rows) if len(rows) else np.array([], dtype=bool)
+    if len(rows) and no_wx.any():
+        missing.append("target-day weather")
+    lag_cols = [c for c in rows.columns if c.endswith("_lag1")]
+    if len(rows) and rows[lag_cols].isna().all(axis=None):
+        missing.append("observations of the day before the issue date")
+    pred = predict_table(bundle, rows)
+    methods = sorted(set(pred["method"])) if len(pred) else []
+    method = "model" if "model" in methods else (methods[0] if methods else "fallback:none")
+    if not bundle.models:
+        notes.append("no usable model: every value is the best baseline of its lead")
+    elif any(m.startswith("fallback:") for m in methods):
+        notes.append("some values fall back to a baseline (see the method column)")
+    if met_mode == "observed":
+        notes.append(PERFECT_PROGNOSIS_NOTE)
+    prof, crit = profiles_and_critical(bundle, pred)
+    risk = risk_frame(rows, pred, risk_config or load_risk_config())
+    return Forecast(
+        issue_date=issue_date,
+        issued_at=issued_at,
+        model_version=bundle.version if bundle.models else None,
+        met_mode=met_mode,
+        method=method,
+        missing_inputs=missing,
+        notes=notes,
+        values=values_frame(pred),
+        hourly_o3=prof,
+        critical=crit,
+        risk=risk,
+    )
+
+
+def make_forecast(
+    engine: Engine,
+    issue_date: date,
+    *,
+    met: MetMode = "stored",
+    bundle: ModelBundle | None = None,
+    spec: FeatureSpec | None = None,
+) -> Forecast:
+    """Forecast target days issue_date + leads from what the store knew at the issue time."""
+    settings = get_settings()
+    tz = settings.timezone
+    spec = spec or load_feature_spec()
+    areas = load_areas()
+    issued = issue_time_utc(issue_date, tz, settings.issue_time)
+    notes: list[str] = []
+    if bundle is None:
+        try:
+            bundle = load_bundle(engine)
+        except RegistryError as exc:
+            notes.append(f"model unavailable: {exc}")
+    inputs = load_inputs(
+        engine,
+        [issue_date],
+        spec=spec,
+        tz=tz,
+        issue_time=settings.issue_time,
+        areas=areas,
+        met=met,
+    )
+    if bundle is None:
+        # Baselines from up to two years of stored history before the issue date.
+        hist = load_inputs(
+            engine,
+            [issue_date],
+            spec=spec,
+            tz=tz,
+            issue_time=settings.issue_time,
+            areas=areas,
+            met="none",
+            history_start=issue_date - timedelta(days=730),
+        )
+        bundle = train_bundle(
+            hist.table,
+            hist.hourly,
+            spec=spec,
+            tz=tz,
+            train_start=None,
+            train_until=issue_date,
+            version="baselines",
+            with_models=False,
+        )
+    return forecast_from_table(
+        bundle,
+        inputs.table,
+        issue_date=issue_date,
+        issued_at=issued.tz_convert("UTC").tz_localize(None).to_pydatetime(),
+        met_mode=met,
+        notes=notes,
+    )
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    out = frame.copy()
+    for c in out.columns:
+        if out[c].dtype == object and len(out) and isinstance(out[c].iloc[0], date):
+            out[c] = out[c].map(lambda d: d.isoformat())
+    out = out.astype(object).where(out.notna(), None)
+    return out.to_dict(orient="records")
+
+
+def store_forecast(engine: Engine, forecast: Forecast, *, now: datetime | None = None) -> int:
+    """Store the run and its values in one transaction; returns the run id."""
+    now = now or forecast.issued_at
+    with session_scope(engine) as s:
+        run = ForecastRun(
+            issue_date=forecast.issue_date,
+            issued_at=forecast.issued_at,
+            created_at=now,
+            model_version=forecast.model_version,
+            met_mode=forecast.met_mode,
+            method=forecast.method,
+            missing_inputs=list(forecast.missing_inputs),
+            notes=list(forecast.notes),
+            payload={
+                "hourly_o3": _records(forecast.hourly_o3),
+                "critical": _records(forecast.critical),
+                "risk": _records(forecast.risk),
+            },
+        )
+        s.add(run)
+        s.flush()
+        vals = forecast.values.astype(object).where(forecast.values.notna(), None)
+        s.add_all(
+            ForecastValue(run_id=run.id, **{k: r[k] for k in VALUE_COLUMNS})
+            for r in vals.to_dict(orient="records")
+        )
+        return int(run.id)
+
+
+def load_forecast(engine: Engine, issue_date: date) -> Forecast | None:
+    """The latest stored run for ``issue_date``, or None."""
+    with session_scope(engine) as s:
+        run = s.scalars(
+            select(ForecastRun)
+            .where(ForecastRun.issue_date == issue_date)
+            .order_by(ForecastRun.id.desc())
+        ).first()
+        if run is None:
+            return None
+        vals = s.scalars(select(ForecastValue).where(ForecastValue.run_id == run.id)).all()
+        values = pd.DataFrame(
+            [{k: getattr(v, k) for k in VALUE_COLUMNS} for v in vals], columns=VALUE_COLUMNS
+        )
+        payload = run.payload or {}
+
+        def frame(name: str) -> pd.DataFrame:
+            f = pd.DataFrame(payload.get(name, []))
+            if "target_date" in f.columns:
+                f["target_date"] = pd.to_datetime(f["target_date"]).dt.date
+            return f
+
+        return Forecast(
+            issue_date=run.issue_date,
+            issued_at=run.issued_at,
+            model_version=run.model_version,
+            met_mode=run.met_mode,
+            method=run.method,
+            missing_inputs=list(run.missing_inputs or []),
+            notes=list(run.notes or []),
+            values=values.astype(
+                {c: float for c in ("q10", "q50", "q90", "p_exceed", "threshold")}
+            ),
+            hourly_o3=frame("hourly_o3"),
+            critical=frame("critical"),
+            risk=frame("risk"),
+        )

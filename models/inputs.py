@@ -1,0 +1,162 @@
+"""Assembling a feature table from the store (the I/O side of forecasts and hindcasts).
+
+``issue_time_utc`` is the only clock: observations stamped at or after an issue time
+are never read for that issue, and stored weather forecasts are only used when issued
+before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from aqcast.features.daily import area_daily_statistics, daily_statistics
+from aqcast.features.feature_table import (
+    FeatureSpec,
+    build_feature_table,
+    daily_weather,
+    entity_daily,
+    with_area_entities,
+)
+from aqcast.features.nomenclature import OBS_WEATHER
+from aqcast.service.config_files import AreasFile, area_stations
+from aqcast.service.observations import list_stations, load_hourly, load_met_forecasts
+from sqlalchemy import Engine
+
+MetMode = Literal["stored", "observed", "none"]
+
+
+def issue_time_utc(issue_date: date, tz: str, issue_time: time) -> pd.Timestamp:
+    local = datetime.combine(issue_date, issue_time, tzinfo=ZoneInfo(tz))
+    return pd.Timestamp(local).tz_convert("UTC")
+
+
+def local_midnight_utc(day: date, tz: str) -> pd.Timestamp:
+    return issue_time_utc(day, tz, time(0, 0))
+
+
+def area_map(areas: AreasFile, codes: list[str]) -> dict[str, list[str]]:
+    return {name: area_stations(name, codes, areas) for name in areas.areas}
+
+
+@dataclass
+class Inputs:
+    table: pd.DataFrame  # the feature table
+    hourly: pd.DataFrame  # hourly frame with entities (areas included)
+    observed_weather: pd.DataFrame  # daily observed weather per entity and day
+
+
+def frames_to_table(
+    hourly: pd.DataFrame,
+    areas: dict[str, list[str]],
+    *,
+    spec: FeatureSpec,
+    tz: str,
+    issue_dates: list[date] | None,
+    met: MetMode,
+    met_forecasts: pd.DataFrame | None = None,
+) -> Inputs:
+    """Feature table from an hourly observation frame (and, for ``met="stored"``, the
+    weather forecasts with an ``issue_date`` column, each issue's own forecasts)."""
+    daily_st = daily_statistics(hourly, tz)
+    daily_ar = (
+        pd.concat(
+            [area_daily_statistics(hourly, st, tz, area=a) for a, st in areas.items() if st],
+            ignore_index=True,
+        )
+        if areas
+        else None
+    )
+    wide = entity_daily(daily_st, daily_ar)
+    he = with_area_entities(hourly, areas)
+    weather_obs = daily_weather(
+        he[["entity", "time", *[c for c in OBS_WEATHER if c in he]]], spec, tz
+    )
+    if met == "observed":
+        weather = weather_obs
+    elif met == "stored" and met_forecasts is not None and len(met_forecasts):
+        mf = met_forecasts.rename(columns={"station": "station"})
+        mfe = _forecast_entities(mf, areas)
+        weather = daily_weather(mfe, spec, tz)
+    else:
+        weather = weather_obs.iloc[0:0]
+    table = build_feature_table(
+        wide,
+        he,
+        weather,
+        spec=spec,
+        tz=tz,
+        issue_dates=issue_dates,
+        weather_before_issue=weather_obs,
+    )
+    return Inputs(table=table, hourly=he, observed_weather=weather_obs)
+
+
+def _forecast_entities(mf: pd.DataFrame, areas: dict[str, list[str]]) -> pd.DataFrame:
+    parts = [mf.assign(entity=mf["station"].astype(str))]
+    cols = [c for c in mf.columns if c not in ("station", "issued_at", "valid_at", "issue_date")]
+    for name, stations in areas.items():
+        sub = mf[mf["station"].isin(stations)]
+        if sub.empty:
+            continue
+        mean = sub.groupby(["issue_date", "valid_at"])[cols].mean().reset_index()
+        parts.append(mean.assign(entity=f"area:{name}", station=f"area:{name}"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def load_inputs(
+    engine: Engine,
+    issue_dates: list[date],
+    *,
+    spec: FeatureSpec,
+    tz: str,
+    issue_time: time,
+    areas: AreasFile,
+    met: MetMode,
+    history_days: int = 30,
+    history_start: date | None = None,
+) -> Inputs:
+    """Feature table for ``issue_dates`` (and, via ``history_start``, the training rows
+    before them) from the stored observations and weather forecasts.
+
+    Observations are read up to the last issue time; with ``met="observed"`` the weather
+    of the target days is read too (perfect prognosis), and only the weather columns of
+    those later hours are kept."""
+    first, last = min(issue_dates), max(issue_dates)
+    start = history_start or (first - timedelta(days=history_days))
+    cutoff = issue_time_utc(last, tz, issue_time)
+    hourly = load_hourly(engine, local_midnight_utc(start, tz), cutoff)
+    if met == "observed":
+        horizon = local_midnight_utc(last + timedelta(days=max(spec.leads) + 1), tz)
+        later = load_hourly(engine, cutoff, horizon, variables=OBS_WEATHER)
+        hourly = pd.concat([hourly, later], ignore_index=True)
+    codes = list_stations(engine)["station"].tolist()
+    amap = area_map(areas, codes)
+    met_frames = None
+    if met == "stored":
+        frames = []
+        for d in issue_dates:
+            f = load_met_forecasts(
+                engine,
+                issue_time_utc(d, tz, issue_time),
+                local_midnight_utc(d - timedelta(days=1), tz),
+                local_midnight_utc(d + timedelta(days=max(spec.leads) + 1), tz),
+            )
+            frames.append(f.assign(issue_date=pd.Timestamp(d)))
+        met_frames = pd.concat(frames, ignore_index=True) if frames else None
+    table_dates = None if history_start is not None else list(issue_dates)
+    inputs = frames_to_table(
+        hourly,
+        amap,
+        spec=spec,
+        tz=tz,
+        issue_dates=table_dates,
+        met=met,
+        met_forecasts=met_frames,
+    )
+    # Hours at or after an issue time are in `hourly` only for target-day weather; the
+    # daily statistics of those days are targets (y_*), never features of that issue.
+    return inputs

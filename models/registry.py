@@ -1,0 +1,122 @@
+"""The model registry: trained bundles saved under ``settings.models_path`` (joblib, one
+file per version) and described in the ``model_versions`` table; one version is active.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import joblib
+from aqcast.models.train import ModelBundle
+from aqcast.service.store import session_scope
+from aqcast.service.tables import ModelVersion
+from sqlalchemy import Engine, select, update
+
+
+class RegistryError(RuntimeError):
+    """A version is unknown, or its file is missing or cannot be loaded."""
+
+
+def new_version(now: datetime) -> str:
+    return f"v{now:%Y%m%d-%H%M%S}"
+
+
+def save_bundle(
+    engine: Engine, bundle: ModelBundle, models_path: Path, *, now: datetime, activate: bool
+) -> Path:
+    """Write the bundle file, then its registry row (file first: a row never points to a
+    file that does not exist)."""
+    models_path = Path(models_path)
+    models_path.mkdir(parents=True, exist_ok=True)
+    path = models_path / f"{bundle.version}.joblib"
+    tmp = path.with_suffix(".joblib.tmp")
+    joblib.dump(bundle, tmp)
+    tmp.replace(path)
+    features = next(iter(bundle.models.values())).features if bundle.models else []
+    with session_scope(engine) as s:
+        if activate:
+            s.execute(update(ModelVersion).values(active=False))
+        s.add(
+            ModelVersion(
+                version=bundle.version,
+                created_at=now,
+                train_start=bundle.train_start,
+                train_end=bundle.train_end,
+                path=str(path),
+                features=features,
+                params=bundle.params,
+                metrics=_jsonable(bundle.metrics),
+                importance=_jsonable(bundle.importance()),
+                active=activate,
+            )
+        )
+    return path
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and obj != obj:  # NaN is not JSON
+        return None
+    if hasattr(obj, "item"):
+        return _jsonable(obj.item())
+    return obj
+
+
+def list_versions(engine: Engine) -> list[dict]:
+    with session_scope(engine) as s:
+        rows = s.scalars(select(ModelVersion).order_by(ModelVersion.created_at)).all()
+        return [
+            {
+                "version": r.version,
+                "created_at": r.created_at.isoformat(),
+                "train_start": r.train_start.isoformat(),
+                "train_end": r.train_end.isoformat(),
+                "active": bool(r.active),
+                "path": r.path,
+                "n_features": len(r.features or []),
+                "metrics": r.metrics,
+            }
+            for r in rows
+        ]
+
+
+def activate(engine: Engine, version: str) -> None:
+    with session_scope(engine) as s:
+        if s.get(ModelVersion, version) is None:
+            known = [v for (v,) in s.execute(select(ModelVersion.version))]
+            raise RegistryError(f"unknown model version {version!r}; known: {known}")
+        s.execute(update(ModelVersion).values(active=False))
+        s.execute(update(ModelVersion).where(ModelVersion.version == version).values(active=True))
+
+
+def active_version(engine: Engine) -> str | None:
+    with session_scope(engine) as s:
+        return s.scalar(select(ModelVersion.version).where(ModelVersion.active.is_(True)))
+
+
+def load_bundle(engine: Engine, version: str | None = None) -> ModelBundle:
+    """The bundle of ``version`` (default: the active one); RegistryError if there is none
+    or its file is missing or unreadable."""
+    with session_scope(engine) as s:
+        if version is None:
+            row = s.scalars(select(ModelVersion).where(ModelVersion.active.is_(True))).first()
+            if row is None:
+                raise RegistryError("no active model version (run `aqcast train`)")
+        else:
+            row = s.get(ModelVersion, version)
+            if row is None:
+                raise RegistryError(f"unknown model version {version!r}")
+        path, ver = Path(row.path), row.version
+    try:
+        bundle = joblib.load(path)
+    except FileNotFoundError as exc:
+        raise RegistryError(f"model {ver}: file {path} is missing") from exc
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means unusable
+        raise RegistryError(f"model {ver}: cannot load {path}: {exc}") from exc
+    if not isinstance(bundle, ModelBundle):
+        raise RegistryError(f"model {ver}: {path} does not hold a model bundle")
+    return bundle

@@ -1,0 +1,309 @@
+"""Training: one LightGBM model per forecast variable, with its predictive distribution.
+
+Per variable, over the training rows of the feature table (lead is a feature):
+1. two fold models on alternate calendar months (early stopping on the other half) give
+   out-of-fold predictions for every training row;
+2. their residuals by lead and predicted level make the predictive distribution, and an
+   isotonic calibration of the exceedance probabilities is fitted on them;
+3. the final model is trained on all rows for the folds' mean best number of rounds.
+The out-of-fold scores beside persistence and climatology are the validation metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from aqcast.features.feature_table import FeatureSpec, feature_columns
+from aqcast.features.nomenclature import THRESHOLDS
+from aqcast.models.baselines import (
+    BaselineModel,
+    climatology,
+    fit_baseline_model,
+    fit_climatology,
+    persistence,
+)
+from aqcast.models.distribution import ResidualModel, to_model_space
+from aqcast.models.profile import fit_diurnal_shape
+from aqcast.service.config_files import load_yaml_model
+from pydantic import BaseModel, ConfigDict
+
+CONFIG_PATH = Path(__file__).resolve().parent / "models.yaml"
+CATEGORICAL = ["entity"]
+# AQI 200 (heavy pollution) is crossed at these concentrations (HJ 633-2012, IAQI 200).
+HEAVY_BREAKPOINTS: dict[str, float] = {
+    "pm25_24h": 150.0,
+    "pm10_24h": 350.0,
+    "o3_mda8": 265.0,
+    "o3_1h_max": 400.0,
+}
+
+
+class TrainingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lightgbm: dict
+    max_rounds: int = 600
+    min_rounds: int = 50
+    early_stopping_rounds: int = 40
+    final_rounds_factor: float = 1.1
+    residual_bins: int = 5
+    residual_quantiles: int = 99
+    climatology_half_window_days: int = 15
+
+
+def load_training_config(path: Path | None = None) -> TrainingConfig:
+    return load_yaml_model(path or CONFIG_PATH, TrainingConfig)
+
+
+@dataclass
+class VariableModel:
+    variable: str
+    transform: str
+    booster: lgb.Booster
+    features: list[str]
+    residuals: ResidualModel
+    rounds: int
+    metrics: dict
+    importance: dict[str, float]
+
+
+@dataclass
+class ModelBundle:
+    """Everything a forecast needs from training, saved as one file per version."""
+
+    version: str
+    train_start: date
+    train_end: date  # last target day used (inclusive)
+    spec: dict
+    params: dict
+    entities: list[str]
+    models: dict[str, VariableModel]
+    climatology: pd.DataFrame
+    diurnal: pd.DataFrame
+    baselines: dict[str, BaselineModel] = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+    def importance(self) -> dict[str, dict[str, float]]:
+        return {v: m.importance for v, m in self.models.items()}
+
+
+def _dataset(x: pd.DataFrame, y: np.ndarray, entities: list[str]) -> pd.DataFrame:
+    x = x.copy()
+    x["entity"] = pd.Categorical(x["entity"], categories=entities)
+    return x
+
+
+def model_inputs(table: pd.DataFrame, features: list[str], entities: list[str]) -> pd.DataFrame:
+    """The feature matrix in the column order and categories the model was trained with."""
+    x = table.reindex(columns=features)
+    if "entity" in features:
+        x["entity"] = pd.Categorical(table["entity"], categories=entities)
+    return x
+
+
+def _scores(obs: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    ok = ~(np.isnan(obs) | np.isnan(pred))
+    if not ok.any():
+        return {"rmse": float("nan"), "mae": float("nan"), "n": 0}
+    e = pred[ok] - obs[ok]
+    return {
+        "rmse": float(np.sqrt(np.mean(e**2))),
+        "mae": float(np.mean(np.abs(e))),
+        "n": int(ok.sum()),
+    }
+
+
+def train_variable(
+    rows: pd.DataFrame,
+    variable: str,
+    transform: str,
+    features: list[str],
+    entities: list[str],
+    config: TrainingConfig,
+    clim: pd.DataFrame,
+    previous: VariableModel | None = None,
+) -> VariableModel:
+    y = to_model_space(rows[f"y_{variable}"].to_numpy(), transform)
+    ok = ~np.isnan(y)
+    rows, y = rows[ok], y[ok]
+    x = model_inputs(rows, features, entities)
+    params = {**config.lightgbm}
+    full = lgb.Dataset(x, y, categorical_feature=CATEGORICAL, params=params, free_raw_data=False)
+    full.construct()
+    lead = rows["lead_days"].to_numpy()
+    if previous is not None:
+        final = lgb.train(params, full, num_boost_round=previous.rounds)
+        return _variable_model(
+            variable,
+            transform,
+            final,
+            features,
+            previous.residuals,
+            previous.rounds,
+            previous.metrics,
+            retrained=True,
+        )
+    fold = (rows["target_date"].dt.year * 12 + rows["target_date"].dt.month).to_numpy() % 2
+    oof = np.full(len(rows), np.nan)
+    best: list[int] = []
+    for k in (0, 1):
+        tr, va = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        if len(tr) < 50 or len(va) < 50:
+            continue
+        booster = lgb.train(
+            params,
+            full.subset(tr),
+            num_boost_round=config.max_rounds,
+            valid_sets=[full.subset(va)],
+            callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
+        )
+        best.append(booster.best_iteration or config.max_rounds)
+        oof[va] = booster.predict(x.iloc[va], num_iteration=booster.best_iteration)
+    rounds = int(
+        np.clip(
+            np.mean(best) * config.final_rounds_factor if best else config.max_rounds // 2,
+            config.min_rounds,
+            config.max_rounds,
+        )
+    )
+    final = lgb.train(params, full, num_boost_round=rounds)
+    have = ~np.isnan(oof)
+    pred_src = np.where(have, oof, final.predict(x))
+    residuals = ResidualModel.fit(
+        pred_src[have] if have.any() else pred_src,
+        y[have] if have.any() else y,
+        lead[have] if have.any() else lead,
+        transform=transform,
+        n_bins=config.residual_bins,
+        n_levels=config.residual_quantiles,
+    )
+    obs = rows[f"y_{variable}"].to_numpy(dtype=float)
+    for thr in {THRESHOLDS[variable], HEAVY_BREAKPOINTS.get(variable, THRESHOLDS[variable])}:
+        residuals.fit_calibration(pred_src, obs, lead, thr)
+
+    metrics: dict = {}
+    point = residuals.quantile(pred_src, lead, 0.5)
+    pers = persistence(rows, variable).to_numpy()
+    clm = climatology(rows, clim, variable).to_numpy()
+    for ld in sorted(np.unique(lead)):
+        s = lead == ld
+        metrics[f"lead{int(ld)}"] = {
+            "model": _scores(obs[s], point[s]),
+            "persistence": _scores(obs[s], pers[s]),
+            "climatology": _scores(obs[s], clm[s]),
+        }
+    return _variable_model(variable, transform, final, features, residuals, rounds, metrics)
+
+
+def _variable_model(
+    variable, transform, booster, features, residuals, rounds, metrics, retrained=False
+) -> VariableModel:
+    gain = booster.feature_importance(importance_type="gain")
+    ranked = sorted(zip(features, gain, strict=True), key=lambda t: -t[1])
+    metrics = {**metrics, "distribution_from_earlier_training": retrained}
+    return VariableModel(
+        variable=variable,
+        transform=transform,
+        booster=booster,
+        features=features,
+        residuals=residuals,
+        rounds=rounds,
+        metrics=metrics,
+        importance={f: round(float(g), 2) for f, g in ranked},
+    )
+
+
+def train_bundle(
+    table: pd.DataFrame,
+    hourly: pd.DataFrame,
+    *,
+    spec: FeatureSpec,
+    tz: str,
+    train_start: date | None,
+    train_until: date,
+    version: str,
+    config: TrainingConfig | None = None,
+    with_models: bool = True,
+    previous: ModelBundle | None = None,
+) -> ModelBundle:
+    """Train every target variable on the feature-table rows whose target day lies in
+    [train_start, train_until) (so everything used is known before ``train_until``).
+
+    ``hourly`` (entity column) gives the diurnal O3 shape; only its hours before
+    ``train_until`` are used. ``with_models=False`` fits the baselines only (what a
+    forecast falls back to when no model is available). With ``previous`` (a bundle
+    trained on an earlier cut-off of the same replay), the point models are refitted
+    and the predictive distributions and round counts are taken over from it.
+    """
+    config = config or load_training_config()
+    until = pd.Timestamp(train_until)
+    sel = table["target_date"] < until
+    if train_start is not None:
+        sel &= table["issue_date"] >= pd.Timestamp(train_start)
+    rows = table[sel]
+    if rows.empty:
+        raise ValueError(f"no training rows before {train_until} (from {train_start})")
+    entities = sorted(table["entity"].unique())
+    clim, baselines = _fit_baselines(rows, spec, config)
+    models: dict[str, VariableModel] = {}
+    if with_models:
+        features = [c for c in feature_columns(rows) if rows[c].notna().any()]
+        features = ["entity", *[f for f in features if f != "entity"]]
+        if previous is not None and previous.models:
+            features = next(iter(previous.models.values())).features
+        models = {
+            v: train_variable(
+                rows,
+                v,
+                transform,
+                features,
+                entities,
+                config,
+                clim,
+                previous.models.get(v) if previous is not None else None,
+            )
+            for v, transform in spec.targets.items()
+        }
+    h = hourly[hourly["time"] < until.tz_localize(tz).tz_convert("UTC")]
+    if train_start is not None:
+        h = h[h["time"] >= pd.Timestamp(train_start).tz_localize(tz).tz_convert("UTC")]
+    diurnal = fit_diurnal_shape(h, tz)
+    start = rows["issue_date"].min().date()
+    end = rows["target_date"].max().date()
+    return ModelBundle(
+        version=version,
+        train_start=start,
+        train_end=end,
+        spec=spec.model_dump(mode="json"),
+        params={**config.model_dump(mode="json")},
+        entities=entities,
+        models=models,
+        climatology=clim,
+        diurnal=diurnal,
+        baselines=baselines,
+        metrics={v: m.metrics for v, m in models.items()},
+    )
+
+
+def _fit_baselines(
+    rows: pd.DataFrame, spec: FeatureSpec, config: TrainingConfig
+) -> tuple[pd.DataFrame, dict[str, BaselineModel]]:
+    variables = list(dict.fromkeys([*spec.targets, *spec.persistence_only]))
+    clim = fit_climatology(rows, variables, config.climatology_half_window_days)
+    baselines = {}
+    for v in variables:
+        thresholds = sorted({THRESHOLDS[v], HEAVY_BREAKPOINTS.get(v, THRESHOLDS[v])})
+        baselines[v] = fit_baseline_model(
+            rows,
+            v,
+            spec.targets.get(v, "log1p"),
+            clim,
+            thresholds,
+            config.residual_bins,
+            config.residual_quantiles,
+        )
+    return clim, baselines
