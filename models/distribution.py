@@ -36,7 +36,7 @@ class ResidualModel:
     transform: str
     levels: np.ndarray  # probability levels of the stored quantiles, in (0, 1)
     edges: dict[int, np.ndarray] = field(default_factory=dict)  # inner bin edges per lead
-    quantiles: dict[int, np.ndarray] = field(default_factory=dict)  # (n_bins, n_levels)
+    residual_q: dict[int, np.ndarray] = field(default_factory=dict)  # (n_bins, n_levels)
     calibrators: dict[float, IsotonicRegression] = field(default_factory=dict)
 
     @classmethod
@@ -66,18 +66,18 @@ class ResidualModel:
                 ]
             )
             model.edges[int(ld)] = edges
-            model.quantiles[int(ld)] = qs
+            model.residual_q[int(ld)] = qs
         return model
 
     def _residual_matrix(self, pred_t: np.ndarray, lead: np.ndarray) -> np.ndarray:
         out = np.full((len(pred_t), len(self.levels)), np.nan)
-        known = sorted(self.quantiles)
+        known = sorted(self.residual_q)
         for ld in np.unique(lead):
             # a lead beyond the trained ones borrows the farthest trained lead
-            use = int(ld) if int(ld) in self.quantiles else known[-1]
+            use = int(ld) if int(ld) in self.residual_q else known[-1]
             sel = lead == ld
             idx = np.searchsorted(self.edges[use], pred_t[sel])
-            out[sel] = self.quantiles[use][idx]
+            out[sel] = self.residual_q[use][idx]
         return out
 
     def samples(self, pred_t: np.ndarray, lead: np.ndarray) -> np.ndarray:
@@ -86,8 +86,17 @@ class ResidualModel:
             pred_t[:, None] + self._residual_matrix(pred_t, lead), self.transform
         )
 
-    def quantile(self, pred_t: np.ndarray, lead: np.ndarray, q: float) -> np.ndarray:
-        return np.nanquantile(self.samples(pred_t, lead), q, axis=1) if len(pred_t) else pred_t
+    def quantiles(self, pred_t: np.ndarray, lead: np.ndarray, qs: list[float]) -> np.ndarray:
+        """(len(qs), n) quantiles [unit]; the stored residual quantiles are sorted and the
+        back-transform is monotone, so each row's samples are already in order."""
+        s = self.samples(pred_t, lead)
+        pos = np.interp(qs, self.levels, np.arange(len(self.levels)))
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, len(self.levels) - 1)
+        w = pos - lo
+        return np.vstack(
+            [s[:, a] * (1 - f) + s[:, b] * f for a, b, f in zip(lo, hi, w, strict=True)]
+        )
 
     def raw_exceedance(self, pred_t: np.ndarray, lead: np.ndarray, threshold: float) -> np.ndarray:
         s = self.samples(pred_t, lead)

@@ -51,9 +51,13 @@ def replay(
     retrain: Literal["monthly", "none"] = "monthly",
     train_from: date | None = None,
     config: TrainingConfig | None = None,
+    predict_rows: pd.DataFrame | None = None,
 ) -> HindcastResult:
     """Forecast every issue date in ``start..end`` from models trained only on earlier
-    data. ``table`` must hold the replayed issue dates and the training history."""
+    data. ``table`` holds the training history (and the replayed issue dates unless
+    ``predict_rows`` gives them, e.g. built with stored weather forecasts while training
+    uses the observed weather: perfect-prognosis training)."""
+    target_rows = table if predict_rows is None else predict_rows
     start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
     if end_ts < start_ts:
         raise ValueError(f"hindcast end {end} is before its start {start}")
@@ -68,7 +72,10 @@ def replay(
     previous = None
     for i, cut in enumerate(cuts):
         stop = cuts[i + 1] if i + 1 < len(cuts) else end_ts + pd.Timedelta(days=1)
-        rows = table[(table["issue_date"] >= max(cut, start_ts)) & (table["issue_date"] < stop)]
+        in_month = (target_rows["issue_date"] >= max(cut, start_ts)) & (
+            target_rows["issue_date"] < stop
+        )
+        rows = target_rows[in_month]
         if rows.empty:
             continue
         bundle = train_bundle(

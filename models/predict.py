@@ -65,7 +65,7 @@ def _baseline_rows(bundle: ModelBundle, table: pd.DataFrame, variable: str) -> d
             res = bm.residuals[name]
             pt = to_model_space(pred[ok], bm.transform)
             ll = lead[idx]
-            q = np.nanquantile(res.samples(pt, ll), [0.1, 0.5, 0.9], axis=1)
+            q = res.quantiles(pt, ll, [0.1, 0.5, 0.9])
             out["q10"][idx], out["q50"][idx], out["q90"][idx] = q
             out["p_exceed"][idx] = res.exceedance(pt, ll, THRESHOLDS[variable])
             heavy = HEAVY_BREAKPOINTS.get(variable)
@@ -82,8 +82,7 @@ def _model_rows(bundle: ModelBundle, table: pd.DataFrame, variable: str) -> dict
     x = model_inputs(table, vm.features, bundle.entities)
     pt = vm.booster.predict(x)
     lead = table["lead_days"].to_numpy()
-    samples = vm.residuals.samples(pt, lead)
-    q10, q50, q90 = np.nanquantile(samples, [0.1, 0.5, 0.9], axis=1)
+    q10, q50, q90 = vm.residuals.quantiles(pt, lead, [0.1, 0.5, 0.9])
     heavy = HEAVY_BREAKPOINTS.get(variable)
     return {
         "q10": q10,

@@ -186,7 +186,7 @@ def train_variable(
         residuals.fit_calibration(pred_src, obs, lead, thr)
 
     metrics: dict = {}
-    point = residuals.quantile(pred_src, lead, 0.5)
+    point = residuals.quantiles(pred_src, lead, [0.5])[0]
     pers = persistence(rows, variable).to_numpy()
     clm = climatology(rows, clim, variable).to_numpy()
     for ld in sorted(np.unique(lead)):

@@ -46,3 +46,7 @@ from aqcast.service.commands import serve as _serve  # noqa: E402
 
 app.command("serve")(_serve.serve)
 app.command("demo")(_serve.demo)
+
+from aqcast.service.commands import forecasting as _forecasting  # noqa: E402
+
+_forecasting.register(app)

@@ -1,0 +1,413 @@
+"""``aqcast train``, ``aqcast models``, ``aqcast forecast``, ``aqcast hindcast`` and
+``aqcast skill``: the forecast commands. They do the I/O; models/ does the work."""
+
+from __future__ import annotations
+
+import json
+import time as clock
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import typer
+from aqcast.service.settings import get_settings
+from aqcast.service.store import engine_for
+
+models_app = typer.Typer(help="Trained model versions.", invoke_without_command=True)
+
+
+def _date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{option}: expected YYYY-MM-DD, got {value!r}") from None
+
+
+def _choice(value: str, option: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise typer.BadParameter(f"{option}: expected one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _engine():
+    return engine_for(get_settings().database_url)
+
+
+def _first_observation_day(engine) -> date:
+    from aqcast.service.tables import Observation
+    from sqlalchemy import func, select
+
+    with engine.connect() as conn:
+        first = conn.execute(select(func.min(Observation.time))).scalar()
+    if first is None:
+        typer.echo("error: no observations stored (run `aqcast ingest obs` first)", err=True)
+        raise typer.Exit(1)
+    first = pd.Timestamp(first).tz_localize("UTC").tz_convert(get_settings().timezone)
+    return first.date()
+
+
+def train(
+    until: str = typer.Option(..., "--until", help="Train on data before this day."),
+    start: str | None = typer.Option(None, "--from", help="First issue date used."),
+    activate: bool = typer.Option(True, "--activate/--no-activate", help="Make it active."),
+) -> None:
+    """Train the forecast models on stored observations before --until and register them."""
+    from aqcast.features.feature_table import load_feature_spec
+    from aqcast.models.inputs import load_inputs
+    from aqcast.models.registry import new_version, save_bundle
+    from aqcast.models.train import train_bundle
+    from aqcast.service.config_files import load_areas
+
+    settings = get_settings()
+    engine = _engine()
+    until_d = _date(until, "--until")
+    start_d = _date(start, "--from") if start else _first_observation_day(engine)
+    spec = load_feature_spec()
+    t0 = clock.perf_counter()
+    inputs = load_inputs(
+        engine,
+        [until_d - timedelta(days=1)],
+        spec=spec,
+        tz=settings.timezone,
+        issue_time=settings.issue_time,
+        areas=load_areas(),
+        met="observed",
+        history_start=start_d,
+    )
+    now = datetime.now(UTC).replace(tzinfo=None)
+    bundle = train_bundle(
+        inputs.table,
+        inputs.hourly,
+        spec=spec,
+        tz=settings.timezone,
+        train_start=start_d,
+        train_until=until_d,
+        version=new_version(now),
+    )
+    path = save_bundle(engine, bundle, settings.models_path, now=now, activate=activate)
+    typer.echo(
+        f"model {bundle.version}: trained on {bundle.train_start}..{bundle.train_end} "
+        f"in {clock.perf_counter() - t0:.1f} s, saved to {path}" + (" (active)" if activate else "")
+    )
+    for var, m in bundle.metrics.items():
+        lead0 = m.get("lead0", {})
+        rmse = {k: lead0.get(k, {}).get("rmse", float("nan")) for k in lead0}
+        typer.echo(
+            f"  {var}: out-of-fold lead-0 RMSE {rmse.get('model', float('nan')):.1f}"
+            f" (persistence {rmse.get('persistence', float('nan')):.1f},"
+            f" climatology {rmse.get('climatology', float('nan')):.1f})"
+        )
+
+
+@models_app.callback()
+def models_list(ctx: typer.Context) -> None:
+    """List model versions (the active one marked with *)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from aqcast.models.registry import list_versions
+
+    rows = list_versions(_engine())
+    if not rows:
+        typer.echo("no model versions (run `aqcast train --until DATE`)")
+        return
+    for r in rows:
+        mark = "*" if r["active"] else " "
+        typer.echo(
+            f"{mark} {r['version']}  trained {r['train_start']}..{r['train_end']}  "
+            f"created {r['created_at']}  {r['n_features']} features  {r['path']}"
+        )
+
+
+@models_app.command("activate")
+def models_activate(version: str = typer.Argument(..., help="Version to make active.")) -> None:
+    """Make a version the active one."""
+    from aqcast.models.registry import RegistryError, activate
+
+    try:
+        activate(_engine(), version)
+    except RegistryError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"active model: {version}")
+
+
+def forecast(
+    issue_date: str = typer.Option(..., "--issue-date", help="Issue date, YYYY-MM-DD."),
+    fmt: str = typer.Option("table", "--format", help="table, json or csv."),
+    met: str = typer.Option("stored", "--met", help="stored, observed or none."),
+) -> None:
+    """Forecast days D..D+3 from the active model and store the run."""
+    from aqcast.models.forecast import make_forecast, store_forecast
+
+    _choice(fmt, "--format", ("table", "json", "csv"))
+    _choice(met, "--met", ("stored", "observed", "none"))
+    d = _date(issue_date, "--issue-date")
+    engine = _engine()
+    fc = make_forecast(engine, d, met=met)  # type: ignore[arg-type]
+    run_id = store_forecast(engine, fc, now=datetime.now(UTC).replace(tzinfo=None))
+    if fmt == "csv":
+        typer.echo(fc.values.to_csv(index=False), nl=False)
+        return
+    if fmt == "json":
+        typer.echo(json.dumps(_forecast_json(fc, run_id), ensure_ascii=False, indent=1))
+        return
+    typer.echo(
+        f"forecast issued {fc.issue_date} (run {run_id}) model {fc.model_version or '-'} "
+        f"method {fc.method} met {fc.met_mode}"
+    )
+    for note in fc.notes:
+        typer.echo(f"note: {note}")
+    if fc.missing_inputs:
+        typer.echo(f"missing inputs: {', '.join(fc.missing_inputs)}")
+    area_rows = fc.values[fc.values["station"] == ""]
+    show = area_rows[
+        ["area", "target_date", "lead_days", "variable", "q10", "q50", "q90", "p_exceed", "method"]
+    ]
+    typer.echo(show.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+    if len(fc.critical):
+        crit = fc.critical[fc.critical["station"] == ""]
+        typer.echo(crit.to_string(index=False, float_format=lambda x: f"{x:.0f}"))
+    if len(fc.risk):
+        typer.echo(fc.risk.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+
+
+def _forecast_json(fc, run_id: int) -> dict:
+    def records(frame: pd.DataFrame) -> list[dict]:
+        f = frame.copy()
+        for c in f.columns:
+            if c.endswith("date"):
+                f[c] = f[c].astype(str)
+        return json.loads(f.to_json(orient="records"))
+
+    return {
+        "run_id": run_id,
+        "issue_date": fc.issue_date.isoformat(),
+        "issued_at": fc.issued_at.isoformat() + "Z",
+        "model_version": fc.model_version,
+        "met_mode": fc.met_mode,
+        "method": fc.method,
+        "missing_inputs": fc.missing_inputs,
+        "notes": fc.notes,
+        "values": records(fc.values),
+        "hourly_o3": records(fc.hourly_o3),
+        "critical": records(fc.critical),
+        "risk": records(fc.risk),
+    }
+
+
+def hindcast(
+    start: str = typer.Option(..., "--start", help="First issue date."),
+    end: str = typer.Option(..., "--end", help="Last issue date."),
+    out: Path = typer.Option(..., "--out", help="Hindcast CSV to write."),
+    alerts_out: Path | None = typer.Option(None, "--alerts-out", help="Alerts JSONL."),
+    met: str = typer.Option("observed", "--met", help="observed or stored."),
+    retrain: str = typer.Option("monthly", "--retrain", help="monthly or none."),
+    train_from: str | None = typer.Option(None, "--train-from", help="First training day."),
+) -> None:
+    """Replay issue dates with only the data known at each issue time."""
+    from aqcast.features.feature_table import load_feature_spec
+    from aqcast.models.forecast import PERFECT_PROGNOSIS_NOTE
+    from aqcast.models.hindcast import hindcast_rows, replay
+    from aqcast.models.inputs import load_inputs
+    from aqcast.service.config_files import load_areas
+
+    _choice(met, "--met", ("observed", "stored"))
+    _choice(retrain, "--retrain", ("monthly", "none"))
+    d1, d2 = _date(start, "--start"), _date(end, "--end")
+    if d2 < d1:
+        raise typer.BadParameter(f"--end {d2} is before --start {d1}")
+    settings = get_settings()
+    engine = _engine()
+    d0 = _date(train_from, "--train-from") if train_from else _first_observation_day(engine)
+    spec = load_feature_spec()
+    areas = load_areas()
+    t0 = clock.perf_counter()
+    issue_dates = list(pd.date_range(d1, d2, freq="D").date)
+    common = dict(spec=spec, tz=settings.timezone, issue_time=settings.issue_time, areas=areas)
+    # Models learn from the observed weather of past target days (perfect-prognosis
+    # training); with --met stored, the replayed days see only stored forecasts.
+    train_inputs = load_inputs(engine, issue_dates, met="observed", history_start=d0, **common)
+    predict_rows = None
+    if met == "stored":
+        predict_rows = load_inputs(engine, issue_dates, met="stored", **common).table
+    result = replay(
+        train_inputs.table,
+        train_inputs.hourly,
+        spec=spec,
+        tz=settings.timezone,
+        start=d1,
+        end=d2,
+        retrain=retrain,
+        train_from=d0,
+        predict_rows=predict_rows,  # type: ignore[arg-type]
+    )
+    rows = hindcast_rows(result.predictions)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    rows.to_csv(tmp, index=False, float_format="%.4g")
+    tmp.replace(out)
+    elapsed = clock.perf_counter() - t0
+    stations = sorted(
+        train_inputs.hourly.loc[
+            ~train_inputs.hourly["entity"].str.startswith("area:"), "entity"
+        ].unique()
+    )
+    meta = {
+        "start": d1.isoformat(),
+        "end": d2.isoformat(),
+        "train_from": d0.isoformat(),
+        "met_mode": met,
+        "perfect_prognosis": met == "observed",
+        "notes": [PERFECT_PROGNOSIS_NOTE] if met == "observed" else [],
+        "retrain": retrain,
+        "stations": stations,
+        "areas": sorted(areas.areas),
+        "trainings": result.trainings,
+        "rows": len(rows),
+        "seconds": round(elapsed, 1),
+        "database": settings.database_url.split("@")[-1],
+    }
+    Path(str(out) + ".meta.json").write_text(json.dumps(meta, indent=1))
+    typer.echo(f"hindcast {d1}..{d2}: {len(rows)} rows in {elapsed:.1f} s -> {out}")
+    if met == "observed":
+        typer.echo(f"note: {PERFECT_PROGNOSIS_NOTE}")
+    if alerts_out is not None:
+        _write_alerts(rows, alerts_out)
+
+
+def _write_alerts(rows: pd.DataFrame, path: Path) -> None:
+    try:
+        from aqcast.alerts import hindcast_events
+    except ImportError as exc:
+        typer.echo(f"error: alerts are not available: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    area_rows = rows[~rows["area"].str.startswith("station:")]
+    lines = hindcast_events(area_rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for line in lines:
+            fh.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+    typer.echo(f"{len(lines)} alert events -> {path}")
+
+
+def skill(
+    file: Path = typer.Argument(..., help="Hindcast CSV (from aqcast hindcast)."),
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+) -> None:
+    """Score a hindcast against the stored observations, beside persistence and climatology."""
+    from aqcast.features.daily import area_daily_statistics, daily_statistics
+    from aqcast.models.hindcast import HINDCAST_COLUMNS, STATION_PREFIX
+    from aqcast.models.inputs import local_midnight_utc
+    from aqcast.models.skill import observed_with_aqi, score, verification_frame
+    from aqcast.service.observations import load_hourly
+
+    _choice(fmt, "--format", ("table", "json"))
+    hc = _read_hindcast(file, HINDCAST_COLUMNS)
+    meta_path = Path(str(file) + ".meta.json")
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    settings = get_settings()
+    tz = settings.timezone
+    engine = _engine()
+    first_obs = _first_observation_day(engine)
+    last = pd.to_datetime(hc["target_date"]).max().date()
+    hourly = load_hourly(
+        engine, local_midnight_utc(first_obs, tz), local_midnight_utc(last + timedelta(days=1), tz)
+    )
+    labels = set(hc["area"])
+    parts = []
+    st = daily_statistics(hourly, tz)
+    parts.append(st.assign(label=STATION_PREFIX + st["station"].astype(str)))
+    from aqcast.service.config_files import area_stations, load_areas
+
+    areas = load_areas()
+    codes = sorted(hourly["station"].unique())
+    for a in areas.areas:
+        if a in labels:
+            ad = area_daily_statistics(hourly, area_stations(a, codes, areas), tz, area=a)
+            parts.append(ad.assign(label=a))
+    observed = pd.concat(parts, ignore_index=True)[["label", "day", "variable", "value"]]
+    observed = observed_with_aqi(observed)
+    vf = verification_frame(hc, observed)
+    scores = score(vf)
+    header = {
+        "file": str(file),
+        "met_mode": meta.get("met_mode", "unknown (no .meta.json beside the CSV)"),
+        "perfect_prognosis": meta.get("perfect_prognosis"),
+        "issue_dates": f"{hc['issue_date'].min()}..{hc['issue_date'].max()}",
+        "observations": f"stored observations {first_obs}..{last} of {len(codes)} stations",
+        "climatology_years": f"{first_obs}..{pd.Timestamp(hc['issue_date'].min()).date()}",
+        "train_from": meta.get("train_from"),
+        "retrain": meta.get("retrain"),
+        "notes": meta.get("notes", []),
+    }
+    if fmt == "json":
+        payload = {"header": header, "scores": json.loads(scores.to_json(orient="records"))}
+        typer.echo(json.dumps(payload, indent=1, ensure_ascii=False))
+        return
+    for k, v in header.items():
+        typer.echo(f"# {k}: {v}")
+    typer.echo(skill_table(scores))
+
+
+def skill_table(scores: pd.DataFrame) -> str:
+    """Whole-period scores of the pooled stations and the areas, model beside baselines."""
+    s = scores[(scores["season"] == "all") & ~scores["group"].str.startswith("station:")]
+    wide = s.pivot_table(
+        index=["group", "variable", "lead_days"],
+        columns="source",
+        values=["rmse", "csi"],
+        aggfunc="first",
+    )
+    wide.columns = [f"{m}_{src[:4]}" for m, src in wide.columns]
+    model = s[s["source"] == "model"].set_index(["group", "variable", "lead_days"])
+    for col in (
+        "mae",
+        "r",
+        "nmb",
+        "nme",
+        "pod",
+        "far",
+        "brier",
+        "coverage_10_90",
+        "csi_150",
+        "level_accuracy",
+        "range_accuracy",
+        "primary_accuracy",
+    ):
+        if col in model.columns:
+            wide[col] = model[col]
+    wide = wide.reset_index()
+    return wide.to_string(index=False, float_format=lambda x: f"{x:.3g}", na_rep="-")
+
+
+def _read_hindcast(file: Path, columns: list[str]) -> pd.DataFrame:
+    try:
+        hc = pd.read_csv(file, dtype={"area": str, "variable": str})
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        typer.echo(f"error: {file}: cannot read as CSV: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if list(hc.columns) != columns:
+        typer.echo(
+            f"error: {file}: line 1: columns must be exactly {','.join(columns)}; "
+            f"got {','.join(map(str, hc.columns))}",
+            err=True,
+        )
+        raise typer.Exit(1)
+    for c in ("issue_date", "target_date"):
+        bad = pd.to_datetime(hc[c], errors="coerce", format="%Y-%m-%d").isna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            typer.echo(
+                f"error: {file}: line {i + 2}: field {c}: not a date: {hc[c].iloc[i]!r}", err=True
+            )
+            raise typer.Exit(1)
+    return hc
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.add_typer(models_app, name="models")
+    app.command("forecast")(forecast)
+    app.command("hindcast")(hindcast)
+    app.command("skill")(skill)
