@@ -175,3 +175,30 @@ def test_prompt_built_by_the_alerts_engine_is_shown(sqlite_url):
             f"/v1/prompts/{DAY}?format=text&lang=en", headers={"X-API-Key": keys.officer}
         ).text
         assert text == render_prompt(prompts["en"], "text")
+
+
+def test_forecast_stored_by_the_models_package_is_shown(sqlite_url):
+    """A run written by models.forecast.store_forecast reads back through the API and page."""
+    from datetime import date
+
+    from aqcast.models.forecast import store_forecast
+    from aqcast.service.store import engine_for
+    from test_alerts_support import make_forecast
+
+    day = date(2015, 7, 1)
+    forecast = make_forecast(day, [130, 90, 80], o3_mda8=[195, 150, 120])
+    crit = forecast.critical
+    expected = float(crit.loc[crit["target_date"] == day, "critical_value_ugm3"].iloc[0])
+    store_forecast(engine_for(sqlite_url), forecast)
+    keys = seed(sqlite_url)
+    with make_client(sqlite_url) as client:
+        oz = client.get(
+            f"/v1/forecasts/{day}/ozone?area=district", headers={"X-API-Key": keys.officer}
+        )
+        body = oz.json()
+        assert oz.status_code == 200 and len(body["hourly_o3"]) >= 24
+        day_crit = [c for c in body["critical"] if c["target_date"] == day.isoformat()]
+        assert day_crit[0]["critical_value_ugm3"] == pytest.approx(expected)
+        page = client.get(f"/prompt/{day}").text
+        assert f">{expected:.0f}<" in page and "<svg" in page
+        assert "polyline" in page and 'class="critical"' in page
