@@ -123,6 +123,12 @@ def test_resources_content(db_url):
         assert lead0["rmse"] == pytest.approx(10.0)
         assert o3[("o3_mda8", 1)]["bias"] == pytest.approx(-5.0)
         assert lead0["coverage_10_90"] == 1.0
+        # observed 160 is not above the threshold 160, forecast 150 neither: no events
+        assert (lead0["hits"], lead0["misses"], lead0["false_alarms"]) == (0, 0, 0)
+        assert lead0["pod"] is None and lead0["r"] is None  # constant series: r undefined
+        assert lead0["brier"] == pytest.approx(0.35**2)  # p_exceed 0.35, no exceedance
+        pm = o3[("pm25_24h", 0)]  # forecast 60, observed 70, threshold 75
+        assert pm["rmse"] == pytest.approx(10.0) and pm["nmb"] == pytest.approx(-10 / 70)
 
         cap = client.get("/v1/cap", headers=h).json()
         assert {c["id"] for c in cap["items"]} == {
@@ -193,3 +199,13 @@ def test_cap_served_as_the_engine_stored_it(sqlite_url):
         r = client.get("/v1/cap/evt_warn_1", headers={"X-API-Key": keys.dispatcher})
         assert r.headers["content-type"] == "application/cap+xml"
         assert r.text == xml
+
+
+def test_skill_scores_counts_hits_misses_and_false_alarms():
+    from aqcast.service.api.verification import skill_scores
+
+    s = skill_scores([170.0, 150.0, 180.0, 100.0], [165.0, 175.0, 120.0, 90.0], threshold=160.0)
+    assert (s["hits"], s["misses"], s["false_alarms"]) == (1, 1, 1)
+    assert s["pod"] == 0.5 and s["far"] == 0.5 and s["csi"] == pytest.approx(1 / 3)
+    assert s["bias"] == pytest.approx((5 - 25 + 60 + 10) / 4)
+    assert s["n"] == 4 and s["brier"] is None  # no probabilities given

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Annotated
 
+import numpy as np
 from aqcast.service.api.deps import ReaderKey, SessionDep
 from aqcast.service.api.errors import error_responses
 from aqcast.service.tables import DailyStat, ForecastRun, ForecastValue, Station
@@ -27,6 +28,10 @@ class SkillPublic(BaseModel):
     rmse: float | None = Field(description="Root mean square error, in the variable's unit.")
     mae: float | None = Field(description="Mean absolute error, in the variable's unit.")
     bias: float | None = Field(description="Mean of forecast minus observed.")
+    r: float | None = Field(description="Pearson correlation (null below 2 pairs).")
+    nmb: float | None = Field(description="Normalised mean bias (fraction).")
+    nme: float | None = Field(description="Normalised mean error (fraction).")
+    brier: float | None = Field(description="Brier score of the exceedance probability.")
     threshold: float | None
     hits: int
     misses: int
@@ -45,41 +50,52 @@ class VerificationPublic(BaseModel):
     scores: list[SkillPublic]
 
 
+def _none_if_nan(v: float | None) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
 def skill_scores(
     forecast: Sequence[float],
     observed: Sequence[float],
     threshold: float | None = None,
     q10: Sequence[float | None] | None = None,
     q90: Sequence[float | None] | None = None,
+    p_exceed: Sequence[float | None] | None = None,
 ) -> dict:
-    """RMSE, MAE and bias of ``forecast`` against ``observed`` (same unit), and the
-    contingency scores at ``threshold`` (exceedance means value > threshold)."""
-    n = len(forecast)
-    out: dict = {"n": n, "threshold": threshold}
-    if n == 0:
-        out.update(rmse=None, mae=None, bias=None)
-    else:
-        err = [f - o for f, o in zip(forecast, observed, strict=True)]
-        out["rmse"] = math.sqrt(sum(e * e for e in err) / n)
-        out["mae"] = sum(abs(e) for e in err) / n
-        out["bias"] = sum(err) / n
-    hits = misses = false_alarms = 0
+    """Scores of ``forecast`` against ``observed`` (same unit) with the formulas of
+    models.skill (as ``aqcast skill`` reports them), plus the mean error (bias)."""
+    from aqcast.models.skill import brier_score, categorical_scores, continuous_scores, coverage
+
+    def arr(values: Sequence[float | None] | None) -> np.ndarray:
+        if values is None:
+            return np.full(len(forecast), np.nan)
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+    f, o = arr(forecast), arr(observed)
+    out: dict = {"threshold": threshold}
+    out.update(continuous_scores(f, o))
+    ok = ~(np.isnan(f) | np.isnan(o))
+    out["bias"] = float(np.mean(f[ok] - o[ok])) if ok.any() else None
     if threshold is not None:
-        for f, o in zip(forecast, observed, strict=True):
-            fx, ox = f > threshold, o > threshold
-            hits += fx and ox
-            misses += ox and not fx
-            false_alarms += fx and not ox
-    out.update(hits=hits, misses=misses, false_alarms=false_alarms)
-    out["pod"] = hits / (hits + misses) if hits + misses else None
-    out["far"] = false_alarms / (hits + false_alarms) if hits + false_alarms else None
-    out["csi"] = hits / (hits + misses + false_alarms) if hits + misses + false_alarms else None
-    inside = [
-        lo <= o <= hi
-        for lo, hi, o in zip(q10 or [], q90 or [], observed, strict=False)
-        if lo is not None and hi is not None
-    ]
-    out["coverage_10_90"] = sum(inside) / len(inside) if inside else None
+        out.update(categorical_scores(f, o, threshold))
+        out["brier"] = brier_score(arr(p_exceed), o, threshold)
+    else:
+        out.update(hits=0, misses=0, false_alarms=0, pod=None, far=None, csi=None, brier=None)
+    out["coverage_10_90"] = coverage(arr(q10), arr(q90), o)
+    for k in (
+        "rmse",
+        "mae",
+        "r",
+        "nmb",
+        "nme",
+        "bias",
+        "pod",
+        "far",
+        "csi",
+        "brier",
+        "coverage_10_90",
+    ):
+        out[k] = _none_if_nan(out.get(k))
     return out
 
 
@@ -148,6 +164,7 @@ def recent_skill(
                     threshold=thresholds.pop() if len(thresholds) == 1 else None,
                     q10=[r.q10 for r in rows],
                     q90=[r.q90 for r in rows],
+                    p_exceed=[r.p_exceed for r in rows],
                 ),
             }
         )
@@ -161,7 +178,8 @@ def recent_skill(
     description=(
         "Skill of the stored forecasts over the last `days` target days up to `end` (default: "
         "the latest observed day), for an area (default `district`) or one station: RMSE, "
-        "MAE, bias, and POD/FAR/CSI at each variable's threshold, per variable and lead."
+        "MAE, bias, correlation, NMB/NME, POD/FAR/CSI and Brier score at each variable's "
+        "threshold, and 10-90 % coverage, per variable and lead (formulas of models.skill)."
     ),
     responses=error_responses(401, 403, 422),
 )
