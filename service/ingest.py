@@ -186,6 +186,9 @@ def bulk_insert(conn: Connection, table: Table, df: pd.DataFrame) -> None:
         return
     sqlite = conn.dialect.name == "sqlite"
     columns = _columns(df, sqlite=sqlite)
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        _copy_rows(conn, table, columns)
+        return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     prep = conn.dialect.identifier_preparer
     names = ", ".join(prep.quote(c) for c in columns)
@@ -193,6 +196,17 @@ def bulk_insert(conn: Connection, table: Table, df: pd.DataFrame) -> None:
     # Table and column names come from the schema; every value is a bound parameter.
     sql = f"INSERT INTO {prep.format_table(table)} ({names}) VALUES ({marks})"  # noqa: S608
     conn.exec_driver_sql(sql, list(zip(*columns.values(), strict=True)))
+
+
+def _copy_rows(conn: Connection, table: Table, columns: dict[str, list]) -> None:
+    """PostgreSQL COPY on the connection's own transaction (rolled back with it)."""
+    prep = conn.dialect.identifier_preparer
+    names = ", ".join(prep.quote(c) for c in columns)
+    driver = conn.connection.driver_connection
+    with driver.cursor() as cur:
+        with cur.copy(f"COPY {prep.format_table(table)} ({names}) FROM STDIN") as copy:
+            for row in zip(*columns.values(), strict=True):
+                copy.write_row(row)
 
 
 def upsert_stations(
@@ -512,14 +526,16 @@ def refresh_daily_stats(
     rows = pd.DataFrame(
         {
             "area": daily["area"].astype(str).to_numpy(),
-            "station_id": [ids.get(s) if isinstance(s, str) else None for s in daily["station"]],
+            "station_id": pd.Series(
+                [ids.get(s) if isinstance(s, str) else None for s in daily["station"]],
+                dtype=object,
+            ).to_numpy(),
             "day": pd.to_datetime(daily["day"]).dt.date.to_numpy(),
             "variable": daily["variable"].astype(str).to_numpy(),
             "value": daily["value"].astype(float).to_numpy(),
             "n_valid": daily["n_valid"].fillna(0).astype(int).to_numpy(),
         }
     )
-    rows["station_id"] = rows["station_id"].astype(object)
     bulk_insert(conn, DAILY_STATS, rows)
     return len(rows), ""
 

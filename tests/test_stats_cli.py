@@ -109,7 +109,7 @@ def test_ingest_met_forecast_csv(sqlite_url, tmp_path):
 
 
 @pytest.mark.realdata
-def test_stats_june_2015_from_real_data_on_two_stations(beijing_dir, sqlite_url):
+def test_stats_june_2015_from_one_real_station(beijing_dir, sqlite_url):
     files = [beijing_dir / "PRSA_Data_Dongsi_20130301-20160229.csv"]
     result = run("ingest", "prsa", *map(str, files))
     assert result.exit_code == 0, result.output
