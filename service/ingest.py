@@ -400,9 +400,9 @@ def ingest_frame(
         report.reflagged = len(reflag_pos)
         report.unchanged = len(common) - len(value_pos) - int(is_incoming[reflag_pos].sum())
 
-        # Flag counts over the rows this file carries.
+        # Flag counts over the values this file carries (its rows and columns).
         carried = np.concatenate([pos_old, new_pos])
-        counts = pd.Series(flags[carried].ravel()).value_counts()
+        counts = pd.Series(flags[np.ix_(carried, var_pos)].ravel()).value_counts()
         report.flags = {FLAG_NAMES[int(k)]: int(n) for k, n in sorted(counts.items())}
 
         def rows_at(pos: np.ndarray, *, values: bool) -> pd.DataFrame:

@@ -180,12 +180,14 @@ def test_quality_flags_stored_and_valid_only(db_url, tmp_path):
     engine = engine_for(db_url)
     pm25 = [20 + (h % 7) for h in range(24)]
     pm25[5] = 5000  # out of physical range
-    ingest_frame(
+    report = ingest_frame(
         engine,
         read_observations(obs_csv(tmp_path, day_rows(pm25=pm25))),
         source="obs",
         file_label="a.csv",
     )
+    # 24 hours x the 3 variables the file carries.
+    assert report.flags == {"valid": 71, "out_of_range": 1}
     t0, t1 = "2015-05-31T16:00Z", "2015-06-01T16:00Z"
     flagged = load_hourly(engine, t0, t1, valid_only=False, with_flags=True)
     assert flagged["pm25"].iloc[5] == 5000 and flagged["pm25_qc"].iloc[5] == 1
