@@ -28,7 +28,7 @@ import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
@@ -65,7 +65,7 @@ class Services:
     check_critical_crossing: Callable[..., Any] = _lazy(
         "aqcast.alerts.engine", "check_critical_crossing"
     )
-    train: Callable[..., Any] = _lazy("aqcast.models.train", "train")
+    train: Callable[..., Any] = field(default_factory=lambda: train_and_register)
     ingest_observations: Callable[..., Any] = _lazy("aqcast.service.ingest", "ingest_frame")
     ingest_met_forecasts: Callable[..., Any] = _lazy(
         "aqcast.service.ingest", "ingest_met_forecasts"
@@ -326,10 +326,61 @@ def _brief(value: Any) -> Any:
     return getattr(value, "id", str(value))
 
 
+def first_observation_day(engine: Engine, tz: Any) -> date | None:
+    with engine.connect() as conn:
+        first = conn.execute(select(func.min(Observation.time))).scalar()
+    return None if first is None else as_utc(first.replace(tzinfo=UTC)).astimezone(tz).date()
+
+
+def train_and_register(
+    engine: Engine,
+    settings: Settings,
+    *,
+    until: date,
+    now: datetime,
+    start: date | None = None,
+    activate: bool = True,
+) -> str:
+    """Train on the stored data before ``until`` (from ``start``, default the first stored
+    day), register the version and make it active; returns the version."""
+    from aqcast.features.feature_table import load_feature_spec
+    from aqcast.models.inputs import load_inputs
+    from aqcast.models.registry import new_version, save_bundle
+    from aqcast.models.train import train_bundle
+    from aqcast.service.config_files import load_areas
+
+    start = start or first_observation_day(engine, settings.tz)
+    if start is None:
+        raise ValueError("no observations stored: nothing to train on")
+    spec = load_feature_spec()
+    inputs = load_inputs(
+        engine,
+        [until - timedelta(days=1)],
+        spec=spec,
+        tz=settings.timezone,
+        issue_time=settings.issue_time,
+        areas=load_areas(settings.areas_file),
+        met="observed",
+        history_start=start,
+    )
+    at = store_time(now)
+    bundle = train_bundle(
+        inputs.table,
+        inputs.hourly,
+        spec=spec,
+        tz=settings.timezone,
+        train_start=start,
+        train_until=until,
+        version=new_version(at),
+    )
+    save_bundle(engine, bundle, settings.models_path, now=at, activate=activate)
+    return bundle.version
+
+
 def retrain(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
     until = run.local_date.replace(day=1)
-    version = ctx.services.train(ctx.engine, until=until)
-    return {"until": str(until), "model_version": _brief(getattr(version, "version", version))}
+    version = ctx.services.train(ctx.engine, ctx.settings, until=until, now=run.now)
+    return {"until": str(until), "model_version": str(version)}
 
 
 def dispatch_webhooks(ctx: JobContext, run: RunInfo) -> dict[str, Any]:

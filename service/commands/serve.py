@@ -7,6 +7,7 @@ import logging
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -224,6 +225,9 @@ def demo(
         "archived weather forecasts, so this is perfect prognosis, and every output says "
         "so) or 'stored'.",
     ),
+    train_from: str | None = typer.Option(
+        None, "--train-from", help="First day of training data (default: the first stored)."
+    ),
     no_serve: bool = typer.Option(False, "--no-serve", help="Stop after the replay."),
     host: str = typer.Option("127.0.0.1", help="Address to serve on."),
     port: int = typer.Option(8000, help="Port to serve on."),
@@ -257,7 +261,8 @@ def demo(
         _echo(f"  all {len(files)} stations already loaded; nothing to ingest")
 
     _echo(f"2/4 model: trained on data before {first}")
-    _echo(f"  {train_before(engine, settings, first)}")
+    since = _day(train_from, "--train-from") if train_from else None
+    _echo(f"  {train_before(engine, settings, first, since)}")
 
     _echo(f"3/4 replay {first}..{last} through the scheduler (simulated clock, met={met})")
     outcomes = replay(engine, settings, first, last, met)
@@ -289,15 +294,26 @@ def _day(text: str, option: str) -> date:
         raise typer.BadParameter(f"{text!r} is not a date YYYY-MM-DD", param_hint=option) from None
 
 
-def train_before(engine: Any, settings: Settings, first_day: date) -> str:
-    """Make sure the active model was trained on data before ``first_day`` only."""
-    from aqcast.models.registry import active_version, train_and_register
+def train_before(
+    engine: Any, settings: Settings, first_day: date, since: date | None = None
+) -> str:
+    """Make sure the active model was trained on data before ``first_day`` only (the
+    replay must not forecast days the model has seen)."""
+    from aqcast.service.jobs import train_and_register
+    from aqcast.service.tables import ModelVersion
+    from sqlalchemy import select
 
-    active = active_version(engine)
+    with engine.connect() as conn:
+        active = conn.execute(
+            select(ModelVersion).where(ModelVersion.active.is_(True))
+        ).one_or_none()
     if active is not None and active.train_end < first_day:
         return f"model {active.version} (data {active.train_start}..{active.train_end}) is ready"
-    version = train_and_register(engine, until=first_day, activate=True)
-    return f"trained model {getattr(version, 'version', version)}"
+    started = time.perf_counter()
+    version = train_and_register(
+        engine, settings, until=first_day, start=since, now=datetime.now(UTC)
+    )
+    return f"trained model {version} in {time.perf_counter() - started:.0f} s"
 
 
 def create_demo_key(engine: Any) -> str:
