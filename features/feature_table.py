@@ -319,14 +319,14 @@ def build_feature_table(
 
     table = _join_weather(table, weather, weather_before_issue, spec)
 
-    doy = table["target_date"].dt.dayofyear.to_numpy()
+    doy = table["target_date"].dt.day_of_year.to_numpy()
     angle = 2 * np.pi * (doy - 1) / 365.25
     if "doy_sin" in spec.calendar:
         table["doy_sin"] = np.sin(angle)
     if "doy_cos" in spec.calendar:
         table["doy_cos"] = np.cos(angle)
     if "weekday" in spec.calendar:
-        table["weekday"] = table["target_date"].dt.weekday
+        table["weekday"] = table["target_date"].dt.day_of_week
 
     targets = daily[DAILY_VARIABLES].add_prefix("y_")
     targets.index = targets.index.set_names(["entity", "target_date"])

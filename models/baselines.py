@@ -29,7 +29,7 @@ def fit_climatology(
     entity and target date is used: lead 0). Returns index ``(entity, doy)`` (doy 1..366),
     one column per variable; NaN where an entity has no data at all."""
     lead0 = table[table["lead_days"] == table["lead_days"].min()]
-    doy = lead0["target_date"].dt.dayofyear.to_numpy()
+    doy = lead0["target_date"].dt.day_of_year.to_numpy()
     out = {}
     entities = sorted(lead0["entity"].unique())
     ent_idx = pd.Index(entities).get_indexer(lead0["entity"])
@@ -57,7 +57,7 @@ def climatology(table: pd.DataFrame, clim: pd.DataFrame, variable: str) -> pd.Se
     NaN for entities the climatology does not know."""
     if variable not in clim.columns:
         return pd.Series(np.nan, index=table.index)
-    key = pd.MultiIndex.from_arrays([table["entity"], table["target_date"].dt.dayofyear])
+    key = pd.MultiIndex.from_arrays([table["entity"], table["target_date"].dt.day_of_year])
     return pd.Series(clim[variable].reindex(key).to_numpy(), index=table.index)
 
 

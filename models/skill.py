@@ -142,7 +142,7 @@ def fit_label_climatology(observed: pd.DataFrame, before: pd.Timestamp, half_win
     """Smoothed day-of-year means per label and variable from observations before ``before``.
     ``observed``: columns label, day, variable, value. Returns index (label, variable, doy)."""
     hist = observed[pd.to_datetime(observed["day"]) < before].copy()
-    hist["doy"] = pd.to_datetime(hist["day"]).dt.dayofyear
+    hist["doy"] = pd.to_datetime(hist["day"]).dt.day_of_year
     g = hist.groupby(["label", "variable", "doy"])["value"].agg(["sum", "count"])
     out = []
     kernel = np.ones(2 * half_window + 1)
@@ -185,7 +185,7 @@ def verification_frame(hindcast: pd.DataFrame, observed: pd.DataFrame) -> pd.Dat
     clim = fit_label_climatology(obs, h["issue_date"].min())
     if len(clim):
         h["climatology"] = clim.reindex(
-            pd.MultiIndex.from_arrays([h["area"], h["variable"], h["target_date"].dt.dayofyear])
+            pd.MultiIndex.from_arrays([h["area"], h["variable"], h["target_date"].dt.day_of_year])
         ).to_numpy()
     else:
         h["climatology"] = np.nan
