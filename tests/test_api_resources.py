@@ -142,11 +142,13 @@ def test_resources_content(db_url):
 
 
 def test_cap_message(seeded):
+    from aqcast.alerts.cap import validate_cap
     from lxml import etree
 
     client, keys = seeded
     r = client.get("/v1/cap/evt_warn_0", headers=auth(keys.officer))
     assert r.headers["content-type"] == "application/cap+xml"
+    validate_cap(r.content)  # the OASIS CAP 1.2 schema
     doc = etree.fromstring(r.content)
     ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
     assert doc.findtext("cap:identifier", namespaces=ns) == "evt_warn_0"
