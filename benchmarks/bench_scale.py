@@ -3,7 +3,7 @@
 For each network size the whole chain runs in a fresh process (so that peak memory is
 that size's own): synthetic hourly data -> quality flags, daily statistics and the
 feature table (features/feature_table.py) -> LightGBM training of one target with the
-trainer's parameters (models/models.yaml), on one machine and, with --dask, on a
+trainer's parameters (models/models.yaml) with one thread, on one machine and, with --dask, on a
 two-worker LocalCluster (models/distributed.py) -> the forecast of one issue date for
 every station (inputs and prediction).
 
@@ -54,7 +54,8 @@ def _one(n_stations: int, days: int, use_dask: bool) -> dict:
     t = time.perf_counter()
     rows, y = training_rows(train, "pm25_24h", "log1p")
     x = model_inputs(rows, features, entities)
-    params = {**config.lightgbm, "num_threads": 2}
+    # One thread: on a shared machine OpenMP threads wait on each other (see docs/deploy.md).
+    params = {**config.lightgbm, "num_threads": 1}
     booster = lgb.train(params, lgb.Dataset(x, y, categorical_feature=CATEGORICAL), ROUNDS)
     out["train_rows"] = len(rows)
     out["train_s"] = time.perf_counter() - t

@@ -31,7 +31,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from aqcast.features import feature_table as ft
+from aqcast.features.daily import area_daily_statistics, daily_statistics
 from aqcast.features.nomenclature import POLLUTANTS, WEATHER
+from aqcast.features.qc import VALID, quality_flags
 from scipy.signal import lfilter
 
 EARTH_KM_PER_DEG = 111.2
@@ -268,7 +271,9 @@ def _generate_chunk(
     rain_rng = np.random.default_rng([seed, 9]).random((n_h, 1))
     wet = (cloud > 75.0) & (rh > 80.0) & (rain_rng < 0.35 + 0.3 * (1 - winter))
     precip = np.where(
-        wet, np.round(np.expm1(1.5 * np.abs(z["local"]) + 0.5 * (1 - winter)), 1), 0.0
+        wet,
+        np.round(np.minimum(np.expm1(1.5 * np.abs(z["local"]) + 0.5 * (1 - winter)), 80.0), 1),
+        0.0,
     )
     blh = np.clip(
         70.0 + 85.0 * wind + 1.7 * sw * (0.8 + 0.01 * np.clip(temp, 0.0, None)), 50.0, 3500.0
@@ -494,3 +499,33 @@ def synthetic_network(
         stations, start, end, seed=seed, tz=tz, variables=variables, quirks=quirks
     )
     return SyntheticNetwork(stations=stations, hourly=hourly, quirks=log)
+
+
+def synthetic_feature_table(
+    hourly: pd.DataFrame,
+    *,
+    tz: str = "Asia/Shanghai",
+    area: str | None = "district",
+    spec: ft.FeatureSpec | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The forecast feature table of a synthetic network, built the way the service builds
+    it from stored observations: quality flags first (flagged values become NaN), then the
+    daily statistics, the area mean over all stations (``area``; None for none) and the
+    declared features with the observed weather of the target day (perfect prognosis).
+
+    Returns ``(table, hourly_with_entities)``; the latter is what the trainer's diurnal
+    O3 shape is fitted on.
+    """
+    spec = spec or ft.load_feature_spec()
+    flags = quality_flags(hourly)
+    clean = hourly.copy()
+    for col in flags.columns:
+        clean[col] = clean[col].where(flags[col] == VALID)
+    stations = sorted(clean["station"].unique())
+    per_station = daily_statistics(clean, tz)
+    per_area = area_daily_statistics(clean, stations, tz, area=area) if area else None
+    daily = ft.entity_daily(per_station, per_area)
+    with_entities = ft.with_area_entities(clean, {area: stations} if area else {})
+    weather = ft.daily_weather(with_entities, spec, tz)
+    table = ft.build_feature_table(daily, with_entities, weather, spec=spec, tz=tz)
+    return table, with_entities
