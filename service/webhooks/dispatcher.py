@@ -275,7 +275,7 @@ async def send_one(
                 retry_after = response.headers.get("retry-after")
     except (httpx.TimeoutException, TimeoutError):
         return AttemptResult(TIMEOUT, latency_ms=elapsed_ms(), error="timed out")
-    except httpx.TransportError as exc:
+    except (httpx.TransportError, httpx.InvalidURL, OSError) as exc:
         return AttemptResult(
             CONNECT_ERROR, latency_ms=elapsed_ms(), error=f"{type(exc).__name__}: {exc}"[:500]
         )
@@ -334,6 +334,8 @@ def record_result(
     """Store the attempt and move the delivery on; returns the action taken
     (``delivered|retry|dead|gone``) or ``lost`` when the lease was no longer ours."""
     with session_scope(engine) as session:
+        if session.get(Delivery, claim.delivery_id) is None:
+            return "lost"  # deleted with its subscription while the request was out
         session.add(
             DeliveryAttempt(
                 delivery_id=claim.delivery_id,
@@ -351,7 +353,7 @@ def record_result(
         )
         if engine.dialect.name == "postgresql":
             stmt = stmt.with_for_update()
-        delivery = session.scalar(stmt)
+        delivery = session.scalar(stmt.execution_options(populate_existing=True))
         if delivery is None:
             return "lost"
         delivery.attempts = (delivery.attempts or 0) + 1
@@ -442,7 +444,11 @@ async def dispatch_due(
         async with gate:
             result = await send_one(client, claim, config, resolver=resolver, wall_clock=wall_clock)
         at = now + timedelta(seconds=time.monotonic() - started)
-        action = await asyncio.to_thread(record_result, engine, claim, result, at, config, rng)
+        try:
+            action = await asyncio.to_thread(record_result, engine, claim, result, at, config, rng)
+        except Exception:  # the lease runs out and the delivery is sent again: nothing lost
+            log.exception("delivery %s: could not record the attempt", claim.delivery_id)
+            action = "lost"
         metrics.record_delivery(result.outcome)
         stats.outcomes[result.outcome] = stats.outcomes.get(result.outcome, 0) + 1
         if action == "lost":
@@ -503,9 +509,16 @@ async def run_dispatcher(
     client = client or make_client(config)
     try:
         while not stop.is_set():
-            stats = await dispatch_due(
-                engine, client, clock(), batch_size, config=config, resolver=resolver
-            )
+            try:
+                stats = await dispatch_due(
+                    engine, client, clock(), batch_size, config=config, resolver=resolver
+                )
+            except Exception:
+                if once:
+                    raise
+                # e.g. the database restarting: claimed rows wait for their lease to expire
+                log.exception("dispatch failed; trying again in %.1f s", poll_interval_s)
+                stats = DispatchStats()
             total.add(stats)
             if stats.claimed:
                 continue

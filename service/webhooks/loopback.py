@@ -124,6 +124,9 @@ class LoopbackReceiver:
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("content-length") or 0)
         body = handler.rfile.read(length)
+        if len(body) < length:  # the sender gave up mid-request: not a message
+            handler.close_connection = True
+            return
         headers = {k.lower(): v for k, v in handler.headers.items()}
         wid = headers.get("webhook-id", "")
         with self._lock:
