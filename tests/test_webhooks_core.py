@@ -254,3 +254,9 @@ def test_body_localises_texts_to_the_subscription_language():
     assert body["type"] == "advisory"
     assert body["data"]["details"] == {"sector": "coating", "text": "错峰生产"}
     assert body["timestamp"] == "2026-06-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("host", ["a" * 70 + ".example", "bad\x00host.example", "ex ample.com"])
+def test_unresolvable_or_malformed_hosts_refused_not_crashing(host):
+    with pytest.raises(UnsafeURLError):
+        check_url(f"https://{host}/x", require_https=True)

@@ -161,7 +161,7 @@ def check_url(
     scheme, host, port = parse_target(url, require_https=require_https)
     try:
         addresses = _literal(host) or resolver(host, port)
-    except OSError as exc:
+    except (OSError, UnicodeError, ValueError) as exc:  # ValueError: e.g. a NUL in the name
         raise UnsafeURLError(f"url {url!r}: host {host!r} does not resolve ({exc})") from exc
     _check_addresses(url, host, addresses, allow_private)
     return CheckedTarget(url, scheme, host, port, tuple(addresses))
@@ -178,7 +178,7 @@ async def check_url_async(
     scheme, host, port = parse_target(url, require_https=require_https)
     try:
         addresses = _literal(host) or await resolver(host, port)
-    except OSError as exc:
+    except (OSError, UnicodeError, ValueError) as exc:  # ValueError: e.g. a NUL in the name
         raise UnsafeURLError(f"url {url!r}: host {host!r} does not resolve ({exc})") from exc
     _check_addresses(url, host, addresses, allow_private)
     return CheckedTarget(url, scheme, host, port, tuple(addresses))
