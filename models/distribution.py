@@ -115,4 +115,9 @@ class ResidualModel:
         """P(value > threshold), calibrated when a calibration for it was fitted."""
         raw = self.raw_exceedance(pred_t, lead, threshold)
         iso = self.calibrators.get(float(threshold))
-        return iso.predict(raw) if iso is not None and len(raw) else raw
+        if iso is None or not len(raw):
+            return raw
+        # Outside the probabilities seen in calibration the isotonic map is flat; there
+        # the uncalibrated value is the better guess.
+        inside = (raw >= iso.X_min_) & (raw <= iso.X_max_)
+        return np.where(inside, iso.predict(raw), raw)
