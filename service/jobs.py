@@ -36,7 +36,7 @@ from aqcast.service.clock import Clock, as_utc, store_time
 from aqcast.service.scheduler import JobFunc, RunInfo
 from aqcast.service.settings import Settings
 from aqcast.service.store import session_scope
-from aqcast.service.tables import FeedStatus, Observation, OperatorAlert
+from aqcast.service.tables import FeedStatus, ForecastRun, Observation, OperatorAlert
 from sqlalchemy import Engine, func, select
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ class JobContext:
     services: Services = field(default_factory=Services)
     observation_feeds: Sequence[Feed] = ()
     weather_feeds: Sequence[Feed] = ()
+    forecast_cache: dict[date, tuple[int, Any]] = field(default_factory=dict)
 
 
 # --- feeds and freshness -------------------------------------------------------------
@@ -288,13 +289,31 @@ def publish(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
     return detail
 
 
+def _day_forecast(ctx: JobContext, day: date) -> Any:
+    """The latest stored forecast of ``day``, loaded once per stored run: the intraday job
+    reads it thirteen times a day."""
+    with ctx.engine.connect() as conn:
+        run_id = conn.execute(
+            select(func.max(ForecastRun.id)).where(ForecastRun.issue_date == day)
+        ).scalar()
+    if run_id is None:
+        return None
+    cached = ctx.forecast_cache.get(day)
+    if cached is not None and cached[0] == run_id:
+        return cached[1]
+    fc = ctx.services.load_forecast(ctx.engine, day)
+    ctx.forecast_cache.clear()  # only the current day is worth keeping
+    ctx.forecast_cache[day] = (run_id, fc)
+    return fc
+
+
 def intraday_critical_value(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
     """Update the day's critical value from the complete hours observed so far."""
     from aqcast.service.config_files import area_stations, load_areas
     from aqcast.service.observations import list_stations, load_hourly
 
     day = run.local_date
-    fc = ctx.services.load_forecast(ctx.engine, day)
+    fc = _day_forecast(ctx, day)
     if fc is None:
         return {"note": f"no forecast stored for {day}; nothing to compare"}
     day_start = datetime.combine(day, time(0), tzinfo=run.tz)

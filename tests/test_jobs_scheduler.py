@@ -34,7 +34,14 @@ from aqcast.service.scheduler import (
 )
 from aqcast.service.settings import get_settings
 from aqcast.service.store import make_engine, session_scope
-from aqcast.service.tables import FeedStatus, JobRun, Observation, OperatorAlert, Station
+from aqcast.service.tables import (
+    FeedStatus,
+    ForecastRun,
+    JobRun,
+    Observation,
+    OperatorAlert,
+    Station,
+)
 from sqlalchemy import Engine, func, select
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -610,7 +617,19 @@ def test_the_intraday_job_passes_the_complete_hours_area_mean_to_the_crossing_ch
 
     fake = FakeForecasting()
     fake.stored[date(2015, 6, 2)] = FakeForecast(date(2015, 6, 2))
+    loads: list[date] = []
     services = fake.services()
+    services.load_forecast = lambda engine, day: loads.append(day) or fake.stored.get(day)
+    with session_scope(engine) as s:  # the stored run the job looks for
+        s.add(
+            ForecastRun(
+                issue_date=date(2015, 6, 2),
+                issued_at=datetime(2015, 6, 1, 23),
+                created_at=datetime(2015, 6, 1, 22, 30),
+                met_mode="stored",
+                method="model",
+            )
+        )
     services.check_critical_crossing = crossing
     clock = SimulatedClock(local(2015, 6, 2, 8, 20))
     ctx = jobs.JobContext(engine, get_settings(), clock, services)
@@ -627,4 +646,9 @@ def test_the_intraday_job_passes_the_complete_hours_area_mean_to_the_crossing_ch
         )
     ]
     assert out.detail == {"district": {"hours_observed": 8, "event": None}}
+    # the next hour reuses the forecast it loaded: the stored run has not changed
+    clock.set(local(2015, 6, 2, 9, 20))
+    runner = job_runner(sqlite_url, clock, ctx)
+    assert runner.fire("intraday_critical_value").detail["district"]["hours_observed"] == 9
+    assert loads == [date(2015, 6, 2)]
     engine.dispose()

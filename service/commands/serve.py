@@ -241,7 +241,7 @@ def demo(
     if met not in {"observed", "stored"}:
         raise typer.BadParameter(f"{met!r}: use observed or stored", param_hint="--met")
     settings = get_settings()
-    folder = Path(data_dir) if data_dir is not None else settings.beijing_dir
+    folder = (Path(data_dir) if data_dir is not None else settings.beijing_dir).resolve()
     files = prsa_station_files(folder)
     if not files:
         _echo(
