@@ -1,0 +1,111 @@
+"""A year's hindcast of the Beijing stations: time and skill (docs/skill.md).
+
+Trains on 2013-03-01..2015-02-28 and replays 2015-03-01..2016-02-29 with monthly
+retraining and the observed weather of the target days (perfect prognosis), in memory
+from the PRSA files (the same core the `aqcast hindcast` command runs on stored data).
+
+    .venv/bin/python benchmarks/bench_hindcast.py [--start 2015-03-01 --end 2016-02-29]
+        [--retrain monthly|none] [--out hindcast.csv]
+
+Prints wall and CPU seconds per stage, then lead-by-lead RMSE, CSI and 10-90 % coverage
+of the pooled stations beside persistence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from aqcast.features.feature_table import load_feature_spec
+from aqcast.models.hindcast import hindcast_rows, replay
+from aqcast.models.inputs import frames_to_table
+from aqcast.models.skill import categorical_scores, continuous_scores, coverage
+from aqcast.service.settings import Settings
+from aqcast.service.sources.prsa import prsa_files, read_prsa
+
+TZ = "Asia/Shanghai"
+CSI_AT = {
+    "o3_mda8": [160.0],
+    "o3_1h_max": [200.0],
+    "pm25_24h": [75.0, 150.0],
+    "pm10_24h": [150.0],
+    "aqi": [200.0],
+}
+
+
+def cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--start", default="2015-03-01")
+    ap.add_argument("--end", default="2016-02-29")
+    ap.add_argument("--train-from", default="2013-03-01")
+    ap.add_argument("--retrain", default="monthly")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+
+    t0, c0 = time.perf_counter(), cpu_s()
+    files = prsa_files([Settings().beijing_dir])
+    hourly = pd.concat([read_prsa(f) for f in files], ignore_index=True)
+    t1, c1 = time.perf_counter(), cpu_s()
+    spec = load_feature_spec()
+    inputs = frames_to_table(
+        hourly,
+        {"district": sorted(hourly["station"].unique())},
+        spec=spec,
+        tz=TZ,
+        issue_dates=None,
+        met="observed",
+    )
+    t2, c2 = time.perf_counter(), cpu_s()
+    res = replay(
+        inputs.table,
+        inputs.hourly,
+        spec=spec,
+        tz=TZ,
+        start=date.fromisoformat(args.start),
+        end=date.fromisoformat(args.end),
+        retrain=args.retrain,
+        train_from=date.fromisoformat(args.train_from),
+    )
+    t3, c3 = time.perf_counter(), cpu_s()
+    print(f"read PRSA       wall {t1 - t0:6.1f} s  cpu {c1 - c0:6.1f} s")
+    print(f"feature table   wall {t2 - t1:6.1f} s  cpu {c2 - c1:6.1f} s  rows {len(inputs.table)}")
+    print(
+        f"replay+retrain  wall {t3 - t2:6.1f} s  cpu {c3 - c2:6.1f} s  "
+        f"trainings {len(res.trainings)}"
+    )
+    print(f"total (no I/O)  wall {t3 - t1:6.1f} s  cpu {c3 - c1:6.1f} s")
+    if args.out:
+        hindcast_rows(res.predictions).to_csv(Path(args.out), index=False, float_format="%.4g")
+
+    p = res.predictions
+    p = p[~p["entity"].str.startswith("area:")]
+    obs = inputs.table.set_index(["entity", "issue_date", "lead_days"])
+    print("variable   lead  rmse  pers_rmse  csi@thr(s)  coverage_10_90  n")
+    for var in ("o3_mda8", "o3_1h_max", "pm25_24h", "pm10_24h"):
+        for lead in sorted(p["lead_days"].unique()):
+            s = p[(p["variable"] == var) & (p["lead_days"] == lead)]
+            k = pd.MultiIndex.from_frame(s[["entity", "issue_date", "lead_days"]])
+            o = obs[f"y_{var}"].reindex(k).to_numpy()
+            f = s["q50"].to_numpy()
+            pers = obs[f"{var}_lag1"].reindex(k).to_numpy()
+            sc = continuous_scores(f, o)
+            csi = " ".join(f"{categorical_scores(f, o, t)['csi']:.2f}@{t:g}" for t in CSI_AT[var])
+            cov = coverage(s["q10"].to_numpy(), s["q90"].to_numpy(), o)
+            print(
+                f"{var:10s} {lead:4d} {sc['rmse']:5.1f} {continuous_scores(pers, o)['rmse']:9.1f}"
+                f"  {csi:>16s}  {cov:14.2f}  {sc['n']}"
+            )
+    print("peak RSS MB", round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+if __name__ == "__main__":
+    main()
