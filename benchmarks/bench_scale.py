@@ -102,7 +102,7 @@ def main() -> None:
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), file=sys.stderr)
     table = pd.DataFrame(results).set_index("stations").round(2)
-    print(table.to_markdown() if hasattr(table, "to_markdown") else table.to_string())
+    print(table.to_string())
 
 
 if __name__ == "__main__":
