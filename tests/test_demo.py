@@ -133,6 +133,7 @@ def test_demo_replays_days_through_the_scheduler_and_the_page_shows_them(
     assert "already loaded; nothing to ingest" in again.output
     assert "is ready" in again.output
     assert "0 prompts published, 0 failed" in again.output
+    assert again.output.count("already published earlier: nothing published twice") == 3
     assert counts(engine) == before
     assert first_s < 90, f"demo took {first_s:.0f} s"
 

@@ -200,6 +200,9 @@ def replay(engine: Any, settings: Settings, start: date, end: date, met: str) ->
         if outcome.job != "publish" and outcome.status != "failed":
             return
         local = t.astimezone(tz)
+        if outcome.status == "skipped":
+            _echo(f"  {local:%Y-%m-%d %H:%M} already published earlier: nothing published twice")
+            return
         if outcome.status == "failed":
             _echo(f"  {local:%Y-%m-%d %H:%M} {outcome.job}: FAILED {outcome.detail.get('error')}")
             return
