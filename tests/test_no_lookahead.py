@@ -36,6 +36,26 @@ def small_config():
     return cfg.model_copy(update={"max_rounds": 30, "min_rounds": 10})
 
 
+@pytest.fixture(scope="module")
+def store_bundle(network, small_config):
+    """A model trained on target days before the issue date (perfect-prognosis training)."""
+    spec = load_feature_spec()
+    areas = {"district": network.stations["station"].tolist()}
+    base = frames_to_table(
+        network.hourly, areas, spec=spec, tz=TZ, issue_dates=None, met="observed"
+    )
+    return train_bundle(
+        base.table,
+        base.hourly,
+        spec=spec,
+        tz=TZ,
+        train_start=None,
+        train_until=ISSUE,
+        version="t",
+        config=small_config,
+    )
+
+
 def _altered(hourly: pd.DataFrame, after: pd.Timestamp, columns: list[str]) -> pd.DataFrame:
     out = hourly.copy()
     late = out["time"] >= after
@@ -93,8 +113,9 @@ def test_features_and_forecast_ignore_everything_after_issue_time(network, small
 
 
 def test_stored_forecast_ignores_observations_ingested_after_issue_time(
-    network, small_config, sqlite_url
+    network, store_bundle, sqlite_url
 ):
+    bundle = store_bundle
     from aqcast.service.ingest import ingest_frame
     from aqcast.service.store import engine_for
 
@@ -108,21 +129,6 @@ def test_stored_forecast_ignores_observations_ingested_after_issue_time(
         stations=network.stations[["station", "name", "lat", "lon"]],
         refresh_daily=False,
         tz=TZ,
-    )
-    spec = load_feature_spec()
-    areas = {"district": network.stations["station"].tolist()}
-    base = frames_to_table(
-        network.hourly, areas, spec=spec, tz=TZ, issue_dates=None, met="observed"
-    )
-    bundle = train_bundle(
-        base.table,
-        base.hourly,
-        spec=spec,
-        tz=TZ,
-        train_start=None,
-        train_until=ISSUE,
-        version="t",
-        config=small_config,
     )
     before = make_forecast(engine, ISSUE, met="stored", bundle=bundle)
 
@@ -138,3 +144,40 @@ def test_stored_forecast_ignores_observations_ingested_after_issue_time(
     # No stored weather forecasts: the models lack inputs and the baselines answer.
     assert before.method.startswith("fallback:")
     assert "target-day weather" in before.missing_inputs
+
+
+def test_stored_weather_forecasts_issued_after_issue_time_are_ignored(
+    network, store_bundle, sqlite_url
+):
+    bundle = store_bundle
+    from aqcast.service.ingest import ingest_frame, ingest_met_forecasts
+    from aqcast.service.store import engine_for
+
+    engine = engine_for(sqlite_url)
+    hourly = network.hourly[network.hourly["time"] >= pd.Timestamp("2013-04-01", tz="UTC")]
+    ingest_frame(
+        engine,
+        hourly,
+        source="test",
+        file_label="synthetic",
+        stations=network.stations[["station", "name", "lat", "lon"]],
+        refresh_daily=False,
+        tz=TZ,
+    )
+    cutoff = issue_time_utc(ISSUE, TZ, pd.Timestamp("07:00").time())
+    window = (hourly["time"] >= cutoff - pd.Timedelta(days=2)) & (
+        hourly["time"] < cutoff + pd.Timedelta(days=5)
+    )
+    weather = ["temp_air", "dewpoint", "pressure", "precipitation", "wind_speed", "wind_direction"]
+    met = hourly.loc[window, ["station", "time", *weather]].rename(columns={"time": "valid_at"})
+    met["issued_at"] = cutoff - pd.Timedelta(hours=7)
+    ingest_met_forecasts(engine, met, source="test", file_label="met-early")
+    first = make_forecast(engine, ISSUE, met="stored", bundle=bundle)
+    assert first.method == "model" and first.missing_inputs == []
+
+    late = met.copy()
+    late["issued_at"] = cutoff  # issued at the issue time: not known before it
+    late[weather] = late[weather] * 1.5 + 3.0
+    ingest_met_forecasts(engine, late, source="test", file_label="met-late")
+    second = make_forecast(engine, ISSUE, met="stored", bundle=bundle)
+    pd.testing.assert_frame_equal(first.values, second.values)
