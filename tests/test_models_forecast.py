@@ -163,3 +163,55 @@ def test_registry_and_stored_forecast_round_trip(trained, db_url, tmp_path):
     np.testing.assert_allclose(merged["q50_x"], merged["q50_y"], rtol=1e-9)
     assert len(back.hourly_o3) == len(fc.hourly_o3)
     assert load_forecast(engine, date(2000, 1, 1)) is None
+
+
+def test_train_models_and_forecast_commands(sqlite_url, monkeypatch):
+    import json
+
+    from aqcast.service.cli import app
+    from aqcast.service.ingest import ingest_frame
+    from aqcast.service.store import engine_for
+    from typer.testing import CliRunner
+
+    net = synthetic_network(2, "2013-02-01", "2013-05-25", seed=9, quirks=QuirkRates(0, 0, 0, 0, 0))
+    ingest_frame(
+        engine_for(sqlite_url),
+        net.hourly,
+        source="test",
+        file_label="synthetic",
+        stations=net.stations[["station", "name", "lat", "lon"]],
+        refresh_daily=False,
+        tz=TZ,
+    )
+    monkeypatch.setattr(
+        "aqcast.models.train.load_training_config",
+        lambda path=None: load_training_config().model_copy(
+            update={"max_rounds": 30, "min_rounds": 10}
+        ),
+    )
+    runner = CliRunner()
+    r = runner.invoke(app, ["forecast", "--issue-date", "2013-05-20", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    fb = json.loads(r.output)
+    assert fb["method"].startswith("fallback:") and fb["model_version"] is None
+    assert any("model unavailable" in n for n in fb["notes"])
+
+    r = runner.invoke(app, ["train", "--until", "2013-05-15"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["models"])
+    assert r.exit_code == 0 and r.output.startswith("* v"), r.output
+    version = r.output.split()[1]
+    r = runner.invoke(app, ["models", "activate", "nope"])
+    assert r.exit_code == 1 and "unknown model version" in r.output
+    r = runner.invoke(app, ["models", "activate", version])
+    assert r.exit_code == 0, r.output
+
+    r = runner.invoke(
+        app, ["forecast", "--issue-date", "2013-05-20", "--format", "json", "--met", "observed"]
+    )
+    assert r.exit_code == 0, r.output
+    fc = json.loads(r.output)
+    assert fc["method"] == "model" and fc["model_version"] == version
+    assert fc["met_mode"] == "observed" and any("perfect prognosis" in n for n in fc["notes"])
+    assert {"district"} <= {v["area"] for v in fc["values"]}
+    assert load_forecast(engine_for(sqlite_url), date(2013, 5, 20)).model_version == version
