@@ -652,3 +652,28 @@ def test_the_intraday_job_passes_the_complete_hours_area_mean_to_the_crossing_ch
     assert runner.fire("intraday_critical_value").detail["district"]["hours_observed"] == 9
     assert loads == [date(2015, 6, 2)]
     engine.dispose()
+
+
+def test_the_shipped_schedule_catches_up_todays_prompt_but_never_yesterdays(
+    sqlite_url: str,
+) -> None:
+    engine = make_engine(sqlite_url)
+    clock = SimulatedClock(local(2015, 6, 3, 1))
+    r = JobRunner(
+        engine=engine,
+        clock=clock,
+        schedule=load_schedule(),
+        jobs={n: (lambda ctx, run: {}) for n in jobs.JOBS},
+        context=None,
+        tz=TZ,
+    )
+    # 01:00: yesterday's 06:30 and 07:00 runs are past their window; this month's retraining
+    # (the 1st, 02:00) is not
+    assert r.missed_runs() == [(local(2015, 6, 1, 2).astimezone(UTC), "retrain")]
+    clock.set(local(2015, 6, 3, 9, 15))
+    assert [(j, t.astimezone(TZ)) for t, j in r.missed_runs()] == [
+        ("retrain", local(2015, 6, 1, 2)),
+        ("forecast", local(2015, 6, 3, 6, 30)),
+        ("publish", local(2015, 6, 3, 7)),
+    ]
+    engine.dispose()
