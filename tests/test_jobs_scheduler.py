@@ -677,3 +677,17 @@ def test_the_shipped_schedule_catches_up_todays_prompt_but_never_yesterdays(
         ("publish", local(2015, 6, 3, 7)),
     ]
     engine.dispose()
+
+
+def test_the_dispatch_job_runs_the_webhook_dispatcher_without_a_run_claim(
+    sqlite_url: str,
+) -> None:
+    engine = make_engine(sqlite_url)
+    clock = SimulatedClock(local(2015, 6, 2, 7, 0, 10))
+    ctx = jobs.JobContext(engine, get_settings(), clock)
+    out = job_runner(sqlite_url, clock, ctx).fire("dispatch_webhooks")
+    assert (out.status, out.run_key) == ("done", None)
+    assert out.detail["claimed"] == 0 and out.detail["delivered"] == 0
+    with engine.connect() as conn:  # leased per delivery by the dispatcher: no job_runs row
+        assert conn.execute(select(func.count()).select_from(JobRun)).scalar_one() == 0
+    engine.dispose()
