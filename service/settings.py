@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = 10.0
     webhook_max_in_flight: int = 16
     webhook_secret_grace_hours: float = 24.0
+    webhook_lease_s: float = 60.0  # a claimed delivery is re-claimable after this
+    webhook_max_response_bytes: int = 4096
+    webhook_jitter: float = 0.2  # fraction of each retry delay drawn at random
+    webhook_client_error_attempts: int = 3  # attempts for a 4xx other than 410/429
+    webhook_disable_after_hours: float = 24.0  # of continuous failure
+    webhook_disable_after_dead_letters: int = 5  # in a row
 
     # Scale-out
     dask_scheduler: str | None = None

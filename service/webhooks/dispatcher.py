@@ -57,25 +57,11 @@ from aqcast.service.webhooks.url_guard import (
     check_url_async,
     pinned_request,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine, func, or_, select, update
 
 log = logging.getLogger("aqcast.webhooks")
 
 USER_AGENT = "aqcast-webhooks/1"
-
-
-class _DispatchTuning(BaseSettings):
-    """Dispatcher knobs beyond ``Settings`` (``AQCAST_WEBHOOK_*`` environment variables)."""
-
-    model_config = SettingsConfigDict(env_prefix="AQCAST_WEBHOOK_", extra="ignore")
-
-    lease_s: float = 60.0
-    max_response_bytes: int = 4096
-    jitter: float = 0.2
-    client_error_attempts: int = 3
-    disable_after_hours: float = 24.0
-    disable_after_dead_letters: int = 5
 
 
 @dataclass(frozen=True)
@@ -95,21 +81,20 @@ class DispatchConfig:
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: object) -> DispatchConfig:
         s = settings or get_settings()
-        t = _DispatchTuning()
         cfg = cls(
             retry=RetryPolicy(
                 schedule_s=tuple(float(x) for x in s.webhook_retry_schedule_s),
-                jitter=t.jitter,
-                client_error_attempts=t.client_error_attempts,
+                jitter=s.webhook_jitter,
+                client_error_attempts=s.webhook_client_error_attempts,
             ),
             timeout_s=s.webhook_timeout_s,
             max_in_flight=s.webhook_max_in_flight,
             require_https=bool(s.webhook_require_https),
             allow_private=tuple(s.webhook_allow_private),
-            lease_s=t.lease_s,
-            max_response_bytes=t.max_response_bytes,
-            disable_after_hours=t.disable_after_hours,
-            disable_after_dead_letters=t.disable_after_dead_letters,
+            lease_s=s.webhook_lease_s,
+            max_response_bytes=s.webhook_max_response_bytes,
+            disable_after_hours=s.webhook_disable_after_hours,
+            disable_after_dead_letters=s.webhook_disable_after_dead_letters,
         )
         return replace(cfg, **overrides) if overrides else cfg  # type: ignore[arg-type]
 
