@@ -18,7 +18,7 @@ from aqcast.features.aqi import aqi_frame
 from aqcast.features.nomenclature import THRESHOLDS
 from aqcast.models.baselines import baseline
 from aqcast.models.distribution import to_model_space
-from aqcast.models.train import HEAVY_BREAKPOINTS, ModelBundle, model_inputs
+from aqcast.models.train import HEAVY_BREAKPOINTS, ModelBundle, model_inputs, predict_boosters
 
 OUT_COLUMNS = [
     "entity",
@@ -80,8 +80,8 @@ def _baseline_rows(bundle: ModelBundle, table: pd.DataFrame, variable: str) -> d
 def _model_rows(bundle: ModelBundle, table: pd.DataFrame, variable: str) -> dict:
     vm = bundle.models[variable]
     x = model_inputs(table, vm.features, bundle.entities)
-    pt = vm.booster.predict(x)
     lead = table["lead_days"].to_numpy()
+    pt = predict_boosters(vm.boosters, x, lead)
     q10, q50, q90 = vm.residuals.quantiles(pt, lead, [0.1, 0.5, 0.9])
     heavy = HEAVY_BREAKPOINTS.get(variable)
     return {
