@@ -3,7 +3,7 @@ exceedance, the AQI derived from the pollutant forecasts, and the fallback to th
 baseline for rows whose inputs are missing (or when there is no model at all).
 
 The AQI forecast: the sub-indices (HJ 633-2012) of the pollutant forecasts, O3 MDA8 and
-1-hour max, PM2.5 and PM10 from the models, SO2/NO2/CO by persistence; q10/q50/q90 of
+1-hour max, PM2.5 and PM10 from the models, SO2/NO2/CO by their best baseline; q10/q50/q90 of
 the AQI are the AQI of the pollutants' q10/q50/q90 (the AQI is monotone in each
 concentration). P(AQI > 200) is the largest of the pollutants' calibrated probabilities
 of crossing their IAQI-200 concentration: a lower bound that is exact when one

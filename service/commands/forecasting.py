@@ -359,7 +359,8 @@ def skill_table(scores: pd.DataFrame) -> str:
         values=["rmse", "csi"],
         aggfunc="first",
     )
-    wide.columns = [f"{m}_{src[:4]}" for m, src in wide.columns]
+    short = {"model": "model", "persistence": "pers", "climatology": "clim"}
+    wide.columns = [f"{m}_{short.get(src, src)}" for m, src in wide.columns]
     model = s[s["source"] == "model"].set_index(["group", "variable", "lead_days"])
     for col in (
         "mae",
