@@ -214,14 +214,17 @@ def plot_hourly_o3(
     return fig
 
 
-def importance_table(
-    contrib: np.ndarray, features: list[str], gain: dict[str, float]
-) -> pd.DataFrame:
-    """Mean |SHAP| (from LightGBM's ``pred_contrib``, last column is the bias) and gain."""
-    shap_abs = np.abs(contrib[:, : len(features)]).mean(axis=0)
-    t = pd.DataFrame({"feature": features, "mean_abs_shap": shap_abs})
-    t["gain"] = t["feature"].map(gain).fillna(0.0)
-    return t.sort_values("mean_abs_shap", ascending=False, ignore_index=True)
+def importance_table(gain: dict[str, float], mean_abs_shap: dict[str, float]) -> pd.DataFrame:
+    """One row per feature: mean |SHAP| and total gain, ranked by SHAP (then gain)."""
+    feats = list(dict.fromkeys([*mean_abs_shap, *gain]))
+    t = pd.DataFrame(
+        {
+            "feature": feats,
+            "mean_abs_shap": [float(mean_abs_shap.get(f, 0.0)) for f in feats],
+            "gain": [float(gain.get(f, 0.0)) for f in feats],
+        }
+    )
+    return t.sort_values(["mean_abs_shap", "gain"], ascending=False, ignore_index=True)
 
 
 def plot_importance(table: pd.DataFrame, variable: str, top: int = 15) -> Figure:

@@ -71,7 +71,8 @@ class VariableModel:
     residuals: ResidualModel
     rounds: dict[int, int]
     metrics: dict
-    importance: dict[str, float]
+    importance: dict[str, float]  # total gain per feature
+    shap: dict[str, float] = field(default_factory=dict)  # mean |SHAP| per feature, lead 0
 
 
 @dataclass
@@ -90,8 +91,9 @@ class ModelBundle:
     baselines: dict[str, BaselineModel] = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
 
-    def importance(self) -> dict[str, dict[str, float]]:
-        return {v: m.importance for v, m in self.models.items()}
+    def importance(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Per variable: total gain and mean |SHAP| (model space) of each feature."""
+        return {v: {"gain": m.importance, "mean_abs_shap": m.shap} for v, m in self.models.items()}
 
 
 def _dataset(x: pd.DataFrame, y: np.ndarray, entities: list[str]) -> pd.DataFrame:
@@ -187,6 +189,7 @@ def train_variable(
             rounds,
             previous.metrics,
             retrained=True,
+            shap=previous.shap,
         )
     have = ~np.isnan(oof)
     pred_src = np.where(have, oof, predict_boosters(boosters, x, lead))
@@ -213,7 +216,11 @@ def train_variable(
             "persistence": _scores(obs[s], pers[s]),
             "climatology": _scores(obs[s], clm[s]),
         }
-    return _variable_model(variable, transform, boosters, features, residuals, rounds, metrics)
+    first = min(boosters)
+    shap = mean_abs_shap(boosters[first], x.iloc[np.flatnonzero(lead == first)])
+    return _variable_model(
+        variable, transform, boosters, features, residuals, rounds, metrics, shap=shap
+    )
 
 
 def predict_boosters(
@@ -230,8 +237,29 @@ def predict_boosters(
     return out
 
 
+def mean_abs_shap(
+    booster: lgb.Booster, x: pd.DataFrame, max_rows: int = 2000, seed: int = 0
+) -> dict[str, float]:
+    """Mean absolute SHAP value per feature (TreeSHAP through LightGBM's ``pred_contrib``),
+    in the model's target space, over at most ``max_rows`` rows drawn at random."""
+    if len(x) > max_rows:
+        x = x.sample(max_rows, random_state=seed)
+    contrib = booster.predict(x, pred_contrib=True)
+    values = np.abs(np.asarray(contrib)[:, : x.shape[1]]).mean(axis=0)
+    ranked = sorted(zip(x.columns, values, strict=True), key=lambda t: -t[1])
+    return {str(f): round(float(v), 4) for f, v in ranked}
+
+
 def _variable_model(
-    variable, transform, boosters, features, residuals, rounds, metrics, retrained=False
+    variable,
+    transform,
+    boosters,
+    features,
+    residuals,
+    rounds,
+    metrics,
+    retrained=False,
+    shap=None,
 ) -> VariableModel:
     gain = np.sum([b.feature_importance(importance_type="gain") for b in boosters.values()], 0)
     ranked = sorted(zip(features, gain, strict=True), key=lambda t: -t[1])
@@ -245,6 +273,7 @@ def _variable_model(
         rounds=rounds,
         metrics=metrics,
         importance={f: round(float(g), 2) for f, g in ranked},
+        shap=shap or {},
     )
 
 

@@ -23,7 +23,7 @@ from aqcast.service.settings import Settings
 from distributed import Client
 
 # features/feature_table.py still uses pandas aliases deprecated in pandas 3.1.
-pytestmark = pytest.mark.filterwarnings("ignore:Series.dt.[a-z]* is deprecated")
+
 
 ROUNDS = 120
 # Stated tolerance of the distributed model against the single-machine one on held-out

@@ -70,11 +70,27 @@ def test_aqi_confusion_counts_levels():
 
 
 def test_importance_table_ranks_by_mean_abs_shap():
-    contrib = np.array([[1.0, -3.0, 0.5], [-1.0, 1.0, 0.5]])  # last column: bias
-    t = plots.importance_table(contrib, ["a", "b"], {"a": 10.0, "b": 2.0})
-    assert t["feature"].tolist() == ["b", "a"]
-    assert t["mean_abs_shap"].tolist() == pytest.approx([2.0, 1.0])
-    assert t["gain"].tolist() == [2.0, 10.0]
+    t = plots.importance_table({"a": 10.0, "b": 2.0, "c": 1.0}, {"a": 1.0, "b": 2.0})
+    assert t["feature"].tolist() == ["b", "a", "c"]
+    assert t["mean_abs_shap"].tolist() == pytest.approx([2.0, 1.0, 0.0])
+    assert t["gain"].tolist() == [2.0, 10.0, 1.0]
+
+
+def test_mean_abs_shap_matches_lightgbm_contributions():
+    import lightgbm as lgb
+
+    from aqcast.models.train import mean_abs_shap
+
+    rng = np.random.default_rng(1)
+    x = pd.DataFrame({"strong": rng.normal(size=400), "weak": rng.normal(size=400)})
+    y = 5 * x["strong"] + 0.2 * x["weak"]
+    booster = lgb.train({"verbose": -1, "num_threads": 1}, lgb.Dataset(x, y), 30)
+    shap = mean_abs_shap(booster, x)
+    assert list(shap) == ["strong", "weak"]
+    assert shap["strong"] > 10 * shap["weak"]
+    # SHAP values plus the bias add up to the prediction (TreeSHAP's local accuracy).
+    contrib = booster.predict(x, pred_contrib=True)
+    assert np.allclose(contrib.sum(axis=1), booster.predict(x))
 
 
 def test_write_skill_plots_writes_png_and_svg(tmp_path):

@@ -35,16 +35,13 @@ def _engine():
 
 
 def _first_observation_day(engine) -> date:
-    from aqcast.service.tables import Observation
-    from sqlalchemy import func, select
+    from aqcast.models.evaluation import NoObservationsError, first_observation_day
 
-    with engine.connect() as conn:
-        first = conn.execute(select(func.min(Observation.time))).scalar()
-    if first is None:
-        typer.echo("error: no observations stored (run `aqcast ingest obs` first)", err=True)
-        raise typer.Exit(1)
-    first = pd.Timestamp(first).tz_localize("UTC").tz_convert(get_settings().timezone)
-    return first.date()
+    try:
+        return first_observation_day(engine)
+    except NoObservationsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 def train(
@@ -206,74 +203,26 @@ def hindcast(
     train_from: str | None = typer.Option(None, "--train-from", help="First training day."),
 ) -> None:
     """Replay issue dates with only the data known at each issue time."""
-    from aqcast.features.feature_table import load_feature_spec
-    from aqcast.models.forecast import PERFECT_PROGNOSIS_NOTE
-    from aqcast.models.hindcast import hindcast_rows, replay
-    from aqcast.models.inputs import load_inputs
-    from aqcast.service.config_files import load_areas
+    from aqcast.models.evaluation import run_hindcast
 
     _choice(met, "--met", ("observed", "stored"))
     _choice(retrain, "--retrain", ("monthly", "none"))
     d1, d2 = _date(start, "--start"), _date(end, "--end")
     if d2 < d1:
         raise typer.BadParameter(f"--end {d2} is before --start {d1}")
-    settings = get_settings()
     engine = _engine()
     d0 = _date(train_from, "--train-from") if train_from else _first_observation_day(engine)
-    spec = load_feature_spec()
-    areas = load_areas()
-    t0 = clock.perf_counter()
-    issue_dates = list(pd.date_range(d1, d2, freq="D").date)
-    common = dict(spec=spec, tz=settings.timezone, issue_time=settings.issue_time, areas=areas)
-    # Models learn from the observed weather of past target days (perfect-prognosis
-    # training); with --met stored, the replayed days see only stored forecasts.
-    train_inputs = load_inputs(engine, issue_dates, met="observed", history_start=d0, **common)
-    predict_rows = None
-    if met == "stored":
-        predict_rows = load_inputs(engine, issue_dates, met="stored", **common).table
-    result = replay(
-        train_inputs.table,
-        train_inputs.hourly,
-        spec=spec,
-        tz=settings.timezone,
-        start=d1,
-        end=d2,
-        retrain=retrain,
-        train_from=d0,
-        predict_rows=predict_rows,  # type: ignore[arg-type]
-    )
-    rows = hindcast_rows(result.predictions)
+    hc = run_hindcast(engine, d1, d2, met=met, retrain=retrain, train_from=d0)  # type: ignore[arg-type]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    rows.to_csv(tmp, index=False, float_format="%.4g")
+    hc.rows.to_csv(tmp, index=False, float_format="%.4g")
     tmp.replace(out)
-    elapsed = clock.perf_counter() - t0
-    stations = sorted(
-        train_inputs.hourly.loc[
-            ~train_inputs.hourly["entity"].str.startswith("area:"), "entity"
-        ].unique()
-    )
-    meta = {
-        "start": d1.isoformat(),
-        "end": d2.isoformat(),
-        "train_from": d0.isoformat(),
-        "met_mode": met,
-        "perfect_prognosis": met == "observed",
-        "notes": [PERFECT_PROGNOSIS_NOTE] if met == "observed" else [],
-        "retrain": retrain,
-        "stations": stations,
-        "areas": sorted(areas.areas),
-        "trainings": result.trainings,
-        "rows": len(rows),
-        "seconds": round(elapsed, 1),
-        "database": settings.database_url.split("@")[-1],
-    }
-    Path(str(out) + ".meta.json").write_text(json.dumps(meta, indent=1))
-    typer.echo(f"hindcast {d1}..{d2}: {len(rows)} rows in {elapsed:.1f} s -> {out}")
-    if met == "observed":
-        typer.echo(f"note: {PERFECT_PROGNOSIS_NOTE}")
+    Path(str(out) + ".meta.json").write_text(json.dumps(hc.meta, indent=1))
+    typer.echo(f"hindcast {d1}..{d2}: {len(hc.rows)} rows in {hc.meta['seconds']:.1f} s -> {out}")
+    for note in hc.meta["notes"]:
+        typer.echo(f"note: {note}")
     if alerts_out is not None:
-        _write_alerts(rows, alerts_out)
+        _write_alerts(hc.rows, alerts_out)
 
 
 def _write_alerts(rows: pd.DataFrame, path: Path) -> None:
@@ -294,60 +243,34 @@ def _write_alerts(rows: pd.DataFrame, path: Path) -> None:
 def skill(
     file: Path = typer.Argument(..., help="Hindcast CSV (from aqcast hindcast)."),
     fmt: str = typer.Option("table", "--format", help="table or json."),
+    plots: Path | None = typer.Option(
+        None, "--plots", help="Write the skill figures (PNG and SVG) into this folder."
+    ),
 ) -> None:
     """Score a hindcast against the stored observations, beside persistence and climatology."""
-    from aqcast.features.daily import area_daily_statistics, daily_statistics
-    from aqcast.models.hindcast import HINDCAST_COLUMNS, STATION_PREFIX
-    from aqcast.models.inputs import local_midnight_utc
-    from aqcast.models.skill import observed_with_aqi, score, verification_frame
-    from aqcast.service.observations import load_hourly
+    from aqcast.models.evaluation import verify
+    from aqcast.models.hindcast import HINDCAST_COLUMNS
 
     _choice(fmt, "--format", ("table", "json"))
     hc = _read_hindcast(file, HINDCAST_COLUMNS)
     meta_path = Path(str(file) + ".meta.json")
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    settings = get_settings()
-    tz = settings.timezone
     engine = _engine()
-    first_obs = _first_observation_day(engine)
-    last = pd.to_datetime(hc["target_date"]).max().date()
-    hourly = load_hourly(
-        engine, local_midnight_utc(first_obs, tz), local_midnight_utc(last + timedelta(days=1), tz)
-    )
-    labels = set(hc["area"])
-    parts = []
-    st = daily_statistics(hourly, tz)
-    parts.append(st.assign(label=STATION_PREFIX + st["station"].astype(str)))
-    from aqcast.service.config_files import area_stations, load_areas
+    _first_observation_day(engine)  # a clear error when nothing is stored
+    v = verify(engine, hc, meta)
+    header = {"file": str(file), **v.header}
+    if plots is not None:
+        from aqcast.models.plots import write_skill_plots
 
-    areas = load_areas()
-    codes = sorted(hourly["station"].unique())
-    for a in areas.areas:
-        if a in labels:
-            ad = area_daily_statistics(hourly, area_stations(a, codes, areas), tz, area=a)
-            parts.append(ad.assign(label=a))
-    observed = pd.concat(parts, ignore_index=True)[["label", "day", "variable", "value"]]
-    observed = observed_with_aqi(observed)
-    vf = verification_frame(hc, observed)
-    scores = score(vf)
-    header = {
-        "file": str(file),
-        "met_mode": meta.get("met_mode", "unknown (no .meta.json beside the CSV)"),
-        "perfect_prognosis": meta.get("perfect_prognosis"),
-        "issue_dates": f"{hc['issue_date'].min()}..{hc['issue_date'].max()}",
-        "observations": f"stored observations {first_obs}..{last} of {len(codes)} stations",
-        "climatology_years": f"{first_obs}..{pd.Timestamp(hc['issue_date'].min()).date()}",
-        "train_from": meta.get("train_from"),
-        "retrain": meta.get("retrain"),
-        "notes": meta.get("notes", []),
-    }
+        written = write_skill_plots(v.frame, v.scores, plots)
+        header["plots"] = f"{len(written)} files in {plots}"
     if fmt == "json":
-        payload = {"header": header, "scores": json.loads(scores.to_json(orient="records"))}
+        payload = {"header": header, "scores": json.loads(v.scores.to_json(orient="records"))}
         typer.echo(json.dumps(payload, indent=1, ensure_ascii=False))
         return
-    for k, v in header.items():
-        typer.echo(f"# {k}: {v}")
-    typer.echo(skill_table(scores))
+    for k, val in header.items():
+        typer.echo(f"# {k}: {val}")
+    typer.echo(skill_table(v.scores))
 
 
 def skill_table(scores: pd.DataFrame) -> str:

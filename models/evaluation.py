@@ -1,0 +1,154 @@
+"""Hindcast and verification against the store: the steps behind ``aqcast hindcast``,
+``aqcast skill`` and notebooks/evaluation.ipynb, in one place.
+
+``run_hindcast`` replays issue dates with only what was known at each issue time
+(models/hindcast.py); ``verify`` joins the rows with the stored observations, persistence
+and climatology and scores them (models/skill.py). Both say which data, which years,
+which baselines and which weather (observed = perfect prognosis, or stored forecasts).
+"""
+
+from __future__ import annotations
+
+import time as clock
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Literal
+
+import pandas as pd
+from aqcast.features.daily import area_daily_statistics, daily_statistics
+from aqcast.features.feature_table import load_feature_spec
+from aqcast.models.forecast import PERFECT_PROGNOSIS_NOTE
+from aqcast.models.hindcast import STATION_PREFIX, hindcast_rows, replay
+from aqcast.models.inputs import load_inputs, local_midnight_utc
+from aqcast.models.skill import observed_with_aqi, score, verification_frame
+from aqcast.service.config_files import area_stations, load_areas
+from aqcast.service.observations import load_hourly
+from aqcast.service.settings import get_settings
+from aqcast.service.tables import Observation
+from sqlalchemy import Engine, func, select
+
+
+class NoObservationsError(RuntimeError):
+    """The store holds no observations to replay or verify against."""
+
+
+def first_observation_day(engine: Engine, tz: str | None = None) -> date:
+    """The local day of the earliest stored observation."""
+    with engine.connect() as conn:
+        first = conn.execute(select(func.min(Observation.time))).scalar()
+    if first is None:
+        raise NoObservationsError("no observations stored (run `aqcast ingest` first)")
+    tz = tz or get_settings().timezone
+    return pd.Timestamp(first).tz_localize("UTC").tz_convert(tz).date()
+
+
+@dataclass
+class Hindcast:
+    rows: pd.DataFrame  # exactly models.hindcast.HINDCAST_COLUMNS
+    meta: dict  # what the sidecar FILE.csv.meta.json holds
+
+
+def run_hindcast(
+    engine: Engine,
+    start: date,
+    end: date,
+    *,
+    met: Literal["observed", "stored"] = "observed",
+    retrain: Literal["monthly", "none"] = "monthly",
+    train_from: date | None = None,
+) -> Hindcast:
+    """Replay every issue date in ``start..end`` from the store."""
+    if end < start:
+        raise ValueError(f"hindcast end {end} is before its start {start}")
+    settings = get_settings()
+    d0 = train_from or first_observation_day(engine, settings.timezone)
+    spec = load_feature_spec()
+    areas = load_areas()
+    t0 = clock.perf_counter()
+    issue_dates = list(pd.date_range(start, end, freq="D").date)
+    common = dict(spec=spec, tz=settings.timezone, issue_time=settings.issue_time, areas=areas)
+    # Models learn from the observed weather of past target days (perfect-prognosis
+    # training); with met="stored", the replayed days see only stored forecasts.
+    train_inputs = load_inputs(engine, issue_dates, met="observed", history_start=d0, **common)
+    predict_rows = None
+    if met == "stored":
+        predict_rows = load_inputs(engine, issue_dates, met="stored", **common).table
+    result = replay(
+        train_inputs.table,
+        train_inputs.hourly,
+        spec=spec,
+        tz=settings.timezone,
+        start=start,
+        end=end,
+        retrain=retrain,
+        train_from=d0,
+        predict_rows=predict_rows,
+    )
+    rows = hindcast_rows(result.predictions)
+    entities = train_inputs.hourly["entity"]
+    stations = sorted(entities[~entities.str.startswith("area:")].unique())
+    meta = {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "train_from": d0.isoformat(),
+        "met_mode": met,
+        "perfect_prognosis": met == "observed",
+        "notes": [PERFECT_PROGNOSIS_NOTE] if met == "observed" else [],
+        "retrain": retrain,
+        "stations": stations,
+        "areas": sorted(areas.areas),
+        "trainings": result.trainings,
+        "rows": len(rows),
+        "seconds": round(clock.perf_counter() - t0, 1),
+        "database": settings.database_url.split("@")[-1],
+    }
+    return Hindcast(rows=rows, meta=meta)
+
+
+def observed_daily(engine: Engine, labels: set[str], first: date, last: date) -> pd.DataFrame:
+    """Observed daily values (``label, day, variable, value``, AQI included) of the
+    hindcast labels: ``station:<code>`` rows and the configured areas."""
+    tz = get_settings().timezone
+    hourly = load_hourly(
+        engine, local_midnight_utc(first, tz), local_midnight_utc(last + timedelta(days=1), tz)
+    )
+    st = daily_statistics(hourly, tz)
+    parts = [st.assign(label=STATION_PREFIX + st["station"].astype(str))]
+    areas = load_areas()
+    codes = sorted(hourly["station"].unique())
+    for a in areas.areas:
+        if a in labels:
+            ad = area_daily_statistics(hourly, area_stations(a, codes, areas), tz, area=a)
+            parts.append(ad.assign(label=a))
+    observed = pd.concat(parts, ignore_index=True)[["label", "day", "variable", "value"]]
+    return observed_with_aqi(observed)
+
+
+@dataclass
+class Verification:
+    frame: pd.DataFrame  # hindcast rows with obs, persistence, climatology, season
+    scores: pd.DataFrame  # models.skill.score
+    header: dict = field(default_factory=dict)
+
+
+def verify(engine: Engine, rows: pd.DataFrame, meta: dict | None = None) -> Verification:
+    """Score hindcast rows against the stored observations, beside the baselines."""
+    meta = meta or {}
+    first = first_observation_day(engine)
+    last = pd.to_datetime(rows["target_date"]).max().date()
+    observed = observed_daily(engine, set(rows["area"]), first, last)
+    vf = verification_frame(rows, observed)
+    stations = sorted(a for a in rows["area"].unique() if a.startswith(STATION_PREFIX))
+    header = {
+        "met_mode": meta.get("met_mode", "unknown (no .meta.json beside the CSV)"),
+        "perfect_prognosis": meta.get("perfect_prognosis"),
+        "issue_dates": f"{rows['issue_date'].min()}..{rows['issue_date'].max()}",
+        "observations": f"stored observations {first}..{last}, {len(stations)} stations",
+        "baselines": "persistence (the day before the issue date), climatology "
+        "(smoothed day-of-year mean of the observations before the first issue date)",
+        "climatology_years": f"{first}..{pd.Timestamp(rows['issue_date'].min()).date()}",
+        "train_from": meta.get("train_from"),
+        "retrain": meta.get("retrain"),
+        "notes": meta.get("notes", []),
+    }
+    return Verification(frame=vf, scores=score(vf), header=header)
