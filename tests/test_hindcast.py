@@ -123,6 +123,14 @@ def test_hindcast_and_skill_commands_on_the_store(network, sqlite_url, tmp_path,
     assert set(lead0["source"]) == {"model", "persistence", "climatology"}
     assert (lead0["n"] == 24).all()  # 3 stations x 8 days
 
+    figs = tmp_path / "figs"
+    r = runner.invoke(app, ["skill", str(out), "--plots", str(figs)])
+    assert r.exit_code == 0, r.output
+    assert "# plots:" in r.output
+    names = {p.name for p in figs.iterdir()}
+    assert {"reliability.png", "reliability.svg", "skill_by_lead_o3_mda8.png"} <= names
+    assert "aqi_confusion_district.svg" in names
+
     bad = tmp_path / "bad.csv"
     bad.write_text("issue_date,target_date\n2015-01-01,2015-01-01\n")
     r = runner.invoke(app, ["skill", str(bad)])
