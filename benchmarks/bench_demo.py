@@ -10,7 +10,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile
@@ -20,10 +19,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Runs the demo as its grandchild and prints that child's own peak RSS (KiB) last, so each
+# measurement is of one run only.
+MEASURE = (
+    "import resource, subprocess, sys; "
+    "rc = subprocess.run(sys.argv[1:]).returncode; "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
+)
+
+
 def run(home: Path, args: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS of the child in MiB, and its last output lines."""
-    cmd = [str(ROOT / ".venv" / "bin" / "aqcast"), "demo", "--no-serve", *args]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall seconds, peak RSS of the demo in MiB, and its summary lines."""
+    cmd = [
+        sys.executable,
+        "-c",
+        MEASURE,
+        str(ROOT / ".venv" / "bin" / "aqcast"),
+        "demo",
+        "--no-serve",
+        *args,
+    ]
     started = time.perf_counter()
     done = subprocess.run(
         cmd,
@@ -33,11 +48,16 @@ def run(home: Path, args: list[str]) -> tuple[float, float, str]:
         check=False,
     )
     elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if done.returncode != 0:
         sys.exit(f"demo failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    tail = [ln for ln in done.stdout.splitlines() if "runs:" in ln or "model" in ln[:12]]
-    return elapsed, max(peak, before) / 1024, "; ".join(ln.strip() for ln in tail)
+    lines = done.stdout.splitlines()
+    peak_mib = int(lines[-1]) / 1024
+    summary = [
+        ln.strip()
+        for ln in lines
+        if ln.strip().startswith(("trained", "model v", "all ")) or " runs: " in ln
+    ]
+    return elapsed, peak_mib, "; ".join(summary)
 
 
 def main() -> None:
