@@ -12,15 +12,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # no display on servers and in CI
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from aqcast.features.aqi import aqi_level_numbers  # noqa: E402
-from aqcast.features.nomenclature import DAILY, THRESHOLDS  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from aqcast.features.aqi import aqi_level_numbers
+from aqcast.features.nomenclature import DAILY, THRESHOLDS
 
 SOURCE_STYLE = {
     "model": {"color": "#1f5fa8", "marker": "o", "label": "aqcast (LightGBM)"},
@@ -31,16 +28,23 @@ LEVEL_NAMES = ["excellent", "good", "light", "moderate", "heavy", "severe"]
 SEASON_MONTHS = {"JJA": (6, 8), "MJJAS": (5, 9), "NDJF": (11, 2), "DJF": (12, 2)}
 
 
+def _subplots(nrows: int = 1, ncols: int = 1, **kw):
+    """A figure outside pyplot's registry: nothing global to close, safe in a server
+    thread, and shown once in a notebook (as the cell's value or with ``display``)."""
+    figsize = kw.pop("figsize", None)
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kw)
+
+
 def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
-    """Write ``fig`` as ``name.png`` and ``name.svg`` under ``out_dir``; close it."""
+    """Write ``fig`` as ``name.png`` and ``name.svg`` under ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.svg"]
     fig.savefig(paths[0], dpi=110, bbox_inches="tight")
     # No date and a fixed id salt: the same data gives the same SVG bytes.
-    with plt.rc_context({"svg.hashsalt": "aqcast"}):
+    with matplotlib.rc_context({"svg.hashsalt": "aqcast"}):
         fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
     return paths
 
 
@@ -60,7 +64,7 @@ def plot_timeseries(
         & (vf["target_date"] >= pd.Timestamp(start))
         & (vf["target_date"] <= pd.Timestamp(end))
     ].sort_values("target_date")
-    fig, ax = plt.subplots(figsize=(10, 3.6))
+    fig, ax = _subplots(figsize=(10, 3.6))
     if s.empty:
         ax.text(0.5, 0.5, "no hindcast rows in this period", ha="center", transform=ax.transAxes)
     else:
@@ -104,7 +108,7 @@ def reliability_points(p: np.ndarray, event: np.ndarray, bins: int = 10) -> pd.D
 def plot_reliability(vf: pd.DataFrame, variables: Iterable[str], leads=(0, 1, 2, 3)) -> Figure:
     """Reliability diagram of the exceedance probabilities, pooled over station rows."""
     variables = list(variables)
-    fig, axes = plt.subplots(1, len(variables), figsize=(4.2 * len(variables), 4), squeeze=False)
+    fig, axes = _subplots(1, len(variables), figsize=(4.2 * len(variables), 4), squeeze=False)
     stations = vf[vf["area"].str.startswith("station:")]
     base = stations if not stations.empty else vf
     for ax, var in zip(axes[0], variables, strict=True):
@@ -132,7 +136,7 @@ def plot_scores_by_lead(scores: pd.DataFrame, variable: str, group: str = "stati
     s = scores[
         (scores["group"] == group) & (scores["variable"] == variable) & (scores["season"] == "all")
     ]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, (a1, a2) = _subplots(1, 2, figsize=(9, 3.6))
     for source, style in SOURCE_STYLE.items():
         r = s[s["source"] == source].sort_values("lead_days")
         if r.empty:
@@ -164,7 +168,7 @@ def aqi_confusion(vf: pd.DataFrame, area: str, lead_days: int = 0) -> pd.DataFra
 
 def plot_aqi_confusion(vf: pd.DataFrame, area: str, lead_days: int = 0) -> Figure:
     m = aqi_confusion(vf, area, lead_days)
-    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    fig, ax = _subplots(figsize=(5.2, 4.6))
     ax.imshow(m.to_numpy(), cmap="Blues")
     for i in range(6):
         for j in range(6):
@@ -189,7 +193,7 @@ def plot_hourly_o3(
 ) -> Figure:
     """The hourly O3 forecast of one day (``hour, q10, q50, q90``) against the critical value."""
     p = profile.sort_values("hour")
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = _subplots(figsize=(7, 3.6))
     ax.fill_between(p["hour"], p["q10"], p["q90"], color="#e67e22", alpha=0.2, label="10-90 %")
     ax.plot(p["hour"], p["q50"], color="#e67e22", lw=1.6, label="forecast O3")
     if observed is not None and len(observed):
@@ -214,6 +218,24 @@ def plot_hourly_o3(
     return fig
 
 
+def plot_forecast_day(forecast, area: str, day, observed: pd.Series | None = None) -> Figure:
+    """The hourly O3 forecast of ``area`` for target ``day`` from a
+    :class:`~aqcast.models.forecast.Forecast`, against its critical value."""
+    day = pd.Timestamp(day).date()
+    prof = forecast.hourly_o3
+    prof = prof[(prof["area"] == area) & (prof["station"] == "")]
+    prof = prof[pd.to_datetime(prof["target_date"]).dt.date == day]
+    crit = forecast.critical
+    crit = crit[(crit["area"] == area) & (crit["station"] == "")]
+    crit = crit[pd.to_datetime(crit["target_date"]).dt.date == day]
+    cv = float(crit["critical_value_ugm3"].iloc[0]) if len(crit) else None
+    lead = (day - forecast.issue_date).days
+    title = f"{area} {day}: hourly O3, issued {forecast.issue_date} (lead {lead} d)"
+    if forecast.met_mode == "observed":
+        title += ", perfect prognosis"
+    return plot_hourly_o3(prof, cv, observed, title)
+
+
 def importance_table(gain: dict[str, float], mean_abs_shap: dict[str, float]) -> pd.DataFrame:
     """One row per feature: mean |SHAP| and total gain, ranked by SHAP (then gain)."""
     feats = list(dict.fromkeys([*mean_abs_shap, *gain]))
@@ -229,7 +251,7 @@ def importance_table(gain: dict[str, float], mean_abs_shap: dict[str, float]) ->
 
 def plot_importance(table: pd.DataFrame, variable: str, top: int = 15) -> Figure:
     t = table.head(top).iloc[::-1]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 0.3 * len(t) + 1.5), sharey=True)
+    fig, (a1, a2) = _subplots(1, 2, figsize=(10, 0.3 * len(t) + 1.5), sharey=True)
     a1.barh(t["feature"], t["mean_abs_shap"], color="#1f5fa8")
     a1.set_title(f"{variable}: mean |SHAP| (model space)")
     a2.barh(t["feature"], t["gain"] / max(t["gain"].sum(), 1e-12), color="#7f8c8d")

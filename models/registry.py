@@ -4,14 +4,16 @@ file per version) and described in the ``model_versions`` table; one version is 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import joblib
+from sqlalchemy import Engine, select, update
+
 from aqcast.models.train import ModelBundle
+from aqcast.service.settings import Settings
 from aqcast.service.store import session_scope
 from aqcast.service.tables import ModelVersion
-from sqlalchemy import Engine, select, update
 
 
 class RegistryError(RuntimeError):
@@ -119,4 +121,51 @@ def load_bundle(engine: Engine, version: str | None = None) -> ModelBundle:
         raise RegistryError(f"model {ver}: cannot load {path}: {exc}") from exc
     if not isinstance(bundle, ModelBundle):
         raise RegistryError(f"model {ver}: {path} does not hold a model bundle")
+    return bundle
+
+
+def train_and_register(
+    engine: Engine,
+    *,
+    until: date,
+    now: datetime,
+    start: date | None = None,
+    activate: bool = True,
+    settings: Settings | None = None,
+) -> ModelBundle:
+    """Train on the stored data whose target days lie before ``until`` (from ``start``,
+    default the first stored day), save and register the version; returns the bundle."""
+    from aqcast.features.feature_table import load_feature_spec
+    from aqcast.models.inputs import load_inputs
+    from aqcast.models.train import train_bundle
+    from aqcast.service.config_files import load_areas
+    from aqcast.service.observations import first_observation_day
+    from aqcast.service.settings import get_settings
+
+    settings = settings or get_settings()
+    start = start or first_observation_day(engine, settings.timezone)
+    if start is None:
+        raise RegistryError("no observations stored: nothing to train on")
+    spec = load_feature_spec()
+    inputs = load_inputs(
+        engine,
+        [until - timedelta(days=1)],
+        spec=spec,
+        tz=settings.timezone,
+        issue_time=settings.issue_time,
+        areas=load_areas(settings.areas_file),
+        met="observed",
+        history_start=start,
+    )
+    at = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
+    bundle = train_bundle(
+        inputs.table,
+        inputs.hourly,
+        spec=spec,
+        tz=settings.timezone,
+        train_start=start,
+        train_until=until,
+        version=new_version(at),
+    )
+    save_bundle(engine, bundle, settings.models_path, now=at, activate=activate)
     return bundle

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from aqcast.features.aqi import aqi_frame, aqi_level_numbers
 
 SEASONS = {
@@ -267,3 +268,34 @@ def _score_subset(s, gname, var, lead, season, prim) -> list[dict]:
             row.update(aqi_scores(f, o, fp, op))
         rows.append(row)
     return rows
+
+
+def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Whole-period scores of the pooled stations and the areas, model beside baselines."""
+    s = scores[(scores["season"] == "all") & ~scores["group"].str.startswith("station:")]
+    wide = s.pivot_table(
+        index=["group", "variable", "lead_days"],
+        columns="source",
+        values=["rmse", "csi"],
+        aggfunc="first",
+    )
+    short = {"model": "model", "persistence": "pers", "climatology": "clim"}
+    wide.columns = [f"{m}_{short.get(src, src)}" for m, src in wide.columns]
+    model = s[s["source"] == "model"].set_index(["group", "variable", "lead_days"])
+    for col in (
+        "mae",
+        "r",
+        "nmb",
+        "nme",
+        "pod",
+        "far",
+        "brier",
+        "coverage_10_90",
+        "csi_150",
+        "level_accuracy",
+        "range_accuracy",
+        "primary_accuracy",
+    ):
+        if col in model.columns:
+            wide[col] = model[col]
+    return wide.reset_index()

@@ -21,11 +21,25 @@ which holds for every reader in aqcast.service.sources.
 from __future__ import annotations
 
 import time as clock
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
+
 from aqcast.features.nomenclature import (
     HOURLY,
     MET_FORECAST_VARIABLES,
@@ -45,18 +59,7 @@ from aqcast.service.observations import (
     store_times_utc,
 )
 from aqcast.service.sources.errors import InputError
-from aqcast.service.tables import ObservationRevision
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Table,
-    and_,
-    bindparam,
-    delete,
-    insert,
-    select,
-    update,
-)
+from aqcast.service.tables import Observation, ObservationRevision, Station
 
 REVISIONS = ObservationRevision.__table__
 # Stored hours within REFLAG_HOURS of new data may change flag; the QC window reaches
@@ -652,3 +655,53 @@ def ingest_met_forecasts(
             conn.execute(stmt, _records(payload))
     report.elapsed_s = clock.perf_counter() - started
     return report
+
+
+def ingest_prsa_files(
+    engine: Engine,
+    files: Iterable[Path],
+    *,
+    skip_loaded: bool = False,
+    on_report: Callable[[IngestReport], None] | None = None,
+) -> list[IngestReport]:
+    """Ingest PRSA files (coordinates from the ``stations.csv`` beside them), each in its
+    own transaction, then refresh the daily statistics of the days that changed.
+
+    ``skip_loaded`` passes over files whose station already has stored observations (the
+    demo's fast path on a second start). On an :class:`InputError` the files before the
+    bad one stay stored, their daily statistics refreshed, and the error is raised.
+    """
+    from aqcast.service.sources.prsa import prsa_station, read_prsa, read_prsa_stations
+
+    loaded: set[str] = set()
+    if skip_loaded:
+        with engine.connect() as conn:
+            has_obs = select(Observation.station_id).where(Observation.station_id == Station.id)
+            loaded = set(conn.execute(select(Station.code).where(has_obs.exists())).scalars())
+    metadata: dict[Path, pd.DataFrame | None] = {}
+    reports: list[IngestReport] = []
+    try:
+        for f in map(Path, files):
+            if skip_loaded and prsa_station(f) in loaded:
+                continue
+            if f.parent not in metadata:
+                meta_path = f.parent / "stations.csv"
+                metadata[f.parent] = read_prsa_stations(meta_path) if meta_path.is_file() else None
+            meta = metadata[f.parent]
+            report = ingest_frame(
+                engine,
+                read_prsa(f),
+                source="prsa",
+                file_label=str(f),
+                stations=meta,
+                require_station_metadata=meta is not None,
+                refresh_daily=False,
+            )
+            reports.append(report)
+            if on_report is not None:
+                on_report(report)
+    finally:
+        days = [(r.first_day, r.last_day) for r in reports if r.first_day is not None]
+        if days:
+            refresh_daily_stats(engine, min(d[0] for d in days), max(d[1] for d in days))
+    return reports

@@ -28,16 +28,17 @@ import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import Engine, func, select
+
 from aqcast.service.clock import Clock, as_utc, store_time
 from aqcast.service.scheduler import JobFunc, RunInfo
 from aqcast.service.settings import Settings
 from aqcast.service.store import session_scope
 from aqcast.service.tables import FeedStatus, ForecastRun, Observation, OperatorAlert
-from sqlalchemy import Engine, func, select
 
 log = logging.getLogger(__name__)
 
@@ -345,12 +346,6 @@ def _brief(value: Any) -> Any:
     return getattr(value, "id", str(value))
 
 
-def first_observation_day(engine: Engine, tz: Any) -> date | None:
-    with engine.connect() as conn:
-        first = conn.execute(select(func.min(Observation.time))).scalar()
-    return None if first is None else as_utc(first.replace(tzinfo=UTC)).astimezone(tz).date()
-
-
 def train_and_register(
     engine: Engine,
     settings: Settings,
@@ -360,39 +355,12 @@ def train_and_register(
     start: date | None = None,
     activate: bool = True,
 ) -> str:
-    """Train on the stored data before ``until`` (from ``start``, default the first stored
-    day), register the version and make it active; returns the version."""
-    from aqcast.features.feature_table import load_feature_spec
-    from aqcast.models.inputs import load_inputs
-    from aqcast.models.registry import new_version, save_bundle
-    from aqcast.models.train import train_bundle
-    from aqcast.service.config_files import load_areas
+    """The retraining job's call into the registry; returns the new version."""
+    from aqcast.models.registry import train_and_register as train_from_store
 
-    start = start or first_observation_day(engine, settings.tz)
-    if start is None:
-        raise ValueError("no observations stored: nothing to train on")
-    spec = load_feature_spec()
-    inputs = load_inputs(
-        engine,
-        [until - timedelta(days=1)],
-        spec=spec,
-        tz=settings.timezone,
-        issue_time=settings.issue_time,
-        areas=load_areas(settings.areas_file),
-        met="observed",
-        history_start=start,
+    bundle = train_from_store(
+        engine, until=until, now=now, start=start, activate=activate, settings=settings
     )
-    at = store_time(now)
-    bundle = train_bundle(
-        inputs.table,
-        inputs.hourly,
-        spec=spec,
-        tz=settings.timezone,
-        train_start=start,
-        train_until=until,
-        version=new_version(at),
-    )
-    save_bundle(engine, bundle, settings.models_path, now=at, activate=activate)
     return bundle.version
 
 

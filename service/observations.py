@@ -13,10 +13,11 @@ from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Column, Connection, Engine, String, case, func, select, type_coerce
+
 from aqcast.features.nomenclature import DAILY, MET_FORECAST_VARIABLES, OBS_VARIABLES
 from aqcast.features.qc import VALID
 from aqcast.service.tables import DailyStat, MetForecast, Observation, Station
-from sqlalchemy import Column, Connection, Engine, String, case, select, type_coerce
 
 OBS = Observation.__table__
 MET = MetForecast.__table__
@@ -249,3 +250,12 @@ def load_daily(
     # SQLite hands dates back as text through the driver.
     out["day"] = pd.to_datetime(out["day"].astype(str), format="%Y-%m-%d").dt.date
     return out
+
+
+def first_observation_day(bind: Engine | Connection, tz: str) -> date | None:
+    """The local day (in ``tz``) of the earliest stored observation; None when empty."""
+    with connected(bind) as conn:
+        first = conn.execute(select(func.min(Observation.time))).scalar()
+    if first is None:
+        return None
+    return pd.Timestamp(first).tz_localize("UTC").tz_convert(tz).date()

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import time as clock
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import typer
+
 from aqcast.service.settings import get_settings
 from aqcast.service.store import engine_for
 
@@ -50,42 +51,18 @@ def train(
     activate: bool = typer.Option(True, "--activate/--no-activate", help="Make it active."),
 ) -> None:
     """Train the forecast models on stored observations before --until and register them."""
-    from aqcast.features.feature_table import load_feature_spec
-    from aqcast.models.inputs import load_inputs
-    from aqcast.models.registry import new_version, save_bundle
-    from aqcast.models.train import train_bundle
-    from aqcast.service.config_files import load_areas
+    from aqcast.models.registry import train_and_register
 
-    settings = get_settings()
     engine = _engine()
     until_d = _date(until, "--until")
     start_d = _date(start, "--from") if start else _first_observation_day(engine)
-    spec = load_feature_spec()
     t0 = clock.perf_counter()
-    inputs = load_inputs(
-        engine,
-        [until_d - timedelta(days=1)],
-        spec=spec,
-        tz=settings.timezone,
-        issue_time=settings.issue_time,
-        areas=load_areas(),
-        met="observed",
-        history_start=start_d,
+    bundle = train_and_register(
+        engine, until=until_d, now=datetime.now(UTC), start=start_d, activate=activate
     )
-    now = datetime.now(UTC).replace(tzinfo=None)
-    bundle = train_bundle(
-        inputs.table,
-        inputs.hourly,
-        spec=spec,
-        tz=settings.timezone,
-        train_start=start_d,
-        train_until=until_d,
-        version=new_version(now),
-    )
-    path = save_bundle(engine, bundle, settings.models_path, now=now, activate=activate)
     typer.echo(
         f"model {bundle.version}: trained on {bundle.train_start}..{bundle.train_end} "
-        f"in {clock.perf_counter() - t0:.1f} s, saved to {path}" + (" (active)" if activate else "")
+        f"in {clock.perf_counter() - t0:.1f} s" + (" (active)" if activate else "")
     )
     for var, m in bundle.metrics.items():
         lead0 = m.get("lead0", {})
@@ -250,6 +227,7 @@ def skill(
     """Score a hindcast against the stored observations, beside persistence and climatology."""
     from aqcast.models.evaluation import verify
     from aqcast.models.hindcast import HINDCAST_COLUMNS
+    from aqcast.models.skill import summary_table
 
     _choice(fmt, "--format", ("table", "json"))
     hc = _read_hindcast(file, HINDCAST_COLUMNS)
@@ -270,39 +248,11 @@ def skill(
         return
     for k, val in header.items():
         typer.echo(f"# {k}: {val}")
-    typer.echo(skill_table(v.scores))
-
-
-def skill_table(scores: pd.DataFrame) -> str:
-    """Whole-period scores of the pooled stations and the areas, model beside baselines."""
-    s = scores[(scores["season"] == "all") & ~scores["group"].str.startswith("station:")]
-    wide = s.pivot_table(
-        index=["group", "variable", "lead_days"],
-        columns="source",
-        values=["rmse", "csi"],
-        aggfunc="first",
+    typer.echo(
+        summary_table(v.scores).to_string(
+            index=False, float_format=lambda x: f"{x:.3g}", na_rep="-"
+        )
     )
-    short = {"model": "model", "persistence": "pers", "climatology": "clim"}
-    wide.columns = [f"{m}_{short.get(src, src)}" for m, src in wide.columns]
-    model = s[s["source"] == "model"].set_index(["group", "variable", "lead_days"])
-    for col in (
-        "mae",
-        "r",
-        "nmb",
-        "nme",
-        "pod",
-        "far",
-        "brier",
-        "coverage_10_90",
-        "csi_150",
-        "level_accuracy",
-        "range_accuracy",
-        "primary_accuracy",
-    ):
-        if col in model.columns:
-            wide[col] = model[col]
-    wide = wide.reset_index()
-    return wide.to_string(index=False, float_format=lambda x: f"{x:.3g}", na_rep="-")
 
 
 def _read_hindcast(file: Path, columns: list[str]) -> pd.DataFrame:

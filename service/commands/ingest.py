@@ -49,43 +49,20 @@ def prsa(
     paths: list[Path] = typer.Argument(..., help="PRSA_Data_*.csv files or their directories"),
 ) -> None:
     """The UCI Beijing multi-site files; coordinates from stations.csv beside them."""
-    from aqcast.service.ingest import ingest_frame
+    from aqcast.service.ingest import ingest_prsa_files
     from aqcast.service.sources.errors import InputError
-    from aqcast.service.sources.prsa import prsa_files, read_prsa, read_prsa_stations
+    from aqcast.service.sources.prsa import prsa_files
 
     started = clock.perf_counter()
     engine = _engine()
     files = prsa_files(paths)
     if not files:
         raise _fail(ValueError(f"no PRSA_Data_*.csv files in {', '.join(map(str, paths))}"))
-    metadata: dict[Path, object] = {}
-    totals = {"new": 0, "changed": 0, "unchanged": 0}
-    days: list[tuple[date, date]] = []
     try:
-        for f in files:
-            folder = f.parent
-            if folder not in metadata:
-                meta_path = folder / "stations.csv"
-                metadata[folder] = read_prsa_stations(meta_path) if meta_path.is_file() else None
-            meta = metadata[folder]
-            report = ingest_frame(
-                engine,
-                read_prsa(f),
-                source="prsa",
-                file_label=str(f),
-                stations=meta,
-                require_station_metadata=meta is not None,
-                refresh_daily=False,
-            )
-            typer.echo(report.summary())
-            for k in totals:
-                totals[k] += getattr(report, k)
-            if report.first_day is not None:
-                days.append((report.first_day, report.last_day))
+        reports = ingest_prsa_files(engine, files, on_report=lambda r: typer.echo(r.summary()))
     except InputError as exc:
-        _refresh(engine, days)
         raise _fail(exc) from None
-    _refresh(engine, days)
+    totals = {k: sum(getattr(r, k) for r in reports) for k in ("new", "changed", "unchanged")}
     typer.echo(
         f"{len(files)} files: {totals['new']} new, {totals['changed']} changed, "
         f"{totals['unchanged']} unchanged rows in {clock.perf_counter() - started:.1f} s"

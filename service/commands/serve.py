@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import threading
 import time
@@ -14,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
 from aqcast.service.settings import Settings, get_settings
+from aqcast.service.sources.prsa import prsa_station
 
 log = logging.getLogger("aqcast.serve")
 
 DEMO_START = date(2015, 6, 1)
 DEMO_END = date(2015, 6, 21)
-PRSA_FILE = re.compile(r"PRSA_Data_(?P<station>[^_]+)_\d{8}-\d{8}\.csv$")
 
 
 def _echo(msg: str) -> None:
@@ -29,6 +29,7 @@ def _echo(msg: str) -> None:
 
 def _uvicorn(settings: Settings, host: str, port: int, clock: Any = None) -> None:
     import uvicorn
+
     from aqcast.service.api.app import create_app
 
     uvicorn.run(create_app(settings, clock=clock), host=host, port=port, log_level="info")
@@ -44,6 +45,7 @@ def start_scheduler(settings: Settings, schedule_file: Path | None = None) -> tu
     keeps trying for the leader lock at every fire.
     """
     import httpx
+
     from aqcast.service.clock import SystemClock
     from aqcast.service.jobs import JOBS, JobContext, configured_feeds
     from aqcast.service.locks import LeaderLock
@@ -116,55 +118,18 @@ def serve(
 
 
 def prsa_station_files(data_dir: Path) -> list[Path]:
-    return sorted(p for p in Path(data_dir).glob("PRSA_Data_*.csv") if PRSA_FILE.search(p.name))
+    return sorted(p for p in Path(data_dir).glob("PRSA_Data_*.csv") if prsa_station(p))
 
 
-def ingest_missing_stations(engine: Any, files: Iterable[Path], tz: str) -> list[str]:
+def ingest_missing_stations(engine: Any, files: Iterable[Path]) -> list[str]:
     """Ingest the PRSA files whose station has no stored observations yet; returns the
     stations loaded now (none when everything was loaded before)."""
-    from aqcast.service.ingest import ingest_frame, refresh_daily_stats
-    from aqcast.service.sources.prsa import read_prsa, read_prsa_stations
-    from aqcast.service.tables import Observation, Station
-    from sqlalchemy import select
+    from aqcast.service.ingest import ingest_prsa_files
 
-    with engine.connect() as conn:
-        loaded = set(
-            conn.execute(
-                select(Station.code).where(
-                    select(Observation.station_id)
-                    .where(Observation.station_id == Station.id)
-                    .exists()
-                )
-            ).scalars()
-        )
-    loaded_now: list[str] = []
-    first = last = None
-    meta_cache: dict[Path, Any] = {}
-    for f in files:
-        station = PRSA_FILE.search(f.name).group("station")
-        if station in loaded:
-            continue
-        meta_path = f.parent / "stations.csv"
-        if f.parent not in meta_cache:
-            meta_cache[f.parent] = read_prsa_stations(meta_path) if meta_path.is_file() else None
-        meta = meta_cache[f.parent]
-        report = ingest_frame(
-            engine,
-            read_prsa(f),
-            source="prsa",
-            file_label=str(f),
-            stations=meta,
-            require_station_metadata=meta is not None,
-            refresh_daily=False,
-        )
-        _echo(f"  {report.summary()}")
-        loaded_now.append(station)
-        if report.first_day is not None:
-            first = report.first_day if first is None else min(first, report.first_day)
-            last = report.last_day if last is None else max(last, report.last_day)
-    if first is not None:
-        refresh_daily_stats(engine, first, last)
-    return loaded_now
+    reports = ingest_prsa_files(
+        engine, files, skip_loaded=True, on_report=lambda r: _echo(f"  {r.summary()}")
+    )
+    return [prsa_station(Path(r.file_label)) for r in reports]
 
 
 def demo_schedule(met: str) -> Any:
@@ -259,7 +224,7 @@ def demo(
     engine = engine_for(settings.database_url)
 
     _echo(f"1/4 data: {folder}")
-    loaded = ingest_missing_stations(engine, files, settings.timezone)
+    loaded = ingest_missing_stations(engine, files)
     if not loaded:
         _echo(f"  all {len(files)} stations already loaded; nothing to ingest")
 
@@ -302,9 +267,10 @@ def train_before(
 ) -> str:
     """Make sure the active model was trained on data before ``first_day`` only (the
     replay must not forecast days the model has seen)."""
+    from sqlalchemy import select
+
     from aqcast.service.jobs import train_and_register
     from aqcast.service.tables import ModelVersion
-    from sqlalchemy import select
 
     with engine.connect() as conn:
         active = conn.execute(

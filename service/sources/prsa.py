@@ -7,10 +7,12 @@ WSPM, station. Missing values are the literal ``NA``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from aqcast.features.nomenclature import COMPASS_DEG
 from aqcast.service.sources.errors import InputError
 
@@ -29,6 +31,15 @@ COLUMNS = {
 }
 REQUIRED = ["year", "month", "day", "hour", "station", "wd", *COLUMNS]
 SOURCE_UTC_OFFSET_TZ = "Etc/GMT-8"  # fixed UTC+8, no DST: what the PRSA files use
+
+
+PRSA_FILE = re.compile(r"PRSA_Data_(?P<station>[^_]+)_\d{8}-\d{8}\.csv$")
+
+
+def prsa_station(path: Path) -> str | None:
+    """The station named in a PRSA file name (``PRSA_Data_<station>_<from>-<to>.csv``)."""
+    m = PRSA_FILE.search(Path(path).name)
+    return m.group("station") if m else None
 
 
 def prsa_files(paths: list[Path]) -> list[Path]:
