@@ -13,11 +13,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
 from aqcast.alerts.texts import Text
 from aqcast.alerts.warnings import RuleSet, load_rule_set
 from aqcast.service.config_files import ConfigError, load_yaml_model
 from aqcast.service.settings import PACKAGE_CONFIG_DIR
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PACKAGE_CAMPAIGN_FILE = PACKAGE_CONFIG_DIR / "campaign.yaml"
 

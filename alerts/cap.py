@@ -16,10 +16,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from lxml import etree
+
 from aqcast.alerts.rounding import percent_step
 from aqcast.alerts.texts import Say, Text
 from aqcast.alerts.warnings import RuleSet
-from lxml import etree
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 XSD_PATH = Path(__file__).resolve().parent / "schemas" / "CAP-v1.2.xsd"

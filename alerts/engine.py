@@ -22,6 +22,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
 from aqcast.alerts import forecast_view as fv
 from aqcast.alerts.advisories import advisories_for_day
 from aqcast.alerts.campaign import CampaignFile, current_campaign, district_for_area
@@ -35,8 +38,6 @@ from aqcast.service.events import event_id, record_event
 from aqcast.service.settings import get_settings
 from aqcast.service.store import session_scope
 from aqcast.service.tables import AlertEvent, DailyStat, Station, WarningState
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
 
 PROMPT_LANGS = ("zh", "en")
 

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
+
 from aqcast.alerts.warnings import DayAqi
 
 

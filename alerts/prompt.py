@@ -14,6 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
 from aqcast.alerts import forecast_view as fv
 from aqcast.alerts.advisories import advisories_for_day
 from aqcast.alerts.campaign import CampaignFile, district_for_area
@@ -21,7 +23,6 @@ from aqcast.alerts.rounding import half_up, percent_step, rounded_range
 from aqcast.alerts.texts import Say, Text
 from aqcast.alerts.warnings import WarningStatus
 from aqcast.features.aqi import aqi_level, daily_aqi
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 FORMATS = ("text", "html", "json")

@@ -11,6 +11,7 @@ import math
 from datetime import date
 
 import pandas as pd
+
 from aqcast.alerts.campaign import Targets
 
 GOOD_AQI_MAX = 100.0

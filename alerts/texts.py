@@ -7,9 +7,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
 from aqcast.alerts.rounding import hour_ranges
 from aqcast.service.config_files import ConfigError, load_yaml_model
-from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[str, ...] = ("zh", "en")

@@ -23,9 +23,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from aqcast.alerts.texts import Text
 from aqcast.service.config_files import ConfigError, load_yaml_model
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 RULES_DIR = Path(__file__).resolve().parent / "warning_rules"
 LEVELS: tuple[str, ...] = ("none", "blue", "yellow", "orange", "red")

@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from api_seed import DAY, auth, make_client, seed  # noqa: E402
+
 from aqcast.service.store import migrate  # noqa: E402
 
 PATHS = [

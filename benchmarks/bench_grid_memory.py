@@ -23,6 +23,7 @@ from pathlib import Path
 import netCDF4
 import numpy as np
 import pandas as pd
+
 from aqcast.features.synthetic import synthetic_stations
 from aqcast.service.sources.grid_dask import grid_to_station_frames
 

@@ -20,6 +20,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+
 from aqcast.features.feature_table import load_feature_spec
 from aqcast.models.hindcast import hindcast_rows, replay
 from aqcast.models.inputs import frames_to_table

@@ -37,8 +37,9 @@ def child(url: str, data: str, step: str) -> None:
         frame = load_hourly(engine_for(url), "2013-01-01T00:00Z", "2017-01-01T00:00Z")
         rows = len(frame)
     else:
-        from aqcast.service.cli import app
         from typer.testing import CliRunner
+
+        from aqcast.service.cli import app
 
         result = CliRunner().invoke(app, ["ingest", "prsa", data])
         if result.exit_code != 0:

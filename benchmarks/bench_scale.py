@@ -28,6 +28,7 @@ ROUNDS = 100
 def _one(n_stations: int, days: int, use_dask: bool) -> dict:
     warnings.simplefilter("ignore")
     import lightgbm as lgb
+
     from aqcast.features.feature_table import feature_columns
     from aqcast.features.synthetic import synthetic_feature_table, synthetic_network
     from aqcast.models.distributed import dask_client, train_variable_distributed, training_rows

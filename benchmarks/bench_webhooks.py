@@ -23,6 +23,8 @@ import tracemalloc
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from aqcast.service.auth import create_key
 from aqcast.service.events import record_event
 from aqcast.service.settings import Settings
@@ -31,7 +33,6 @@ from aqcast.service.tables import Delivery
 from aqcast.service.webhooks.dispatcher import DispatchConfig, run_dispatcher
 from aqcast.service.webhooks.policy import RetryPolicy
 from aqcast.service.webhooks.subscriptions import create_subscription
-from sqlalchemy import func, select
 
 
 def _serve(secret_q: mp.Queue, port_q: mp.Queue, stop: mp.Event, result_q: mp.Queue) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from aqcast.features.daily import area_daily_statistics, daily_statistics
 from aqcast.service.settings import Settings
 from aqcast.service.sources.prsa import prsa_files, read_prsa

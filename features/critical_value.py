@@ -38,6 +38,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
 from aqcast.features.daily import (
     MDA8_MIN_VALID_HOURS,
     MDA8_WINDOW_HOURS,

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
 from aqcast.features.aqi import aqi_frame
 from aqcast.features.nomenclature import DAILY, POLLUTANTS
 

@@ -21,8 +21,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from aqcast.service.config_files import load_yaml_model
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from aqcast.service.config_files import load_yaml_model
 
 SPEC_PATH = Path(__file__).resolve().parent / "features.yaml"
 AREA_PREFIX = "area:"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from aqcast.features.nomenclature import HOURLY
 
 VALID, OUT_OF_RANGE, STUCK, SPIKE, MISSING = 0, 1, 2, 3, 9

@@ -31,11 +31,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.signal import lfilter
+
 from aqcast.features import feature_table as ft
 from aqcast.features.daily import area_daily_statistics, daily_statistics
 from aqcast.features.nomenclature import POLLUTANTS, WEATHER
 from aqcast.features.qc import VALID, quality_flags
-from scipy.signal import lfilter
 
 EARTH_KM_PER_DEG = 111.2
 HOURS_PER_YEAR = 8766.0

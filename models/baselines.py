@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from aqcast.models.distribution import ResidualModel, to_model_space
 
 BASELINES = ("persistence", "climatology")

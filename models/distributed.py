@@ -24,11 +24,12 @@ import dask.dataframe as dd
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from distributed import Client, LocalCluster, wait
+from lightgbm.dask import DaskLGBMRegressor
+
 from aqcast.models.distribution import to_model_space
 from aqcast.models.train import CATEGORICAL, TrainingConfig, load_training_config, model_inputs
 from aqcast.service.settings import Settings, get_settings
-from distributed import Client, LocalCluster, wait
-from lightgbm.dask import DaskLGBMRegressor
 
 # Parameters that set threads or the parallel mode: the cluster decides these.
 _THREAD_ALIASES = {"num_threads", "num_thread", "nthread", "nthreads", "n_jobs"}

@@ -15,6 +15,8 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Engine, select
+
 from aqcast.features.critical_value import critical_value_ugm3
 from aqcast.features.feature_table import AREA_PREFIX, FeatureSpec, load_feature_spec
 from aqcast.models.inputs import MetMode, issue_time_utc, load_inputs
@@ -27,7 +29,6 @@ from aqcast.service.config_files import load_areas
 from aqcast.service.settings import get_settings
 from aqcast.service.store import session_scope
 from aqcast.service.tables import ForecastRun, ForecastValue
-from sqlalchemy import Engine, select
 
 VALUE_COLUMNS = [
     "issue_date",

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Literal
 
 import pandas as pd
+
 from aqcast.features.feature_table import AREA_PREFIX, FeatureSpec
 from aqcast.models.predict import predict_table
 from aqcast.models.train import TrainingConfig, train_bundle

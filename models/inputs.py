@@ -13,6 +13,8 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+from sqlalchemy import Engine
+
 from aqcast.features.daily import area_daily_statistics, daily_statistics
 from aqcast.features.feature_table import (
     FeatureSpec,
@@ -24,7 +26,6 @@ from aqcast.features.feature_table import (
 from aqcast.features.nomenclature import OBS_WEATHER
 from aqcast.service.config_files import AreasFile, area_stations
 from aqcast.service.observations import list_stations, load_hourly, load_met_forecasts
-from sqlalchemy import Engine
 
 MetMode = Literal["stored", "observed", "none"]
 

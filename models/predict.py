@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from aqcast.features.aqi import aqi_frame
 from aqcast.features.nomenclature import THRESHOLDS
 from aqcast.models.baselines import baseline

@@ -14,8 +14,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from aqcast.service.config_files import load_yaml_model
 from pydantic import BaseModel, ConfigDict, Field
+
+from aqcast.service.config_files import load_yaml_model
 
 RISK_PATH = Path(__file__).resolve().parent / "risk.yaml"
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}

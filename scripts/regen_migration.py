@@ -6,6 +6,7 @@ Usage: python scripts/regen_migration.py
 import tempfile
 
 from alembic import command
+
 from aqcast.service.store import MIGRATIONS_DIR, alembic_config
 
 for f in (MIGRATIONS_DIR / "versions").glob("0001_*.py"):

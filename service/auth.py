@@ -15,9 +15,10 @@ import hmac
 import secrets
 from datetime import datetime
 
-from aqcast.service.tables import ApiKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from aqcast.service.tables import ApiKey
 
 ROLES: tuple[str, ...] = ("officer", "dispatcher", "enterprise", "admin")
 READ_ROLES: tuple[str, ...] = ("officer", "dispatcher", "admin")

@@ -10,9 +10,10 @@ import hashlib
 from datetime import UTC, date, datetime
 from typing import Any
 
-from aqcast.service.tables import AlertEvent, Delivery, Subscription
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from aqcast.service.tables import AlertEvent, Delivery, Subscription
 
 
 def utcnow() -> datetime:

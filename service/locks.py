@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from aqcast.service.clock import store_time
-from aqcast.service.tables import JobRun
 from sqlalchemy import Connection, Engine, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from aqcast.service.clock import store_time
+from aqcast.service.tables import JobRun
 
 log = logging.getLogger(__name__)
 

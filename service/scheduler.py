@@ -35,12 +35,13 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import Engine
+
 from aqcast.service.clock import Clock, as_utc
 from aqcast.service.config_files import ConfigError, load_yaml_model
 from aqcast.service.locks import LeaderLock, claim_run, finish_run, heartbeat, run_status
 from aqcast.service.settings import PACKAGE_CONFIG_DIR
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 

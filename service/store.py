@@ -9,9 +9,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from aqcast.service.settings import get_settings
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from aqcast.service.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from aqcast.features.nomenclature import MET_FORECAST_VARIABLES, OBS_VARIABLES
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -23,6 +22,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from aqcast.features.nomenclature import MET_FORECAST_VARIABLES, OBS_VARIABLES
 
 
 class Base(DeclarativeBase):

@@ -12,6 +12,8 @@ import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from starlette.exceptions import StarletteDeprecationWarning
+
 from aqcast.features.nomenclature import OBS_VARIABLES, THRESHOLDS
 from aqcast.service.auth import create_key
 from aqcast.service.store import engine_for, session_scope
@@ -26,7 +28,6 @@ from aqcast.service.tables import (
     Station,
     WarningState,
 )
-from starlette.exceptions import StarletteDeprecationWarning
 
 with warnings.catch_warnings():
     # starlette asks for the httpx2 fork; httpx works the same for in-process tests

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aqcast.service import settings as settings_module
 from sqlalchemy import create_engine, text
+
+from aqcast.service import settings as settings_module
 
 PG_ADMIN_URL = os.environ.get(
     "AQCAST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

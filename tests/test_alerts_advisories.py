@@ -6,6 +6,8 @@ import math
 from datetime import date
 
 import pytest
+from test_alerts_support import ozone_profile
+
 from aqcast.alerts.advisories import (
     advisories_for_day,
     avoid_window,
@@ -15,7 +17,6 @@ from aqcast.alerts.advisories import (
     trim_slot,
 )
 from aqcast.alerts.campaign import Triggers, WindowRule, load_campaign
-from test_alerts_support import ozone_profile
 
 
 def test_building_hours_are_the_contiguous_run_around_the_peak_started_earlier():

@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from lxml import etree
+
 from aqcast.alerts.campaign import load_campaign
 from aqcast.alerts.cap import (
     CAP_NS,
@@ -17,7 +19,6 @@ from aqcast.alerts.cap import (
     warning_cap,
 )
 from aqcast.alerts.warnings import load_rule_set
-from lxml import etree
 
 TZ = ZoneInfo("Asia/Shanghai")
 CFG = load_campaign()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from aqcast.alerts.campaign import PACKAGE_CAMPAIGN_FILE, load_campaign
 from aqcast.service.config_files import ConfigError
 

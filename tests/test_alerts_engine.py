@@ -7,6 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
+from sqlalchemy import func, select
+from test_alerts_support import make_forecast
+
 from aqcast.alerts import hindcast_events
 from aqcast.alerts.campaign import load_campaign
 from aqcast.alerts.cap import validate_cap
@@ -17,8 +20,6 @@ from aqcast.alerts.engine import (
 )
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import AlertEvent, DailyStat, Station, WarningState
-from sqlalchemy import func, select
-from test_alerts_support import make_forecast
 
 EPISODE = [
     [150, 250, 350],
@@ -174,16 +175,18 @@ def test_hindcast_event_lines():
 
 @pytest.mark.parametrize("bad", ["fr"])
 def test_cli_prompt_refuses_unknown_language(bad):
-    from aqcast.service.cli import app
     from typer.testing import CliRunner
+
+    from aqcast.service.cli import app
 
     result = CliRunner().invoke(app, ["prompt", "--date", "2015-07-01", "--lang", bad])
     assert result.exit_code != 0 and "--lang" in result.output
 
 
 def test_cli_events_and_warnings(sqlite_url):
-    from aqcast.service.cli import app
     from typer.testing import CliRunner
+
+    from aqcast.service.cli import app
 
     engine = engine_for(sqlite_url)
     for i, values in enumerate(EPISODE[:2]):
@@ -235,8 +238,9 @@ def test_cli_prompt_renders_the_stored_forecast(sqlite_url, monkeypatch):
     import sys
     import types
 
-    from aqcast.service.cli import app
     from typer.testing import CliRunner
+
+    from aqcast.service.cli import app
 
     d = date(2015, 12, 7)
     fc = make_forecast(d, EPISODE[1])

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 import pytest
+
 from aqcast.alerts import hindcast_events
 from aqcast.alerts.campaign import load_campaign
 from aqcast.alerts.warnings import RANK

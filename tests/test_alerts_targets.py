@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 import pytest
+
 from aqcast.alerts.campaign import Targets
 from aqcast.alerts.targets import remaining_allowance, target_status, year_to_date
 

@@ -7,6 +7,9 @@ from datetime import datetime
 
 import pytest
 from api_seed import auth, make_client, seed
+from sqlalchemy import select
+from typer.testing import CliRunner
+
 from aqcast.service.auth import (
     KEY_PREFIX,
     UnknownRoleError,
@@ -18,8 +21,6 @@ from aqcast.service.auth import (
 from aqcast.service.cli import app as cli
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import ApiKey
-from sqlalchemy import select
-from typer.testing import CliRunner
 
 NOW = datetime(2015, 6, 15, 0, 0)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from api_seed import auth, make_client, seed
-from aqcast.service import metrics
 from prometheus_client.parser import text_string_to_metric_families
+
+from aqcast.service import metrics
 
 
 def _samples(text: str) -> dict:

@@ -142,8 +142,9 @@ def test_resources_content(db_url):
 
 
 def test_cap_message(seeded):
-    from aqcast.alerts.cap import validate_cap
     from lxml import etree
+
+    from aqcast.alerts.cap import validate_cap
 
     client, keys = seeded
     r = client.get("/v1/cap/evt_warn_0", headers=auth(keys.officer))

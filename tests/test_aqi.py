@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
 from aqcast.features.aqi import (
     AQI_LEVELS,
     CONC_BREAKPOINTS,
@@ -16,9 +20,6 @@ from aqcast.features.aqi import (
     daily_aqi,
     iaqi,
 )
-from hypothesis import assume, given
-from hypothesis import strategies as st
-from numpy.testing import assert_allclose
 
 
 @pytest.mark.parametrize("key", POLLUTANT_KEYS)

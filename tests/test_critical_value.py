@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from aqcast.features.critical_value import (
     critical_value_frame,
     critical_value_ugm3,
     intraday_critical_value_ugm3,
 )
 from aqcast.features.daily import mda8_ugm3
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 NAN = np.nan
 

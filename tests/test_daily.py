@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from numpy.testing import assert_allclose
+
 from aqcast.features.aqi import iaqi
 from aqcast.features.daily import (
     DAILY_VARIABLES,
@@ -19,7 +21,6 @@ from aqcast.features.daily import (
     mean_24h,
     o3_1h_max_ugm3,
 )
-from numpy.testing import assert_allclose
 
 NAN = np.nan
 TZ = "Asia/Shanghai"

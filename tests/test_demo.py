@@ -10,12 +10,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
 from aqcast.service.cli import app
 from aqcast.service.settings import get_settings
 from aqcast.service.store import engine_for
 from aqcast.service.tables import AlertEvent, ForecastRun, JobRun
-from sqlalchemy import func, select
-from typer.testing import CliRunner
 
 with warnings.catch_warnings():
     # starlette asks for the httpx2 fork; httpx works the same for in-process tests

@@ -8,6 +8,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+from distributed import Client
+
 from aqcast.features.feature_table import feature_columns
 from aqcast.features.synthetic import synthetic_feature_table, synthetic_network
 from aqcast.models.distributed import (
@@ -20,7 +22,6 @@ from aqcast.models.distributed import (
 )
 from aqcast.models.train import CATEGORICAL, load_training_config, model_inputs
 from aqcast.service.settings import Settings
-from distributed import Client
 
 ROUNDS = 120
 # Stated tolerance of the distributed model against the single-machine one on held-out

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+
 from aqcast.service.sources.errors import InputError
 from aqcast.service.sources.grid_dask import (
     grid_to_station_frames,

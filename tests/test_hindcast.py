@@ -9,6 +9,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+
 from aqcast.features.feature_table import load_feature_spec
 from aqcast.features.synthetic import QuirkRates, synthetic_network
 from aqcast.models.hindcast import HINDCAST_COLUMNS, hindcast_rows, replay
@@ -63,10 +64,11 @@ def test_monthly_retraining_uses_only_data_before_each_month(network, small_conf
 
 
 def test_hindcast_and_skill_commands_on_the_store(network, sqlite_url, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
     from aqcast.service.cli import app
     from aqcast.service.ingest import ingest_frame
     from aqcast.service.store import engine_for
-    from typer.testing import CliRunner
 
     ingest_frame(
         engine_for(sqlite_url),

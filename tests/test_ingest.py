@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import func, select, text
+
 from aqcast.service.ingest import ingest_frame, ingest_met_forecasts, refresh_daily_stats
 from aqcast.service.observations import (
     list_stations,
@@ -21,7 +23,6 @@ from aqcast.service.sources.canonical import read_observations, read_station_met
 from aqcast.service.sources.errors import InputError
 from aqcast.service.sources.prsa import read_prsa, read_prsa_stations
 from aqcast.service.store import engine_for
-from sqlalchemy import func, select, text
 
 DATA = Path(__file__).parent / "data"
 PRSA_SMALL = DATA / "prsa_small"

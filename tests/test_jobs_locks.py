@@ -6,6 +6,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
+
 from aqcast.service.locks import (
     LeaderLock,
     advisory_key,
@@ -16,7 +18,6 @@ from aqcast.service.locks import (
 )
 from aqcast.service.store import make_engine
 from aqcast.service.tables import JobRun
-from sqlalchemy import select
 
 T0 = datetime(2015, 6, 1, 22, 30, tzinfo=UTC)
 STALE = timedelta(seconds=120)

@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+from sqlalchemy import Engine, func, select
+
 from aqcast.service import jobs
 from aqcast.service.clock import SimulatedClock, SystemClock
 from aqcast.service.config_files import ConfigError
@@ -42,7 +44,6 @@ from aqcast.service.tables import (
     OperatorAlert,
     Station,
 )
-from sqlalchemy import Engine, func, select
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -243,8 +244,9 @@ def test_two_real_apscheduler_replicas_fire_every_second_and_publish_once(db_url
 
 @pytest.fixture
 def pg_url(pg_server: str):
-    from aqcast.service.store import engine_for, migrate
     from conftest import drop_pg_database, make_pg_database
+
+    from aqcast.service.store import engine_for, migrate
 
     url = make_pg_database(pg_server)
     migrate(url)

@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
+
 from aqcast.service.store import make_engine
 from aqcast.service.tables import JobRun
-from sqlalchemy import select
 
 
 def free_port() -> int:

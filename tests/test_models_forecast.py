@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 import numpy as np
 import pytest
+
 from aqcast.features.feature_table import (
     load_feature_spec,
     relative_humidity_pct,
@@ -168,10 +169,11 @@ def test_registry_and_stored_forecast_round_trip(trained, db_url, tmp_path):
 def test_train_models_and_forecast_commands(sqlite_url, monkeypatch):
     import json
 
+    from typer.testing import CliRunner
+
     from aqcast.service.cli import app
     from aqcast.service.ingest import ingest_frame
     from aqcast.service.store import engine_for
-    from typer.testing import CliRunner
 
     net = synthetic_network(2, "2013-02-01", "2013-05-25", seed=9, quirks=QuirkRates(0, 0, 0, 0, 0))
     ingest_frame(

@@ -12,6 +12,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+
 from aqcast.features.feature_table import feature_columns, load_feature_spec
 from aqcast.features.nomenclature import POLLUTANTS
 from aqcast.features.synthetic import QuirkRates, synthetic_network

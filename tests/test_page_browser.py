@@ -36,6 +36,7 @@ def _free_port() -> int:
 @pytest.fixture
 def server(sqlite_url):
     import uvicorn
+
     from aqcast.service.api.app import create_app
     from aqcast.service.settings import Settings
 

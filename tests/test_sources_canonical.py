@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from aqcast.service.sources.canonical import read_observations, read_station_metadata
 from aqcast.service.sources.errors import InputError
 

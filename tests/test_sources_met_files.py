@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+
 from aqcast.service.sources.errors import InputError
 from aqcast.service.sources.met_files import read_met_forecast_csv, read_met_forecast_grid
 

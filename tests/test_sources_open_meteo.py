@@ -8,6 +8,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+
 from aqcast.service.sources.errors import FeedError
 from aqcast.service.sources.open_meteo import fetch_air_quality, fetch_weather_forecast
 

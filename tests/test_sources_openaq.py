@@ -8,9 +8,10 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import SecretStr
+
 from aqcast.service.sources.errors import FeedError
 from aqcast.service.sources.openaq import fetch_location_hours, unit_factor
-from pydantic import SecretStr
 
 KEY = SecretStr("k-very-secret")
 START, END = pd.Timestamp("2024-06-01T00:00Z"), pd.Timestamp("2024-06-01T05:00Z")

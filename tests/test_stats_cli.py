@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from aqcast.service.cli import app
 from typer.testing import CliRunner
+
+from aqcast.service.cli import app
 
 PRSA_SMALL = Path(__file__).parent / "data" / "prsa_small"
 runner = CliRunner()

@@ -1,5 +1,6 @@
-from aqcast.service.store import engine_for
 from sqlalchemy import inspect
+
+from aqcast.service.store import engine_for
 
 
 def test_migrations_create_every_table(db_url):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from aqcast.features.nomenclature import POLLUTANTS, WEATHER
 from aqcast.features.synthetic import (
     NO_QUIRKS,

@@ -8,6 +8,9 @@ import warnings
 from datetime import UTC, datetime
 
 import pytest
+from standardwebhooks import Webhook
+from starlette.exceptions import StarletteDeprecationWarning
+
 from aqcast.service.api.app import create_app
 from aqcast.service.auth import create_key
 from aqcast.service.settings import Settings
@@ -15,8 +18,6 @@ from aqcast.service.store import engine_for, session_scope
 from aqcast.service.webhooks.dispatcher import DispatchConfig, run_dispatcher
 from aqcast.service.webhooks.loopback import LoopbackReceiver, Reply
 from aqcast.service.webhooks.policy import RetryPolicy
-from standardwebhooks import Webhook
-from starlette.exceptions import StarletteDeprecationWarning
 
 with warnings.catch_warnings():
     # starlette asks for its httpx2 fork; httpx works the same for in-process tests

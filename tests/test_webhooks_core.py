@@ -7,6 +7,9 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
 from aqcast.service.webhooks import UnsafeURLError
 from aqcast.service.webhooks.payload import event_body, localise
 from aqcast.service.webhooks.policy import (
@@ -25,8 +28,6 @@ from aqcast.service.webhooks.policy import (
 )
 from aqcast.service.webhooks.signing import new_secret, signing_secrets, webhook_headers
 from aqcast.service.webhooks.url_guard import check_url, forbidden_reason, pinned_request
-from standardwebhooks import Webhook
-from standardwebhooks.webhooks import WebhookVerificationError
 
 NOW = datetime(2026, 6, 1, 0, 0, 0)
 

@@ -9,6 +9,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
+from sqlalchemy import func, select
+
 from aqcast.service.auth import create_key
 from aqcast.service.events import record_event
 from aqcast.service.settings import Settings
@@ -27,7 +29,6 @@ from aqcast.service.webhooks.subscriptions import (
     replay_dead_letters,
     rotate_secret,
 )
-from sqlalchemy import func, select
 
 DAY = date(2026, 6, 1)
 
@@ -419,8 +420,9 @@ def test_endpoint_failing_for_a_day_is_disabled(sqlite_url):
 
 
 def test_cli_lists_and_replays_dead_letters(sqlite_url):
-    from aqcast.service.cli import app as cli
     from typer.testing import CliRunner
+
+    from aqcast.service.cli import app as cli
 
     with LoopbackReceiver(respond=lambda _i, _n: Reply(status=400)) as rx:
         subscribe(rx.url, sqlite_url)

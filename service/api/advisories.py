@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
 from aqcast.service.api.deps import ReaderKey, SessionDep
 from aqcast.service.api.errors import error_responses
 from aqcast.service.api.events import EventPublic, event_public, filter_events
 from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, make_page, paginate
 from aqcast.service.tables import AlertEvent
-from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 router = APIRouter(prefix="/v1/advisories", tags=["advisories"])
 ADVISORY_TYPE = "advisory"

@@ -17,11 +17,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
 from aqcast.service.api.errors import install_error_handlers
 from aqcast.service.metrics import HTTP_REQUEST_SECONDS
 from aqcast.service.settings import Settings, get_settings
-from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 

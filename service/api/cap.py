@@ -16,16 +16,17 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import urlparse
 
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from aqcast.service.api.deps import ReaderKey, SessionDep, SettingsDep
 from aqcast.service.api.errors import error_responses, not_found
 from aqcast.service.api.events import EVENT_ID_PATTERN, filter_events
 from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page, paginate
 from aqcast.service.settings import Settings
 from aqcast.service.tables import AlertEvent, Station
-from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/v1/cap", tags=["cap"])
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"

@@ -19,15 +19,16 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated
 
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
 from aqcast.service.api.errors import ApiError
 from aqcast.service.auth import READ_ROLES, ROLES, lookup_key
 from aqcast.service.settings import Settings
 from aqcast.service.store import engine_for
 from aqcast.service.tables import ApiKey
-from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 bearer_scheme = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api key>`")
 api_key_scheme = APIKeyHeader(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, select
+
 from aqcast.service.api.deps import ReaderKey, SessionDep
 from aqcast.service.api.errors import error_responses, not_found
 from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page, paginate
 from aqcast.service.tables import AlertEvent
-from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field
-from sqlalchemy import Select, select
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 EVENT_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"

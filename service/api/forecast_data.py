@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from aqcast.service.tables import ForecastRun, ForecastValue
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+
+from aqcast.service.tables import ForecastRun, ForecastValue
 
 
 def latest_run(session: Session, issue_date: date) -> ForecastRun | None:

@@ -9,6 +9,10 @@ import math
 from datetime import date, datetime
 from typing import Annotated, Literal
 
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
 from aqcast.service.api.caching import cached_response, wants_csv
 from aqcast.service.api.deps import ReaderKey, SessionDep
 from aqcast.service.api.errors import ApiError, error_responses
@@ -21,9 +25,6 @@ from aqcast.service.api.forecast_data import (
 )
 from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page, paginate
 from aqcast.service.tables import ForecastRun
-from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 router = APIRouter(prefix="/v1/forecasts", tags=["forecasts"])
 

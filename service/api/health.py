@@ -6,15 +6,16 @@ from datetime import datetime
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from aqcast.service.api.deps import NowDep, SessionDep
-from aqcast.service.metrics import CONTENT_TYPE, exposition, set_data_age
-from aqcast.service.store import alembic_config
-from aqcast.service.tables import FeedStatus, Observation
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
+
+from aqcast.service.api.deps import NowDep, SessionDep
+from aqcast.service.metrics import CONTENT_TYPE, exposition, set_data_age
+from aqcast.service.store import alembic_config
+from aqcast.service.tables import FeedStatus, Observation
 
 router = APIRouter(tags=["health"])
 

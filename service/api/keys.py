@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
 from aqcast.service.api.deps import AdminKey, NowDep, SessionDep
 from aqcast.service.api.errors import ApiError, error_responses, not_found
 from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page, paginate
 from aqcast.service.auth import create_key, revoke_key
 from aqcast.service.tables import ApiKey
-from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 Role = Literal["officer", "dispatcher", "enterprise", "admin"]

@@ -17,6 +17,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, quote
 
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 from aqcast.service.api.deps import (
     KEY_COOKIE,
     NowDep,
@@ -36,12 +43,6 @@ from aqcast.service.api.warnings import active_warnings
 from aqcast.service.auth import READ_ROLES, lookup_key
 from aqcast.service.settings import Settings
 from aqcast.service.tables import AlertEvent, FeedStatus, Observation
-from fastapi import APIRouter, Query, Request
-from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["page"])

@@ -9,17 +9,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 from aqcast.service.api.deps import NowDep, ReaderKey, SessionDep, SettingsDep
 from aqcast.service.api.errors import ApiError, error_responses
 from aqcast.service.api.events import filter_events
 from aqcast.service.api.page import render_prompt_html, text_of_prompt
 from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page, paginate
 from aqcast.service.tables import AlertEvent
-from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse
-from pydantic import BaseModel, Field
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/v1/prompts", tags=["prompts"])
 PROMPT_TYPE = "prompt"

@@ -5,6 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
 from aqcast.features.nomenclature import HOURLY, OBS_VARIABLES
 from aqcast.service.api.deps import ReaderKey, SessionDep
 from aqcast.service.api.errors import ApiError, error_responses, not_found
@@ -18,9 +22,6 @@ from aqcast.service.api.pagination import (
     to_naive_utc,
 )
 from aqcast.service.tables import Observation, Station
-from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 
 router = APIRouter(tags=["stations"])
 CODE_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"

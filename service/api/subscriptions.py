@@ -10,6 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
+from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
 from aqcast.service.api.deps import NowDep, SessionDep, SettingsDep, require_role
 from aqcast.service.api.errors import ApiError, error_responses
 from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page
@@ -22,8 +25,6 @@ from aqcast.service.webhooks import (
     WebhookError,
 )
 from aqcast.service.webhooks import subscriptions as ops
-from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 router = APIRouter(tags=["subscriptions"])
 

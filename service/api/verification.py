@@ -10,13 +10,14 @@ from datetime import date, timedelta
 from typing import Annotated
 
 import numpy as np
-from aqcast.service.api.deps import ReaderKey, SessionDep
-from aqcast.service.api.errors import error_responses
-from aqcast.service.tables import DailyStat, ForecastRun, ForecastValue, Station
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+
+from aqcast.service.api.deps import ReaderKey, SessionDep
+from aqcast.service.api.errors import error_responses
+from aqcast.service.tables import DailyStat, ForecastRun, ForecastValue, Station
 
 router = APIRouter(prefix="/v1/verification", tags=["verification"])
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
 from aqcast.service.api.deps import ReaderKey, SessionDep
 from aqcast.service.api.errors import error_responses
 from aqcast.service.api.events import EventPublic, event_public, filter_events
 from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, make_page, paginate
 from aqcast.service.tables import AlertEvent, WarningState
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 router = APIRouter(prefix="/v1/warnings", tags=["warnings"])
 NO_WARNING = "none"

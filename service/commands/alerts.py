@@ -7,10 +7,11 @@ import json
 from datetime import date
 
 import typer
+from sqlalchemy import select
+
 from aqcast.service.settings import get_settings
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import AlertEvent, WarningState
-from sqlalchemy import select
 
 
 def _parse_date(value: str, option: str) -> date:

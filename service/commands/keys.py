@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import typer
+
 from aqcast.service.auth import ROLES, UnknownRoleError, create_key, list_keys, revoke_key
 from aqcast.service.settings import get_settings
 from aqcast.service.store import engine_for, session_scope

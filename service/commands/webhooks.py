@@ -8,13 +8,14 @@ import logging
 import signal
 
 import typer
+from sqlalchemy import select
+
 from aqcast.service.settings import get_settings
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import Delivery
 from aqcast.service.webhooks import SubscriptionError
 from aqcast.service.webhooks.dispatcher import DispatchConfig, run_dispatcher, utcnow
 from aqcast.service.webhooks.subscriptions import replay_delivery
-from sqlalchemy import select
 
 deliveries_app = typer.Typer(help="Webhook deliveries: list and replay.", no_args_is_help=True)
 

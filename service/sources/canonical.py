@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from aqcast.features.nomenclature import HOURLY
 from aqcast.service.sources.errors import InputError
 

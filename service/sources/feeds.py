@@ -14,6 +14,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+
 from aqcast.service.sources.errors import FeedError
 
 

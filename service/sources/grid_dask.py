@@ -23,6 +23,7 @@ import dask
 import numpy as np
 import pandas as pd
 import xarray as xr
+
 from aqcast.features.nomenclature import MET_FORECAST_VARIABLES
 from aqcast.service.sources.errors import InputError
 from aqcast.service.sources.met_files import (

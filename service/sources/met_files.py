@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+
 from aqcast.features.nomenclature import MET_FORECAST_VARIABLES
 from aqcast.service.sources.canonical import _read_table, parse_numbers, parse_times
 from aqcast.service.sources.errors import InputError

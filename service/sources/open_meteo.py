@@ -15,6 +15,7 @@ from datetime import datetime
 import httpx
 import numpy as np
 import pandas as pd
+
 from aqcast.service.sources.feeds import get_json, shape_error
 
 FEED_WEATHER = "open-meteo forecast"

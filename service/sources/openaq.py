@@ -18,9 +18,10 @@ from datetime import datetime
 
 import httpx
 import pandas as pd
+from pydantic import SecretStr
+
 from aqcast.service.sources.errors import FeedError
 from aqcast.service.sources.feeds import get_json, shape_error
-from pydantic import SecretStr
 
 FEED = "openaq"
 MOLAR_VOLUME_L = 24.45  # litres per mole at 25 degC, 1 atm

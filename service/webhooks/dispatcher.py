@@ -31,6 +31,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from sqlalchemy import Engine, func, or_, select, update
+
 from aqcast.service import metrics
 from aqcast.service.settings import Settings, get_settings
 from aqcast.service.store import session_scope
@@ -57,7 +59,6 @@ from aqcast.service.webhooks.url_guard import (
     check_url_async,
     pinned_request,
 )
-from sqlalchemy import Engine, func, or_, select, update
 
 log = logging.getLogger("aqcast.webhooks")
 

@@ -15,6 +15,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
+
 from aqcast.service.events import delivery_id, event_id
 from aqcast.service.settings import Settings
 from aqcast.service.tables import AlertEvent, ApiKey, Delivery, DeliveryAttempt, Subscription
@@ -22,8 +25,6 @@ from aqcast.service.webhooks import ConflictError, NotFoundError, SubscriptionEr
 from aqcast.service.webhooks.payload import LANGUAGES
 from aqcast.service.webhooks.signing import new_secret
 from aqcast.service.webhooks.url_guard import Resolver, check_url, system_resolver
-from sqlalchemy import Select, func, select, update
-from sqlalchemy.orm import Session
 
 # Event types a subscription may ask for; alerts.engine emits the first four.
 EVENT_TYPES: tuple[str, ...] = (
