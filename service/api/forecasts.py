@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from aqcast.models.forecast import VALUE_COLUMNS
 from aqcast.service.api.caching import cached_response, wants_csv
 from aqcast.service.api.deps import ReaderKey, SessionDep
 from aqcast.service.api.errors import ApiError, error_responses
@@ -28,20 +29,7 @@ from aqcast.service.tables import ForecastRun
 
 router = APIRouter(prefix="/v1/forecasts", tags=["forecasts"])
 
-CSV_COLUMNS = [
-    "issue_date",
-    "target_date",
-    "lead_days",
-    "area",
-    "station",
-    "variable",
-    "q10",
-    "q50",
-    "q90",
-    "p_exceed",
-    "threshold",
-    "method",
-]
+CSV_COLUMNS = VALUE_COLUMNS  # the stored forecast values, column for column
 NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 
 
