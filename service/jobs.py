@@ -389,10 +389,37 @@ def configured_feeds(
     """The live feeds the settings configure: ``(observation feeds, weather feeds)``.
 
     Weather: Open-Meteo forecasts (no key needed) for the stored stations with coordinates,
-    unless ``open_meteo_forecast_url`` is empty. Observations: none yet: OpenAQ needs a
-    station-to-location mapping that the settings do not hold, and Open-Meteo's air quality
-    is a model, not a measurement, so it is never stored as an observation.
+    unless ``open_meteo_forecast_url`` is empty. Observations: OpenAQ v3 for the stations
+    mapped in ``openaq_locations`` (needs ``openaq_api_key``), re-reading the last
+    ``openaq_lookback_hours`` so that late and corrected hours arrive (ingest is
+    idempotent). Open-Meteo's air quality is a model, not a measurement, so it is never
+    stored as an observation.
     """
+    observations: list[Feed] = []
+    if settings.openaq_locations and settings.openaq_api_key is not None:
+        api_key = settings.openaq_api_key
+
+        def fetch_observations(now: datetime) -> pd.DataFrame:
+            from aqcast.service.sources.openaq import fetch_location_hours
+
+            end = pd.Timestamp(as_utc(now)).floor("h")
+            start = end - pd.Timedelta(hours=settings.openaq_lookback_hours)
+            frames = [
+                fetch_location_hours(
+                    client,
+                    location_id,
+                    station,
+                    api_key=api_key,
+                    start=start.to_pydatetime(),
+                    end=end.to_pydatetime(),
+                    base_url=settings.openaq_base_url,
+                    timeout_s=settings.http_timeout_s,
+                )
+                for station, location_id in sorted(settings.openaq_locations.items())
+            ]
+            return pd.concat(frames, ignore_index=True)
+
+        observations.append(Feed("openaq", fetch_observations))
     weather: list[Feed] = []
     if settings.open_meteo_forecast_url:
 
@@ -410,7 +437,7 @@ def configured_feeds(
             )
 
         weather.append(Feed("open_meteo", fetch_weather))
-    return [], weather
+    return observations, weather
 
 
 JOBS: dict[str, JobFunc] = {

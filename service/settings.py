@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # Outside data feeds
     openaq_api_key: SecretStr | None = None
     openaq_base_url: str = "https://api.openaq.org/v3"
+    # Station code -> OpenAQ location id; the hourly observation job pulls these.
+    openaq_locations: dict[str, int] = Field(default_factory=dict)
+    openaq_lookback_hours: int = 48  # each pull re-reads this window: late and corrected hours
     open_meteo_forecast_url: str = "https://api.open-meteo.com/v1/forecast"
     open_meteo_air_quality_url: str = "https://air-quality-api.open-meteo.com/v1/air-quality"
     http_timeout_s: float = 20.0

@@ -223,3 +223,44 @@ def test_unit_factors(variable, unit, factor):
 def test_unknown_unit():
     with pytest.raises(FeedError, match="unit"):
         unit_factor("pm25", "ppm")
+
+
+def test_the_hourly_job_pulls_mapped_stations_into_the_store(sqlite_url):
+    """Settings map a station to an OpenAQ location; the observation job stores its hours."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from aqcast.service.clock import SimulatedClock
+    from aqcast.service.jobs import JobContext, configured_feeds, pull_observations
+    from aqcast.service.observations import load_hourly
+    from aqcast.service.scheduler import RunInfo
+    from aqcast.service.settings import Settings
+    from aqcast.service.store import engine_for
+    from aqcast.service.tables import FeedStatus
+
+    settings = Settings(
+        database_url=sqlite_url,
+        openaq_locations={"S7": 7},
+        openaq_api_key=KEY,
+        openaq_base_url="https://api.openaq.test/v3",
+        openaq_lookback_hours=5,
+        open_meteo_forecast_url="",
+    )
+    server = Server()
+    engine = engine_for(sqlite_url)
+    with httpx.Client(transport=httpx.MockTransport(server)) as client:
+        obs_feeds, weather_feeds = configured_feeds(engine, settings, client)
+        assert [f.name for f in obs_feeds] == ["openaq"] and weather_feeds == []
+        now = datetime(2024, 6, 1, 5, 20, tzinfo=UTC)
+        ctx = JobContext(engine, settings, SimulatedClock(now), observation_feeds=obs_feeds)
+        run = RunInfo("pull_observations", "x", now, now, ZoneInfo("Asia/Shanghai"))
+        detail = pull_observations(ctx, run)
+    assert detail["feeds"]["openaq"]["rows"] == 5
+    stored = load_hourly(engine, START, END)
+    assert sorted(stored["station"].unique()) == ["S7"]
+    assert stored.sort_values("time")["pm25"].tolist() == [10.0, 11.0, 12.0, 13.0, 14.0]
+    with engine.connect() as conn:
+        status = conn.execute(FeedStatus.__table__.select()).mappings().one()
+    assert status["feed"] == "openaq" and status["last_error"] is None
+    # the key travels only in the header, never in a URL
+    assert all("k-very-secret" not in str(r.url) for r in server.requests)
