@@ -34,7 +34,16 @@ Language = Literal["zh", "en"]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
 SubscriptionId = Annotated[str, Path(min_length=1, max_length=64)]
 DeliveryId = Annotated[str, Path(min_length=1, max_length=64)]
-Url = Annotated[str, Field(min_length=8, max_length=2048, examples=["https://example.com/hook"])]
+Url = Annotated[
+    str,
+    Field(
+        min_length=8,
+        max_length=2048,
+        # Any absolute URL: the URL guard then names what is wrong with its scheme or host.
+        pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*://[^\s/?#]+[^\s]*$",
+        examples=["https://example.com/hook"],
+    ),
+]
 
 
 class SubscriptionCreate(BaseModel):
