@@ -302,7 +302,11 @@ def next_state(
     target = wanted
     if pending and RANK[pending["level"]] > RANK[target]:
         target = pending["level"]  # move only as far down as every agreeing issue asked
-    if not period_over and count < rules.confirm_issues:
+    # A lift after the announced period is what everyone expects and cannot flap; a
+    # downgrade to a level still in force could (the next issue may ask for more again),
+    # so it always waits for agreeing issues.
+    lift_at_end = period_over and target == "none"
+    if not lift_at_end and count < rules.confirm_issues:
         new_pending = {
             "level": target,
             "count": count,

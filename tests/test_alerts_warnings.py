@@ -180,3 +180,30 @@ def test_clause_needs_exactly_one_bound(tmp_path):
     )
     with pytest.raises(ConfigError, match="exactly one"):
         load_rule_set("y-1", tmp_path)
+
+
+def test_no_flapping_between_levels_after_the_announced_period():
+    """Yellow for today and tomorrow, then, after the announced period, forecasts that
+    alternate between one heavy day (blue) and two (yellow): the warning stays yellow
+    instead of going down and up every day."""
+    issues = [
+        [230, 220, 150, 120],  # yellow for D0..D0+1
+        [220, 230, 150, 120],  # extended to D0+2
+        [230, 150, 120, 110],  # blue asked for, inside the period
+        [150, 210, 150, 120],  # D0+3: the period is over, blue asked for: one issue only
+        [210, 230, 150, 120],  # yellow again
+        [150, 210, 150, 120],  # blue asked for again
+        [210, 220, 150, 120],  # yellow again
+    ]
+    state, log = run(BTH, issues)
+    levels = [lvl for lvl, _, _ in log]
+    actions = [a for _, acts, _ in log for a in acts]
+    assert levels == ["yellow"] * 7
+    assert "downgraded" not in actions and "lifted" not in actions
+    assert actions.count("extended") >= 2
+
+
+def test_a_lift_after_the_announced_period_is_immediate():
+    state, log = run(BTH, [[230, 220, 150], [210, 130, 120], [120, 110, 100]])
+    assert [lvl for lvl, _, _ in log] == ["yellow", "yellow", "none"]
+    assert log[2][1] == ["lifted"]
