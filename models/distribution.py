@@ -24,9 +24,10 @@ def to_model_space(values, transform: str) -> np.ndarray:
 
 def from_model_space(values, transform: str) -> np.ndarray:
     v = np.asarray(values, dtype=float)
-    if transform == "log1p":
-        return np.expm1(v)
-    return np.clip(v, 0.0, None)
+    # A concentration is never negative: a residual quantile can take a low prediction
+    # below log1p(0) = 0, where expm1 turns negative.
+    out = np.expm1(v) if transform == "log1p" else v
+    return np.clip(out, 0.0, None)
 
 
 @dataclass

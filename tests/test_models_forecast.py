@@ -217,3 +217,14 @@ def test_train_models_and_forecast_commands(sqlite_url, monkeypatch):
     assert fc["met_mode"] == "observed" and any("perfect prognosis" in n for n in fc["notes"])
     assert {"district"} <= {v["area"] for v in fc["values"]}
     assert load_forecast(engine_for(sqlite_url), date(2013, 5, 20)).model_version == version
+
+
+def test_back_transform_never_gives_a_negative_concentration():
+    from aqcast.models.distribution import from_model_space, to_model_space
+
+    for transform in ("log1p", "none"):
+        v = from_model_space(np.array([-0.3, -1e-6, 0.0, 2.0]), transform)
+        assert (v >= 0).all()
+    assert from_model_space(to_model_space([0.0, 5.0, 80.0], "log1p"), "log1p") == pytest.approx(
+        [0.0, 5.0, 80.0]
+    )
