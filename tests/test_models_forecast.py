@@ -89,7 +89,15 @@ def test_residual_model_quantiles_and_calibrated_exceedance():
 
 def test_training_records_what_it_used_and_its_validation(trained):
     bundle, _ = trained
-    assert set(bundle.models) == {"o3_mda8", "o3_1h_max", "pm25_24h", "pm10_24h"}
+    assert set(bundle.models) == {
+        "o3_mda8",
+        "o3_1h_max",
+        "pm25_24h",
+        "pm10_24h",
+        "so2_24h",
+        "no2_24h",
+        "co_24h",
+    }
     assert bundle.train_end < ISSUE
     for lead in range(4):
         m = bundle.metrics["o3_mda8"][f"lead{lead}"]
