@@ -3,7 +3,7 @@
 Every function takes frames already computed by :mod:`aqcast.models.skill` (the
 verification frame ``vf`` of hindcast rows joined with observations and baselines, and
 the ``scores`` table) or by :mod:`aqcast.models.forecast`, draws one figure and returns it;
-:func:`save` writes it in both formats. Nothing here reads the store or trains.
+:func:`save_figure` writes it in both formats. Nothing here reads the store or trains.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _subplots(nrows: int = 1, ncols: int = 1, **kw):
     return fig, fig.subplots(nrows, ncols, **kw)
 
 
-def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
+def save_figure(fig: Figure, out_dir: Path, name: str) -> list[Path]:
     """Write ``fig`` as ``name.png`` and ``name.svg`` under ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -274,9 +274,18 @@ def season_windows(vf: pd.DataFrame) -> list[tuple[str, pd.Timestamp, pd.Timesta
     return out
 
 
-def write_skill_plots(vf: pd.DataFrame, scores: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """All the skill figures of a hindcast into ``out_dir``; returns the files written."""
+def write_skill_plots(
+    vf: pd.DataFrame, scores: pd.DataFrame, out_dir: Path, caption: str = ""
+) -> list[Path]:
+    """All the skill figures of a hindcast into ``out_dir``; returns the files written.
+    ``caption`` (e.g. the weather input: perfect prognosis or forecast) goes under each."""
     written: list[Path] = []
+
+    def save(fig: Figure, out: Path, name: str) -> list[Path]:
+        if caption:
+            fig.text(0.01, -0.02, caption, fontsize=8, color="#555555", ha="left", va="top")
+        return save_figure(fig, out, name)
+
     areas = sorted(a for a in vf["area"].unique() if not a.startswith("station:"))
     windows = season_windows(vf)
     for area in areas:

@@ -115,12 +115,12 @@ def test_write_skill_plots_writes_png_and_svg(tmp_path):
 
 def test_svg_output_is_reproducible(tmp_path):
     vf = _vf(60)
-    a = plots.save(
+    a = plots.save_figure(
         plots.plot_timeseries(vf, "district", "o3_mda8", "2015-05-01", "2015-06-29"),
         tmp_path / "a",
         "x",
     )
-    b = plots.save(
+    b = plots.save_figure(
         plots.plot_timeseries(vf, "district", "o3_mda8", "2015-05-01", "2015-06-29"),
         tmp_path / "b",
         "x",
@@ -135,5 +135,5 @@ def test_hourly_o3_plot_draws_the_critical_value(tmp_path):
     fig = plots.plot_hourly_o3(prof, 171.0, obs, "district 2015-06-10")
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert any("critical value 171" in t for t in texts)
-    files = plots.save(fig, tmp_path, "hourly")
+    files = plots.save_figure(fig, tmp_path, "hourly")
     assert all(f.exists() for f in files)

@@ -240,7 +240,13 @@ def skill(
     if plots is not None:
         from aqcast.models.plots import write_skill_plots
 
-        written = write_skill_plots(v.frame, v.scores, plots)
+        weather = (
+            "observed weather of the target days (perfect prognosis)"
+            if v.header.get("perfect_prognosis")
+            else f"weather input: {v.header.get('met_mode')}"
+        )
+        caption = f"issue dates {v.header['issue_dates']}; {weather}"
+        written = write_skill_plots(v.frame, v.scores, plots, caption)
         header["plots"] = f"{len(written)} files in {plots}"
     if fmt == "json":
         payload = {"header": header, "scores": json.loads(v.scores.to_json(orient="records"))}
