@@ -17,7 +17,7 @@ from typing import Literal
 import pandas as pd
 from sqlalchemy import Engine
 
-from aqcast.features.daily import area_daily_statistics, area_hourly_mean, daily_statistics
+from aqcast.features.daily import area_daily_statistics, daily_statistics
 from aqcast.features.feature_table import load_feature_spec
 from aqcast.models.forecast import PERFECT_PROGNOSIS_NOTE
 from aqcast.models.hindcast import STATION_PREFIX, hindcast_rows, replay
@@ -25,7 +25,7 @@ from aqcast.models.inputs import load_inputs, local_midnight_utc
 from aqcast.models.skill import observed_with_aqi, score, verification_frame
 from aqcast.service.config_files import area_stations, load_areas
 from aqcast.service.observations import first_observation_day as stored_first_day
-from aqcast.service.observations import load_hourly
+from aqcast.service.observations import load_hourly, observed_area_o3_hours
 from aqcast.service.settings import get_settings
 
 
@@ -156,14 +156,5 @@ def verify(engine: Engine, rows: pd.DataFrame, meta: dict | None = None) -> Veri
 def observed_hourly_o3(engine: Engine, area: str, day: date) -> pd.Series:
     """The observed hourly O3 of an area on a local day [ug/m3], indexed by local hour
     (the mean concentration over the area's stations, hour by hour)."""
-    tz = get_settings().timezone
-    hourly = load_hourly(
-        engine, local_midnight_utc(day, tz), local_midnight_utc(day + timedelta(days=1), tz)
-    )
-    if hourly.empty:
-        return pd.Series(dtype=float)
-    areas = load_areas()
-    codes = sorted(hourly["station"].unique())
-    mean = area_hourly_mean(hourly, area_stations(area, codes, areas))
-    hours = pd.to_datetime(mean["time"]).dt.tz_convert(tz).dt.hour
-    return pd.Series(mean["o3"].to_numpy(), index=hours.to_numpy(), name="o3").dropna()
+    values = observed_area_o3_hours(engine, area, day, get_settings().timezone)
+    return pd.Series(values, index=range(len(values)), name="o3").dropna()

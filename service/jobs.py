@@ -28,7 +28,7 @@ import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -310,31 +310,30 @@ def _day_forecast(ctx: JobContext, day: date) -> Any:
 
 def intraday_critical_value(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
     """Update the day's critical value from the complete hours observed so far."""
-    from aqcast.service.config_files import area_stations, load_areas
-    from aqcast.service.observations import list_stations, load_hourly
+    from aqcast.service.config_files import load_areas
+    from aqcast.service.observations import observed_area_o3_hours
 
     day = run.local_date
     fc = _day_forecast(ctx, day)
     if fc is None:
         return {"note": f"no forecast stored for {day}; nothing to compare"}
-    day_start = datetime.combine(day, time(0), tzinfo=run.tz)
-    hour_now = as_utc(run.now).replace(minute=0, second=0, microsecond=0)
-    hourly = load_hourly(ctx.engine, day_start, hour_now, variables=["o3"])
-    # local hours 0..H-1 are complete at the run (hour H is still being measured)
-    hours_complete = int((hour_now - day_start).total_seconds() // 3600)
-    codes = list(list_stations(ctx.engine)["station"])
     areas = load_areas(ctx.settings.areas_file)
     out: dict[str, Any] = {}
     for area in areas.areas:
-        members = area_stations(area, codes, areas)
-        frame = hourly[hourly["station"].isin(members)]
-        # the area's value is the mean concentration over its stations
-        by_hour = frame.groupby(frame["time"].dt.tz_convert(run.tz).dt.hour)["o3"].mean()
-        observed_ugm3 = [float(by_hour.get(h, float("nan"))) for h in range(hours_complete)]
+        # local hours 0..H-1 are complete at the run (hour H is still being measured)
+        observed_ugm3 = observed_area_o3_hours(
+            ctx.engine,
+            area,
+            day,
+            ctx.settings.timezone,
+            until=run.now,
+            areas_file=ctx.settings.areas_file,
+        )
         result = ctx.services.check_critical_crossing(
             ctx.engine, area, day, observed_ugm3, fc, run.now
         )
-        out[area] = {"hours_observed": int(by_hour.notna().sum()), "event": _brief(result)}
+        n_valid = sum(1 for v in observed_ugm3 if v == v)  # NaN != NaN
+        out[area] = {"hours_observed": n_valid, "event": _brief(result)}
     return out
 
 

@@ -259,3 +259,41 @@ def first_observation_day(bind: Engine | Connection, tz: str) -> date | None:
     if first is None:
         return None
     return pd.Timestamp(first).tz_localize("UTC").tz_convert(tz).date()
+
+
+def observed_area_o3_hours(
+    bind: Engine | Connection,
+    area: str,
+    day: date,
+    tz: str,
+    *,
+    until: datetime | None = None,
+    areas_file=None,
+) -> list[float]:
+    """The area's observed O3 [ug/m3] of local ``day``, one value per complete local hour
+    from 0 (NaN where no station measured), up to ``until`` (aware; default: the whole
+    day). The area's value is the mean concentration over its stations, hour by hour."""
+    from zoneinfo import ZoneInfo
+
+    from aqcast.features.daily import area_hourly_mean
+    from aqcast.service.config_files import area_stations, load_areas
+
+    zone = ZoneInfo(tz)
+    start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+    end = start + pd.Timedelta(days=1)
+    if until is not None:
+        end = min(end, pd.Timestamp(until).floor("h").to_pydatetime())
+    n_hours = max(0, int((pd.Timestamp(end) - pd.Timestamp(start)).total_seconds() // 3600))
+    if n_hours == 0:
+        return []
+    hourly = load_hourly(bind, start, end, variables=["o3"])
+    if hourly.empty:
+        return [float("nan")] * n_hours
+    areas = load_areas(areas_file)
+    members = area_stations(area, sorted(hourly["station"].unique()), areas)
+    if not members:
+        return [float("nan")] * n_hours
+    mean = area_hourly_mean(hourly, members)
+    local_hour = pd.to_datetime(mean["time"]).dt.tz_convert(zone).dt.hour.to_numpy()
+    by_hour = dict(zip(local_hour, mean["o3"].to_numpy(dtype=float), strict=True))
+    return [float(by_hour.get(h, float("nan"))) for h in range(n_hours)]

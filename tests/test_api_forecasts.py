@@ -126,3 +126,33 @@ def test_bad_input_is_422_with_the_field(sqlite_client, query, field):
     assert err["code"] == "validation_error"
     assert [d["field"] for d in err["detail"]] == [field]
     assert err["detail"][0]["loc"] == ["query", field]
+
+
+def test_intraday_critical_value_from_the_hours_observed_so_far(client_and_key):
+    """At 08:30 local the hours 0-7 are complete; the seed holds Dongsi O3 at 02-07 h
+    (10..15 ug/m3, the 04 h value flagged as a spike and so left out)."""
+    import math
+
+    from api_seed import o3_profile
+
+    from aqcast.features.critical_value import intraday_critical_value_ugm3
+
+    client, h = client_and_key
+    r = client.get(f"/v1/forecasts/{DAY}/ozone/intraday?area=district", headers=h)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    observed = [math.nan, math.nan, 10.0, 11.0, math.nan, 13.0, 14.0, 15.0]
+    expected = intraday_critical_value_ugm3(
+        observed, 8, forecast_profile_ugm3=[o3_profile(k) for k in range(24)]
+    )
+    assert body["hours_observed"] == 5
+    assert body["status"] == "open" == expected.status
+    assert body["morning_critical_value_ugm3"] == CRITICAL
+    assert body["remaining_level_ugm3"] == pytest.approx(expected.remaining_level_ugm3, abs=0.1)
+    assert body["critical_value_ugm3"] == pytest.approx(expected.critical_value_ugm3, abs=0.1)
+    assert body["peak_hour"] == 15
+    # an area without a forecast, and a day without one, are 404
+    assert (
+        client.get(f"/v1/forecasts/{DAY}/ozone/intraday?area=nowhere", headers=h).status_code == 404
+    )
+    assert client.get("/v1/forecasts/2016-01-01/ozone/intraday", headers=h).status_code == 404

@@ -13,6 +13,7 @@ READ_ENDPOINTS = [
     "/v1/forecasts/runs",
     f"/v1/forecasts/{DAY}/ozone",
     f"/v1/forecasts/{DAY}/risk",
+    f"/v1/forecasts/{DAY}/ozone/intraday",
     "/v1/prompts",
     f"/v1/prompts/{DAY}",
     "/v1/advisories",

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from aqcast.models.forecast import VALUE_COLUMNS
 from aqcast.service.api.caching import cached_response, wants_csv
-from aqcast.service.api.deps import ReaderKey, SessionDep
+from aqcast.service.api.deps import NowDep, ReaderKey, SessionDep
 from aqcast.service.api.errors import ApiError, error_responses
 from aqcast.service.api.forecast_data import (
     latest_issue_date,
@@ -79,6 +79,30 @@ class CriticalValuePublic(BaseModel):
     target_date: date
     critical_value_ugm3: float | None = Field(
         description="Hourly O3 that, reached at the forecast peak, makes MDA8 equal 160. [ug/m3]"
+    )
+    peak_hour: int | None
+    likely_hours: list[int]
+
+
+class IntradayCriticalValuePublic(BaseModel):
+    area: str
+    day: date
+    as_of: datetime = Field(description="UTC; hours before this local hour are complete.")
+    hours_observed: int = Field(description="Complete local hours with an observed value.")
+    morning_critical_value_ugm3: float | None = Field(
+        description="The critical value published in the morning. [ug/m3]"
+    )
+    status: Literal["open", "already_exceeded", "unavoidable", "day_complete"]
+    observed_mda8_ugm3: float | None = Field(
+        description="MDA8 of the windows already complete. [ug/m3]"
+    )
+    remaining_level_ugm3: float | None = Field(
+        description="Highest level the remaining hours may average for MDA8 to stay at or "
+        "below 160. [ug/m3]"
+    )
+    critical_value_ugm3: float | None = Field(
+        description="The updated critical value: the forecast shape of the remaining hours "
+        "scaled to keep MDA8 at 160, at its peak. [ug/m3]"
     )
     peak_hour: int | None
     likely_hours: list[int]
@@ -242,6 +266,70 @@ def get_ozone(
         critical=[CriticalValuePublic.model_validate(_defaults(r)) for r in critical],
     )
     return cached_response(request, _json_bytes(body), "application/json")
+
+
+@router.get(
+    "/{issue_date}/ozone/intraday",
+    response_model=IntradayCriticalValuePublic,
+    summary="The ozone critical value updated from the hours observed so far",
+    description=(
+        "For the issue date's own day: the stored observations of the area's stations up to "
+        "now (the app's clock) against the morning forecast shape. `status` says whether the "
+        "day can still stay at or below MDA8 160 (`open`), no longer can (`unavoidable`), or "
+        "already has not (`already_exceeded`). See features/critical_value.py."
+    ),
+    responses=error_responses(401, 403, 404, 422),
+)
+def get_intraday(
+    session: SessionDep,
+    _key: ReaderKey,
+    now: NowDep,
+    issue_date: Annotated[date, Path(description="Issue date (local), the day updated.")],
+    area: Annotated[str, Query(pattern=NAME_PATTERN)] = "district",
+) -> IntradayCriticalValuePublic:
+    from zoneinfo import ZoneInfo
+
+    from aqcast.features.critical_value import intraday_critical_value_ugm3
+    from aqcast.service.observations import observed_area_o3_hours
+    from aqcast.service.settings import get_settings
+
+    run = _run_or_404(session, issue_date)
+    match = {"area": area, "station": "", "target_date": issue_date}
+    crit = select_records(payload_records(run, "critical"), **match)
+    profile = sorted(select_records(payload_records(run, "hourly_o3"), **match), key=_hour)
+    if not crit or len(profile) != 24:
+        raise ApiError(404, f"no ozone forecast for area {area!r} on {issue_date}")
+    settings = get_settings()
+    as_of = now.replace(tzinfo=ZoneInfo("UTC"))
+    try:
+        observed = observed_area_o3_hours(
+            session.connection(), area, issue_date, settings.timezone, until=as_of
+        )
+    except KeyError as exc:
+        raise ApiError(404, str(exc).strip("'\"")) from None
+    shape = [float(r.get("q50") or 0.0) for r in profile]
+    upd = intraday_critical_value_ugm3(observed, len(observed), forecast_profile_ugm3=shape)
+    return IntradayCriticalValuePublic(
+        area=area,
+        day=issue_date,
+        as_of=now,
+        hours_observed=sum(1 for v in observed if v == v),  # NaN != NaN
+        morning_critical_value_ugm3=crit[0].get("critical_value_ugm3"),
+        status=upd.status,
+        observed_mda8_ugm3=_finite(upd.observed_mda8_ugm3),
+        remaining_level_ugm3=_finite(upd.remaining_level_ugm3),
+        critical_value_ugm3=_finite(upd.critical_value_ugm3),
+        peak_hour=upd.peak_hour,
+        likely_hours=[int(h) for h in upd.likely_hours or []],
+    )
+
+
+def _hour(record: dict) -> int:
+    return int(record.get("hour", 0))
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 1)
 
 
 @router.get(
