@@ -320,8 +320,18 @@ def record_result(
     """Store the attempt and move the delivery on; returns the action taken
     (``delivered|retry|dead|gone``) or ``lost`` when the lease was no longer ours."""
     with session_scope(engine) as session:
-        if session.get(Delivery, claim.delivery_id) is None:
+        sub_id = session.scalar(
+            select(Delivery.subscription_id).where(Delivery.id == claim.delivery_id)
+        )
+        if sub_id is None:
             return "lost"  # deleted with its subscription while the request was out
+        if engine.dialect.name == "postgresql":
+            # One subscription's results are recorded one at a time (subscription row
+            # first, then the delivery): the failure counts (dead letters in a row) of
+            # concurrent sends must see each other.
+            session.scalar(
+                select(Subscription.id).where(Subscription.id == sub_id).with_for_update()
+            )
         session.add(
             DeliveryAttempt(
                 delivery_id=claim.delivery_id,
