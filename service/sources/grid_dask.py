@@ -36,6 +36,7 @@ from aqcast.service.sources.met_files import (
     _first,
     _time_axes,
     _to_unit,
+    station_rows,
 )
 
 METHODS = ("bilinear", "nearest")
@@ -188,15 +189,7 @@ def _frame(at: xr.Dataset) -> pd.DataFrame:
     else:
         valid = pd.to_datetime(frame[valid_dim])
         issued = pd.Series(pd.DatetimeIndex(issued_vals).max(), index=frame.index)
-    out = pd.DataFrame(
-        {
-            "station": frame["station"].astype(str),
-            "issued_at": pd.DatetimeIndex(issued).tz_localize("UTC").as_unit("ns"),
-            "valid_at": pd.DatetimeIndex(valid).tz_localize("UTC").as_unit("ns"),
-        }
-    )
-    for n in names:
-        out[n] = frame[n].to_numpy(dtype=float)
+    out = station_rows(frame, issued, valid, names)
     return out.sort_values(["station", "issued_at", "valid_at"], ignore_index=True)
 
 

@@ -281,6 +281,14 @@ def read_met_forecast_grid(
     else:
         valid = pd.to_datetime(frame[valid_dim])
         issued = pd.Series(pd.DatetimeIndex(np.atleast_1d(ref)).max(), index=frame.index)
+    out = station_rows(frame, issued, valid, names)
+    ds.close()
+    return out.sort_values(["station", "issued_at", "valid_at"], ignore_index=True)
+
+
+def station_rows(frame: pd.DataFrame, issued, valid, names: list[str]) -> pd.DataFrame:
+    """Interpolated grid values (``frame``: a ``station`` column and one per variable)
+    as met_forecasts rows; ``issued``/``valid`` are naive UTC times per row."""
     out = pd.DataFrame(
         {
             "station": frame["station"].astype(str),
@@ -290,5 +298,4 @@ def read_met_forecast_grid(
     )
     for n in names:
         out[n] = frame[n].to_numpy(dtype=float)
-    ds.close()
-    return out.sort_values(["station", "issued_at", "valid_at"], ignore_index=True)
+    return out
