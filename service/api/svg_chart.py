@@ -25,10 +25,10 @@ class ChartLabels:
 
 @dataclass(frozen=True)
 class Frame:
-    width: float = 720.0
+    width: float = 760.0
     height: float = 320.0
     left: float = 56.0
-    right: float = 150.0
+    right: float = 190.0  # room for the legend's longest label
     top: float = 28.0
     bottom: float = 44.0
 
