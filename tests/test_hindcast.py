@@ -201,3 +201,76 @@ def test_skill_floor_on_the_beijing_data(beijing_dir):
 # docs/skill.md, "frozen-data floor").
 FLOOR_O3_RMSE, FLOOR_O3_CSI = 32.0, 0.66
 FLOOR_PM_RMSE, FLOOR_PM_CSI = 19.0, 0.53
+
+
+def test_hindcast_with_stored_weather_forecasts_sees_only_earlier_issues(
+    network, sqlite_url, tmp_path, monkeypatch
+):
+    """`aqcast hindcast --met stored`: each issue date uses the weather forecasts issued
+    before its 07:00; forecasts issued later (here: wildly wrong ones) change nothing."""
+    from typer.testing import CliRunner
+
+    from aqcast.service.cli import app
+    from aqcast.service.ingest import ingest_frame, ingest_met_forecasts
+    from aqcast.service.store import engine_for
+
+    engine = engine_for(sqlite_url)
+    ingest_frame(
+        engine,
+        network.hourly,
+        source="test",
+        file_label="synthetic",
+        stations=network.stations[["station", "name", "lat", "lon"]],
+        refresh_daily=False,
+        tz=TZ,
+    )
+    monkeypatch.setattr(
+        "aqcast.models.train.load_training_config",
+        lambda path=None: load_training_config().model_copy(
+            update={"max_rounds": 30, "min_rounds": 10}
+        ),
+    )
+    weather = ["temp_air", "dewpoint", "pressure", "precipitation", "wind_speed", "wind_direction"]
+    hourly = network.hourly
+    days = pd.date_range("2013-05-01", "2013-05-04", freq="D")
+    runs = []
+    for d in days:  # one forecast run a day, issued at 20:00 UTC (04:00 Beijing) of D
+        issued = pd.Timestamp(d, tz="UTC") - pd.Timedelta(hours=4)
+        sel = (hourly["time"] >= issued) & (hourly["time"] < issued + pd.Timedelta(days=5))
+        met = hourly.loc[sel, ["station", "time", *weather]].rename(columns={"time": "valid_at"})
+        runs.append(met.assign(issued_at=issued))
+    ingest_met_forecasts(engine, pd.concat(runs), source="test", file_label="met-runs")
+
+    runner = CliRunner()
+    args = [
+        "hindcast",
+        "--start",
+        "2013-05-01",
+        "--end",
+        "2013-05-04",
+        "--met",
+        "stored",
+        "--retrain",
+        "none",
+    ]
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "a.csv")])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((tmp_path / "a.csv.meta.json").read_text())
+    assert meta["met_mode"] == "stored" and meta["perfect_prognosis"] is False
+    assert "perfect prognosis" not in r.output
+    first = pd.read_csv(tmp_path / "a.csv")
+    assert len(first) and first["q50"].notna().all()
+
+    # A wildly wrong run issued at the last issue date's 07:00 exactly: no issue date in
+    # the replay may see it (the earlier ones were issued before it existed).
+    issued = pd.Timestamp(days[-1], tz="UTC") - pd.Timedelta(hours=1)
+    sel = (hourly["time"] >= issued - pd.Timedelta(days=2)) & (
+        hourly["time"] < issued + pd.Timedelta(days=5)
+    )
+    met = hourly.loc[sel, ["station", "time", *weather]].rename(columns={"time": "valid_at"})
+    met[weather] = met[weather] * 1.5 + 5.0
+    late = [met.assign(issued_at=issued)]
+    ingest_met_forecasts(engine, pd.concat(late), source="test", file_label="met-late")
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "b.csv")])
+    assert r.exit_code == 0, r.output
+    pd.testing.assert_frame_equal(first, pd.read_csv(tmp_path / "b.csv"))
