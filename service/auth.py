@@ -5,7 +5,8 @@ its SHA-256 and its first 12 characters (the prefix, for lookup and for people t
 apart); the key itself is shown once, when it is created. Comparison is constant-time.
 
 Roles: ``officer`` and ``dispatcher`` read; ``enterprise`` manages its own webhook
-subscriptions only; ``admin`` manages keys (and may read).
+subscriptions only (and, bound to a registered enterprise, acknowledges advisories and
+reads its own record); ``admin`` manages keys (and may read).
 """
 
 from __future__ import annotations
@@ -44,10 +45,32 @@ def key_prefix(key: str) -> str:
     return key[:PREFIX_LENGTH]
 
 
-def create_key(session: Session, *, name: str, role: str, now: datetime) -> tuple[ApiKey, str]:
-    """Store a new key; returns the row and the plain key (the only time it exists)."""
+class KeyBindingError(ValueError):
+    """An enterprise binding that cannot be made (wrong role, unknown enterprise)."""
+
+
+def create_key(
+    session: Session,
+    *,
+    name: str,
+    role: str,
+    now: datetime,
+    enterprise_id: int | None = None,
+) -> tuple[ApiKey, str]:
+    """Store a new key; returns the row and the plain key (the only time it exists).
+
+    ``enterprise_id`` binds an ``enterprise`` key to a registered enterprise: it then
+    acknowledges advisories for it, and its subscriptions default to its sectors and area.
+    """
     if role not in ROLES:
         raise UnknownRoleError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if enterprise_id is not None:
+        from aqcast.service.tables import Enterprise
+
+        if role != "enterprise":
+            raise KeyBindingError(f"only an enterprise key is bound to an enterprise, not {role!r}")
+        if session.get(Enterprise, enterprise_id) is None:
+            raise KeyBindingError(f"no enterprise with id {enterprise_id}")
     key = generate_key()
     row = ApiKey(
         name=name,
@@ -56,6 +79,7 @@ def create_key(session: Session, *, name: str, role: str, now: datetime) -> tupl
         key_hash=hash_key(key),
         created_at=now,
         revoked_at=None,
+        enterprise_id=enterprise_id,
     )
     session.add(row)
     session.flush()

@@ -50,3 +50,7 @@ app.command("demo")(_serve.demo)
 from aqcast.service.commands import forecasting as _forecasting  # noqa: E402
 
 _forecasting.register(app)
+
+from aqcast.service.commands import enterprises as _enterprises  # noqa: E402
+
+_enterprises.register(app)

@@ -81,6 +81,19 @@ class Settings(BaseSettings):
     webhook_disable_after_hours: float = 24.0  # of continuous failure
     webhook_disable_after_dead_letters: int = 5  # in a row
 
+    # Enterprises: the one-click acknowledgement link in advisory messages is signed with
+    # this key (HMAC); without it messages carry no link. Links expire this long after the
+    # advisory was issued.
+    ack_link_secret: SecretStr | None = None
+    ack_link_valid_hours: float = 36.0
+    # Work-chat robots (subscription formats wecom, dingtalk): their API base URLs, and how
+    # long to wait after a robot says "too many messages" (both allow 20 a minute; DingTalk
+    # then blocks the robot for 10 minutes).
+    wecom_robot_base_url: str = "https://qyapi.weixin.qq.com"
+    dingtalk_robot_base_url: str = "https://oapi.dingtalk.com"
+    wecom_rate_limit_retry_s: float = 60.0
+    dingtalk_rate_limit_retry_s: float = 600.0
+
     # Scale-out
     dask_scheduler: str | None = None
 

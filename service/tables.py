@@ -194,6 +194,8 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # An enterprise key speaks for one registered enterprise (None: not bound).
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"))
 
 
 class Subscription(Base):
@@ -213,6 +215,10 @@ class Subscription(Base):
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    # standard (Standard Webhooks) | wecom (企业微信群机器人) | dingtalk (钉钉自定义机器人)
+    format: Mapped[str] = mapped_column(String(16), default="standard", server_default="standard")
+    # The DingTalk robot's signing secret (``SEC...``); never shown again.
+    robot_secret: Mapped[str | None] = mapped_column(String(256))
 
 
 class Delivery(Base):
@@ -241,6 +247,42 @@ class DeliveryAttempt(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
     outcome: Mapped[str] = mapped_column(String(32))  # ok|http_error|timeout|connect_error|refused
     error: Mapped[str | None] = mapped_column(Text)
+
+
+# --- enterprises and acknowledgements ------------------------------------------------
+
+
+class Enterprise(Base):
+    """A registered enterprise or construction site the advisories are meant for."""
+
+    __tablename__ = "enterprises"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # 统一社会信用代码 (GB 32100-2015), 18 characters; optional.
+    credit_code: Mapped[str | None] = mapped_column(String(18), unique=True)
+    sectors: Mapped[list] = mapped_column(JSON)  # campaign sector keys
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    street: Mapped[str] = mapped_column(String(64))  # 街道
+    contact: Mapped[str] = mapped_column(String(200))
+    area: Mapped[str] = mapped_column(String(64), index=True)  # whose advisories it follows
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Acknowledgement(Base):
+    """An enterprise confirmed an advisory (and optionally the hours it moved the work to)."""
+
+    __tablename__ = "acknowledgements"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("alert_events.id"), index=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    acknowledged_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    via: Mapped[str] = mapped_column(String(16))  # api | link
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    moved_to: Mapped[list] = mapped_column(JSON, default=list)  # [[start, end], ...] local hours
+    __table_args__ = (UniqueConstraint("event_id", "enterprise_id"),)
 
 
 # --- jobs and operations --------------------------------------------------------------

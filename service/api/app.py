@@ -41,6 +41,7 @@ ROUTER_MODULES: list[str] = [
     "aqcast.service.api.cap",
     "aqcast.service.api.keys",
     "aqcast.service.api.subscriptions",
+    "aqcast.service.api.enterprises",
     "aqcast.service.api.page",
 ]
 
@@ -56,6 +57,7 @@ TAGS = [
     {"name": "cap", "description": "Common Alerting Protocol 1.2 messages and their index."},
     {"name": "keys", "description": "API key management (admin)."},
     {"name": "subscriptions", "description": "Webhook subscriptions, deliveries, replay."},
+    {"name": "enterprises", "description": "The enterprise registry and acknowledgements."},
     {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
     {"name": "page", "description": "The duty officers' page (HTML)."},
 ]

@@ -27,6 +27,7 @@ _CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    410: "gone",
     415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",

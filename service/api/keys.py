@@ -12,7 +12,7 @@ from sqlalchemy import select
 from aqcast.service.api.deps import AdminKey, NowDep, SessionDep
 from aqcast.service.api.errors import ApiError, error_responses, not_found
 from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page, paginate
-from aqcast.service.auth import create_key, revoke_key
+from aqcast.service.auth import KeyBindingError, create_key, revoke_key
 from aqcast.service.tables import ApiKey
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -24,6 +24,12 @@ class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: KeyName = Field(description="Who holds the key (a person, a team, an enterprise).")
     role: Role
+    enterprise_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="Binds an `enterprise` key to this registered enterprise.",
+    )
 
 
 class KeyUpdate(BaseModel):
@@ -38,6 +44,7 @@ class KeyPublic(BaseModel):
     prefix: str = Field(description="First characters of the key, to tell keys apart.")
     created_at: datetime
     revoked_at: datetime | None
+    enterprise_id: int | None = None
 
 
 class KeyCreated(KeyPublic):
@@ -52,6 +59,7 @@ def key_public(row: ApiKey) -> dict:
         "prefix": row.prefix,
         "created_at": as_utc(row.created_at),
         "revoked_at": as_utc(row.revoked_at),
+        "enterprise_id": row.enterprise_id,
     }
 
 
@@ -73,7 +81,14 @@ def _get(session: SessionDep, key_id: int) -> ApiKey:
     responses=error_responses(401, 403, 422),
 )
 def create(body: KeyCreate, session: SessionDep, _admin: AdminKey, now: NowDep) -> dict:
-    row, key = create_key(session, name=body.name, role=body.role, now=now)
+    try:
+        row, key = create_key(
+            session, name=body.name, role=body.role, now=now, enterprise_id=body.enterprise_id
+        )
+    except KeyBindingError as exc:
+        raise ApiError(
+            422, str(exc), detail=[{"field": "enterprise_id", "message": str(exc)}]
+        ) from None
     return {**key_public(row), "key": key}
 
 

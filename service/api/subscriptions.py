@@ -31,6 +31,8 @@ router = APIRouter(tags=["subscriptions"])
 EnterpriseKey = Annotated[ApiKey, Depends(require_role("enterprise", "admin"))]
 EventType = Literal["prompt", "advisory", "warning", "critical_value_crossed", "test"]
 Language = Literal["zh", "en"]
+Format = Literal["standard", "wecom", "dingtalk"]
+RobotSecret = Annotated[str, Field(min_length=4, max_length=256, pattern=r"^[\x21-\x7e]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
 SubscriptionId = Annotated[str, Path(min_length=1, max_length=64)]
 DeliveryId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -55,6 +57,16 @@ class SubscriptionCreate(BaseModel):
         default_factory=list, description="Advisories only for these sectors; empty: all."
     )
     language: Language = "zh"
+    format: Format = Field(
+        default="standard",
+        description="`standard` (Standard Webhooks, signed), `wecom` (企业微信群机器人: url is "
+        "the robot's address with its key) or `dingtalk` (钉钉自定义机器人: url with its "
+        "access_token, and `robot_secret`). Areas and sectors left out default to the "
+        "bound enterprise's area and sectors.",
+    )
+    robot_secret: RobotSecret | None = Field(
+        default=None, description="The DingTalk robot's signing secret (SEC...). Never shown."
+    )
 
 
 class SubscriptionUpdate(BaseModel):
@@ -64,6 +76,7 @@ class SubscriptionUpdate(BaseModel):
     areas: list[Name] | None = None
     sectors: list[Name] | None = None
     language: Language | None = None
+    robot_secret: RobotSecret | None = None
 
 
 class SubscriptionPublic(BaseModel):
@@ -73,6 +86,7 @@ class SubscriptionPublic(BaseModel):
     areas: list[str]
     sectors: list[str]
     language: str
+    format: str = "standard"
     status: Literal["active", "paused", "disabled"]
     flagged: bool = Field(description="Has dead letters, or was disabled by the service.")
     failing_since: datetime | None
@@ -128,6 +142,7 @@ def subscription_public(sub: Subscription, now: datetime | None = None) -> dict:
         "areas": list(sub.areas or []),
         "sectors": list(sub.sectors or []),
         "language": sub.language,
+        "format": sub.format or "standard",
         "status": sub.status,
         "flagged": bool(sub.flagged),
         "failing_since": as_utc(sub.failing_since),
@@ -204,7 +219,7 @@ def create(
 ) -> dict:
     try:
         sub, secret = ops.create_subscription(
-            session, key, **body.model_dump(), settings=settings, now=now
+            session, key, **body.model_dump(exclude_unset=True), settings=settings, now=now
         )
     except WebhookError as exc:
         raise _api_error(exc) from None

@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 
 import typer
 
-from aqcast.service.auth import ROLES, UnknownRoleError, create_key, list_keys, revoke_key
+from aqcast.service.auth import (
+    ROLES,
+    KeyBindingError,
+    UnknownRoleError,
+    create_key,
+    list_keys,
+    revoke_key,
+)
 from aqcast.service.settings import get_settings
 from aqcast.service.store import engine_for, session_scope
 
@@ -21,6 +28,9 @@ def _now() -> datetime:
 def create(
     role: str = typer.Option(..., "--role", help=f"One of: {', '.join(ROLES)}."),
     name: str = typer.Option(..., "--name", help="Who holds the key."),
+    enterprise: int | None = typer.Option(
+        None, "--enterprise", help="Bind an enterprise key to this registered enterprise id."
+    ),
 ) -> None:
     """Create a key and print it once; only its hash is stored."""
     if not name.strip():
@@ -28,13 +38,18 @@ def create(
     engine = engine_for(get_settings().database_url)
     try:
         with session_scope(engine) as session:
-            row, key = create_key(session, name=name.strip(), role=role, now=_now())
+            row, key = create_key(
+                session, name=name.strip(), role=role, now=_now(), enterprise_id=enterprise
+            )
             key_id, prefix = row.id, row.prefix
     except UnknownRoleError as exc:
         raise typer.BadParameter(str(exc), param_hint="--role") from exc
+    except KeyBindingError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--enterprise") from exc
     typer.echo(key)
+    bound = f", enterprise {enterprise}" if enterprise is not None else ""
     typer.echo(
-        f"key {key_id} ({prefix}..., role {role}, name {name.strip()!r}) created; "
+        f"key {key_id} ({prefix}..., role {role}, name {name.strip()!r}{bound}) created; "
         "this is the only time the key is shown",
         err=True,
     )

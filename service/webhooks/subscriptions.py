@@ -35,6 +35,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "test",
 )
 STATUSES = ("active", "paused", "disabled")
+# standard: Standard Webhooks; wecom / dingtalk: work-chat group robots (webhooks.robots)
+FORMATS: tuple[str, ...] = ("standard", "wecom", "dingtalk")
 
 
 def _check_event_types(event_types: Sequence[str]) -> list[str]:
@@ -73,6 +75,62 @@ def check_target(url: str, settings: Settings, resolver: Resolver = system_resol
     return url.strip()
 
 
+def check_format(
+    fmt: str, url: str, robot_secret: str | None, settings: Settings
+) -> tuple[str, str | None]:
+    """The format and robot secret to store; SubscriptionError naming what does not fit.
+
+    A robot subscription's URL must be its platform's send address (the configured base
+    URL) with the robot's key in the query: the robot URL as the platform shows it.
+    """
+    from urllib.parse import parse_qs, urlsplit
+
+    if fmt not in FORMATS:
+        raise SubscriptionError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt == "standard":
+        if robot_secret:
+            raise SubscriptionError("robot_secret: only a dingtalk subscription has one")
+        return fmt, None
+    base, path, param = (
+        (settings.wecom_robot_base_url, "/cgi-bin/webhook/send", "key")
+        if fmt == "wecom"
+        else (settings.dingtalk_robot_base_url, "/robot/send", "access_token")
+    )
+    want, got = urlsplit(base.rstrip("/")), urlsplit(url.strip())
+    same_host = (got.scheme, got.netloc.lower()) == (want.scheme, want.netloc.lower())
+    if not same_host or got.path != want.path + path:
+        raise SubscriptionError(
+            f"url: a {fmt} robot's address starts with {base.rstrip('/')}{path}"
+        )
+    if not (parse_qs(got.query).get(param) or [""])[0]:
+        raise SubscriptionError(f"url: the {fmt} robot's address has no {param} parameter")
+    if fmt == "wecom":
+        if robot_secret:
+            raise SubscriptionError("robot_secret: a wecom robot has none (its key is in the url)")
+        return fmt, None
+    if not robot_secret or not robot_secret.strip().startswith("SEC"):
+        raise SubscriptionError(
+            "robot_secret: a dingtalk robot needs its signing secret (SEC...), set under "
+            "the robot's security settings (加签)"
+        )
+    return fmt, robot_secret.strip()
+
+
+def enterprise_defaults(
+    session: Session, key: ApiKey, areas: Sequence[str] | None, sectors: Sequence[str] | None
+) -> tuple[Sequence[str], Sequence[str]]:
+    """Areas and sectors left out by a key bound to an enterprise default to its area and
+    sectors; otherwise to every area and sector."""
+    from aqcast.service.tables import Enterprise
+
+    ent = session.get(Enterprise, key.enterprise_id) if key.enterprise_id is not None else None
+    if areas is None:
+        areas = [ent.area] if ent is not None else []
+    if sectors is None:
+        sectors = list(ent.sectors or []) if ent is not None else []
+    return areas, sectors
+
+
 def visible(stmt: Select, key: ApiKey) -> Select:
     """``stmt`` over subscriptions restricted to what ``key`` may see."""
     if key.role == "admin":
@@ -86,14 +144,21 @@ def create_subscription(
     *,
     url: str,
     event_types: Sequence[str],
-    areas: Sequence[str] = (),
-    sectors: Sequence[str] = (),
+    areas: Sequence[str] | None = None,
+    sectors: Sequence[str] | None = None,
     language: str = "zh",
     settings: Settings,
     now: datetime,
     resolver: Resolver = system_resolver,
+    format: str = "standard",  # noqa: A002 - the API's field name
+    robot_secret: str | None = None,
 ) -> tuple[Subscription, str]:
-    """A new active subscription owned by ``key``; returns it and its secret."""
+    """A new active subscription owned by ``key``; returns it and its secret.
+
+    ``areas``/``sectors`` None: the bound enterprise's (see ``enterprise_defaults``).
+    """
+    fmt, robot = check_format(format, url, robot_secret, settings)
+    areas, sectors = enterprise_defaults(session, key, areas, sectors)
     secret = new_secret()
     sub = Subscription(
         id="sub_" + uuid.uuid4().hex[:20],
@@ -111,6 +176,8 @@ def create_subscription(
         flagged=False,
         created_at=now,
         updated_at=now,
+        format=fmt,
+        robot_secret=robot,
     )
     session.add(sub)
     session.flush()
@@ -152,8 +219,13 @@ def update_subscription(
     areas: Sequence[str] | None = None,
     sectors: Sequence[str] | None = None,
     language: str | None = None,
+    robot_secret: str | None = None,
 ) -> Subscription:
     """Change the given fields (None leaves a field as it is)."""
+    if url is not None or robot_secret is not None:
+        fmt = sub.format or "standard"
+        secret = robot_secret if robot_secret is not None else sub.robot_secret
+        _, sub.robot_secret = check_format(fmt, url or sub.url, secret, settings)
     if url is not None:
         sub.url = check_target(url, settings, resolver)
     if event_types is not None:
