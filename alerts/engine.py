@@ -448,6 +448,7 @@ def _issue_area(
         )
         for lang in PROMPT_LANGS
     }
+    prompts = _with_dispatch(session, prompts, d, area)
     ev, _ = record_event(
         session,
         type="prompt",
@@ -462,6 +463,19 @@ def _issue_area(
     )
     out.insert(0, ev)
     return out
+
+
+def _with_dispatch(session: Session, prompts: dict, day: date, area: str) -> dict:
+    """The prompts with the dispatch sentence when registered enterprises are concerned by
+    the day's advisories (the page and the API bring it up to date later)."""
+    from aqcast.alerts.prompt import add_dispatch
+    from aqcast.service.acknowledgements import coverage_totals
+
+    session.flush()  # the advisories' deliveries were just queued
+    totals = coverage_totals(session, day, area)
+    if not totals["concerned"]:
+        return prompts
+    return {lang: add_dispatch(p, totals) for lang, p in prompts.items()}
 
 
 def check_critical_crossing(

@@ -333,6 +333,31 @@ def build_prompt(
     return out
 
 
+def add_dispatch(prompt: dict, totals: dict) -> dict:
+    """A copy of ``prompt`` whose dispatch task says how many enterprises were sent the
+    day's advisories, confirmed them and are to be called (``totals``: ``notified``,
+    ``acknowledged``, ``pending``); an earlier dispatch sentence is replaced, so a stored
+    prompt can be brought up to date."""
+    say = Say(prompt.get("lang", "zh"))
+    out = dict(prompt)
+    line = say(
+        "dispatch_line",
+        notified=int(totals["notified"]),
+        acknowledged=int(totals["acknowledged"]),
+        pending=int(totals["pending"]),
+    )
+    old = (prompt.get("dispatch") or {}).get("line")
+    lines = [x for x in prompt.get("action_lines") or [] if x != old]
+    out["action_lines"] = [*lines, line]
+    out["dispatch"] = {
+        "notified": int(totals["notified"]),
+        "acknowledged": int(totals["acknowledged"]),
+        "pending": int(totals["pending"]),
+        "line": line,
+    }
+    return out
+
+
 def _sentence_case(line: str, lang: str) -> str:
     return line[:1].upper() + line[1:] if lang == "en" else line
 

@@ -133,7 +133,7 @@ def enterprise_acks(
             .join(AlertEvent, AlertEvent.id == Acknowledgement.event_id)
             .where(Acknowledgement.enterprise_id == enterprise_id)
             .order_by(Acknowledgement.acknowledged_at.desc(), Acknowledgement.id.desc())
-        ).tuples()
+        ).all()
     )
 
 
@@ -310,3 +310,34 @@ def coverage_totals(session: Session, day: date, area: str) -> dict:
         "acknowledged": len(concerned - pending),
         "pending": len(pending),
     }
+
+
+def live_prompt_payload(session: Session, event: AlertEvent) -> dict:
+    """A published prompt's payload with its dispatch sentence brought up to date (who has
+    confirmed since it was issued); unchanged when no registered enterprise is concerned."""
+    from aqcast.alerts.prompt import add_dispatch
+    from aqcast.alerts.texts import Say
+
+    payload = dict(event.payload or {})
+    totals = coverage_totals(session, event.issue_date, event.area)
+    if not totals["concerned"]:
+        return payload
+    inner = payload.get("prompt")
+    if isinstance(inner, dict) and any(isinstance(v, dict) for v in inner.values()):
+        payload["prompt"] = {
+            lang: add_dispatch(p, totals) if isinstance(p, dict) else p for lang, p in inner.items()
+        }
+    elif isinstance(payload.get("text"), dict):  # a prompt stored as ready text
+        text = dict(payload["text"])
+        for lang, value in text.items():
+            if lang in ("zh", "en") and isinstance(value, str):
+                line = Say(lang)(
+                    "dispatch_line",
+                    notified=totals["notified"],
+                    acknowledged=totals["acknowledged"],
+                    pending=totals["pending"],
+                )
+                text[lang] = value.rstrip("\n") + "\n" + line
+        payload["text"] = text
+        payload["dispatch"] = {k: totals[k] for k in ("notified", "acknowledged", "pending")}
+    return payload

@@ -6,14 +6,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from aqcast.service.api.deps import ReaderKey, SessionDep
-from aqcast.service.api.errors import error_responses
+from aqcast.service.acknowledgements import AckError, ack_public, acknowledge, advisory_event
+from aqcast.service.acknowledgements import coverage as day_coverage
+from aqcast.service.api.deps import NowDep, ReaderKey, SessionDep, require_role
+from aqcast.service.api.enterprises import AckPublic
+from aqcast.service.api.errors import ApiError, error_responses
 from aqcast.service.api.events import EventPublic, event_public, filter_events
 from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, make_page, paginate
-from aqcast.service.tables import AlertEvent
+from aqcast.service.tables import AlertEvent, ApiKey, Enterprise
 
 router = APIRouter(prefix="/v1/advisories", tags=["advisories"])
 ADVISORY_TYPE = "advisory"
@@ -43,3 +47,103 @@ def list_advisories(
         stmt = stmt.where(AlertEvent.payload["sector"].as_string() == sector)
     rows, total = paginate(session, stmt, page)
     return make_page([event_public(r) for r in rows], total, page)
+
+
+# --- acknowledgements and coverage -----------------------------------------------------------
+
+EnterpriseOnlyKey = Annotated[ApiKey, Depends(require_role("enterprise"))]
+Hours = Annotated[list[int], Field(min_length=2, max_length=2)]
+
+
+class AckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    moved_to: list[Hours] | None = Field(
+        default=None,
+        max_length=8,
+        description="The hours the work was moved to: `[[start, end], ...]` local clock "
+        "hours (end exclusive; start > end wraps midnight).",
+        examples=[[[5, 9], [16, 20]]],
+    )
+
+
+class SectorCoverage(BaseModel):
+    registered: int
+    notified: int = Field(description="A message to them was queued.")
+    delivered: int = Field(description="Their receiver or robot accepted it.")
+    acknowledged: int
+    pending: list[dict] = Field(description="Not yet confirmed: `{id, name, contact}` each.")
+
+
+class Coverage(BaseModel):
+    date: date
+    area: str
+    sectors: dict[str, SectorCoverage]
+
+
+@router.get(
+    "/coverage",
+    response_model=Coverage,
+    summary="Who was told, who confirmed",
+    description=(
+        "Per sector, for the advisories of issue date `date` in `area`: the registered "
+        "enterprises, those notified, those whose message was delivered, those that "
+        "acknowledged, and the ones not yet confirmed (to call). Sectors without an "
+        "advisory that day list nobody as pending."
+    ),
+    responses=error_responses(401, 403, 422),
+)
+def coverage(
+    session: SessionDep,
+    _key: ReaderKey,
+    date: Annotated[date, Query(description="Issue date.")],
+    area: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = "district",
+) -> dict:
+    from aqcast.alerts.campaign import current_campaign
+
+    return day_coverage(session, date, area, list(current_campaign().sectors))
+
+
+@router.post(
+    "/{event_id}/ack",
+    response_model=AckPublic,
+    status_code=201,
+    summary="Acknowledge an advisory",
+    description=(
+        "For the enterprise the key is bound to; optionally with the hours the work was "
+        "moved to. Idempotent: again answers 200 with the first acknowledgement (new "
+        "hours, when given, replace the old)."
+    ),
+    responses={
+        200: {"description": "Already acknowledged."},
+        **error_responses(401, 403, 404, 409, 422),
+    },
+)
+def ack(
+    response: Response,
+    session: SessionDep,
+    key: EnterpriseOnlyKey,
+    now: NowDep,
+    event_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")],
+    body: Annotated[AckBody | None, Body()] = None,
+) -> dict:
+    if key.enterprise_id is None:
+        raise ApiError(403, "this key is not bound to an enterprise")
+    enterprise = session.get(Enterprise, key.enterprise_id)
+    if enterprise is None:
+        raise ApiError(403, "this key is not bound to an enterprise")
+    try:
+        event = advisory_event(session, event_id)
+        row, created = acknowledge(
+            session,
+            event,
+            enterprise,
+            now=now,
+            via="api",
+            key_id=key.id,
+            moved_to=body.moved_to if body is not None else None,
+        )
+    except AckError as exc:
+        raise ApiError(exc.status, str(exc)) from None
+    if not created:
+        response.status_code = 200
+    return ack_public(row, event)

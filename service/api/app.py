@@ -42,6 +42,7 @@ ROUTER_MODULES: list[str] = [
     "aqcast.service.api.keys",
     "aqcast.service.api.subscriptions",
     "aqcast.service.api.enterprises",
+    "aqcast.service.api.ack_links",
     "aqcast.service.api.page",
 ]
 
@@ -58,6 +59,7 @@ TAGS = [
     {"name": "keys", "description": "API key management (admin)."},
     {"name": "subscriptions", "description": "Webhook subscriptions, deliveries, replay."},
     {"name": "enterprises", "description": "The enterprise registry and acknowledgements."},
+    {"name": "acknowledgement links", "description": "One-click links in advisory messages."},
     {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
     {"name": "page", "description": "The duty officers' page (HTML)."},
 ]

@@ -246,8 +246,47 @@ def page_context(
         warnings=warnings,
         advisories=advisories,
         prompt_text=prompt_text(session, day, area, lang),
+        coverage=coverage_view(session, settings, day, area, lang),
     )
     return ctx
+
+
+def coverage_view(
+    session: Session, settings: Settings, day: date, area: str, lang: str
+) -> list[dict] | None:
+    """Per sector with an advisory: registered, notified, delivered, acknowledged and the
+    enterprises still to call (contacts only where the page needs a key)."""
+    from aqcast.alerts.campaign import current_campaign
+    from aqcast.service.acknowledgements import coverage
+
+    cfg = current_campaign()
+    cov = coverage(session, day, area, list(cfg.sectors))
+    advised = {
+        (e.payload or {}).get("sector")
+        for e in session.scalars(
+            select(AlertEvent).where(
+                AlertEvent.type == "advisory",
+                AlertEvent.issue_date == day,
+                AlertEvent.area == area,
+            )
+        )
+    }
+    rows = []
+    for sector, block in cov["sectors"].items():
+        if sector not in advised or not block["registered"]:
+            continue
+        name = cfg.sectors[sector].name(lang) if sector in cfg.sectors else sector
+        rows.append(
+            {
+                "sector": name,
+                **{k: block[k] for k in ("registered", "notified", "delivered", "acknowledged")},
+                "pending": [
+                    {"name": p["name"], "contact": p["contact"] if page_needs_key(settings) else ""}
+                    for p in block["pending"]
+                ],
+            }
+        )
+    return rows or None
 
 
 def advisory_view(payload: dict, lang: str) -> dict:
@@ -278,7 +317,9 @@ def prompt_text(session: Session, day: date, area: str, lang: str) -> str | None
     ).first()
     if event is None:
         return None
-    return text_of_prompt(event.payload or {}, lang)
+    from aqcast.service.acknowledgements import live_prompt_payload
+
+    return text_of_prompt(live_prompt_payload(session, event), lang)
 
 
 def text_of_prompt(payload: dict, lang: str) -> str | None:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aqcast.service.acknowledgements import live_prompt_payload
 from aqcast.service.api.deps import NowDep, ReaderKey, SessionDep, SettingsDep
 from aqcast.service.api.errors import ApiError, error_responses
 from aqcast.service.api.events import filter_events
@@ -131,7 +132,8 @@ def get_prompt(
             f"no prompt published for {day} in area {area}",
             detail={"latest_issue_date": latest.isoformat() if latest else None},
         )
-    text = text_of_prompt(event.payload or {}, lang)
+    payload = live_prompt_payload(session, event)  # the dispatch sentence as of now
+    text = text_of_prompt(payload, lang)
     fmt = _format(request, format)
     if fmt == "html":
         return HTMLResponse(
@@ -146,5 +148,5 @@ def get_prompt(
         created_at=as_utc(event.created_at),
         lang=lang,
         text=text,
-        payload=event.payload or {},
+        payload=payload,
     )

@@ -37,7 +37,7 @@ from aqcast.service import metrics
 from aqcast.service.settings import Settings, get_settings
 from aqcast.service.store import session_scope
 from aqcast.service.tables import AlertEvent, Delivery, DeliveryAttempt, OperatorAlert, Subscription
-from aqcast.service.webhooks import UnsafeURLError
+from aqcast.service.webhooks import UnsafeURLError, robots
 from aqcast.service.webhooks.payload import event_body
 from aqcast.service.webhooks.policy import (
     CONNECT_ERROR,
@@ -46,8 +46,11 @@ from aqcast.service.webhooks.policy import (
     GONE,
     HTTP_ERROR,
     OK,
+    RATE_LIMITED,
     REFUSED,
+    REJECTED,
     RETRY,
+    ROBOT_GONE,
     TIMEOUT,
     RetryPolicy,
     decide,
@@ -78,6 +81,12 @@ class DispatchConfig:
     max_response_bytes: int = 4096
     disable_after_hours: float = 24.0
     disable_after_dead_letters: int = 5
+    # advisory acknowledgement links (none without a secret) and work-chat robots
+    ack_secret: str | None = field(default=None, repr=False)
+    ack_valid_hours: float = 36.0
+    public_base_url: str = ""
+    wecom_rate_limit_retry_s: float = 60.0
+    dingtalk_rate_limit_retry_s: float = 600.0
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: object) -> DispatchConfig:
@@ -96,6 +105,11 @@ class DispatchConfig:
             max_response_bytes=s.webhook_max_response_bytes,
             disable_after_hours=s.webhook_disable_after_hours,
             disable_after_dead_letters=s.webhook_disable_after_dead_letters,
+            ack_secret=s.ack_link_secret.get_secret_value() if s.ack_link_secret else None,
+            ack_valid_hours=s.ack_link_valid_hours,
+            public_base_url=s.public_base_url,
+            wecom_rate_limit_retry_s=s.wecom_rate_limit_retry_s,
+            dingtalk_rate_limit_retry_s=s.dingtalk_rate_limit_retry_s,
         )
         return replace(cfg, **overrides) if overrides else cfg  # type: ignore[arg-type]
 
@@ -127,6 +141,8 @@ class Claim:
     url: str
     secrets: tuple[str, ...] = field(repr=False)
     body: str = field(repr=False)
+    format: str = "standard"  # standard | wecom | dingtalk
+    robot_secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -149,8 +165,44 @@ def _naive(when: datetime) -> datetime:
 # --- claiming -------------------------------------------------------------------------
 
 
-def claim_due(engine: Engine, now: datetime, limit: int, lease_s: float) -> list[Claim]:
+def _ack_link(session, config: DispatchConfig, event: AlertEvent, sub: Subscription) -> str | None:  # noqa: ANN001
+    """An advisory's acknowledgement link for the enterprise the subscription's key is
+    bound to (None: not an advisory, no bound enterprise, or no link secret)."""
+    if event.type != "advisory" or not config.ack_secret:
+        return None
+    from aqcast.service.acknowledgements import ack_url
+    from aqcast.service.tables import ApiKey
+
+    key = session.get(ApiKey, sub.owner_key_id)
+    if key is None or key.enterprise_id is None:
+        return None
+    return ack_url(
+        config.public_base_url,
+        config.ack_secret,
+        event,
+        key.enterprise_id,
+        config.ack_valid_hours,
+        sub.language,
+    )
+
+
+def _body(session, config: DispatchConfig, event: AlertEvent, sub: Subscription) -> str:  # noqa: ANN001
+    link = _ack_link(session, config, event, sub)
+    fmt = sub.format or "standard"
+    if fmt in robots.ROBOT_FORMATS:
+        return robots.robot_body(fmt, event, sub.language, link)
+    return event_body(event, sub.language, link)
+
+
+def claim_due(
+    engine: Engine,
+    now: datetime,
+    limit: int,
+    lease_s: float,
+    config: DispatchConfig | None = None,
+) -> list[Claim]:
     """Lease up to ``limit`` due deliveries of active subscriptions until ``now + lease_s``."""
+    config = config or DispatchConfig(retry=RetryPolicy(schedule_s=()))
     now = _naive(now)
     lease = now + timedelta(seconds=lease_s)
     due = (
@@ -197,7 +249,9 @@ def claim_due(engine: Engine, now: datetime, limit: int, lease_s: float) -> list
                         sub.secret, sub.previous_secret, sub.previous_secret_expires, now
                     )
                 ),
-                body=event_body(event, sub.language),
+                body=_body(session, config, event, sub),
+                format=sub.format or "standard",
+                robot_secret=sub.robot_secret,
             )
             for did, sub, event in rows
         ]
@@ -230,9 +284,14 @@ async def send_one(
     def elapsed_ms() -> float:
         return round((time.perf_counter() - started) * 1000.0, 3)
 
+    robot = claim.format in robots.ROBOT_FORMATS
+    url_to_call = claim.url
+    if claim.format == robots.DINGTALK and claim.robot_secret:
+        # signed per attempt: DingTalk refuses a timestamp an hour away from its clock
+        url_to_call = robots.dingtalk_url(claim.url, claim.robot_secret, wall_clock())
     try:
         target = await check_url_async(
-            claim.url,
+            url_to_call,
             require_https=config.require_https,
             allow_private=config.allow_private,
             resolver=resolver,
@@ -240,7 +299,10 @@ async def send_one(
     except UnsafeURLError as exc:
         return AttemptResult(REFUSED, latency_ms=elapsed_ms(), error=str(exc))
     url, host_header, extensions = pinned_request(target)
-    headers = webhook_headers(claim.delivery_id, wall_clock(), claim.body, claim.secrets)
+    if robot:  # the robot's key (and DingTalk's signature) are in the URL
+        headers = {"content-type": "application/json; charset=utf-8"}
+    else:
+        headers = webhook_headers(claim.delivery_id, wall_clock(), claim.body, claim.secrets)
     headers.update(host_header)
     headers["user-agent"] = USER_AGENT
     timeout = httpx.Timeout(config.timeout_s)
@@ -267,7 +329,16 @@ async def send_one(
         )
     outcome = OK if 200 <= status < 300 else HTTP_ERROR
     error = None
-    if outcome != OK:
+    if outcome == OK and robot:
+        # robots answer 200 and say in the body whether they took the message
+        retry_s = (
+            config.wecom_rate_limit_retry_s
+            if claim.format == robots.WECOM
+            else config.dingtalk_rate_limit_retry_s
+        )
+        outcome, error, robot_wait = robots.interpret(claim.format, head, retry_s)
+        retry_after = robot_wait or retry_after
+    elif outcome != OK:
         error = head[:500].decode("utf-8", "replace") or None
     return AttemptResult(outcome, status, elapsed_ms(), retry_after, error)
 
@@ -384,7 +455,11 @@ def record_result(
             sub.flagged = True
         reason = None
         if decision.action == GONE:
-            reason = "the endpoint answered 410 Gone"
+            reason = (
+                "the endpoint answered 410 Gone"
+                if result.status_code == 410
+                else f"the robot does not exist ({result.error})"
+            )
         elif now - sub.failing_since >= timedelta(hours=config.disable_after_hours):
             reason = f"failing since {sub.failing_since:%Y-%m-%d %H:%M} UTC"
         elif decision.action == DEAD:
@@ -399,6 +474,8 @@ def record_result(
 
 
 def _describe(result: AttemptResult) -> str:
+    if result.status_code is not None and result.outcome in (RATE_LIMITED, REJECTED, ROBOT_GONE):
+        return f"HTTP {result.status_code}, {result.error}"[:500]  # a robot's error code
     if result.status_code is not None:
         return f"HTTP {result.status_code}"
     return f"{result.outcome}: {result.error or ''}".strip()[:500]
@@ -429,7 +506,7 @@ async def dispatch_due(
     now = _naive(now)
     rounds = math.ceil(max(limit, 1) / max(config.max_in_flight, 1))
     lease_s = config.lease_s + rounds * config.timeout_s * 2
-    claims = await asyncio.to_thread(claim_due, engine, now, limit, lease_s)
+    claims = await asyncio.to_thread(claim_due, engine, now, limit, lease_s, config)
     stats = DispatchStats(claimed=len(claims))
     if not claims:
         return stats

@@ -28,8 +28,11 @@ def localise(value: Any, language: str) -> Any:
     return value
 
 
-def event_body(event: AlertEvent, language: str) -> str:
-    """The message body for ``event`` in ``language`` (compact JSON, UTF-8 text)."""
+def event_body(event: AlertEvent, language: str, ack_url: str | None = None) -> str:
+    """The message body for ``event`` in ``language`` (compact JSON, UTF-8 text).
+
+    ``ack_url``: an advisory's one-click acknowledgement link, as ``data.ack_url``.
+    """
     envelope = {
         "type": event.type,
         "timestamp": event.created_at.isoformat(timespec="seconds") + "Z",
@@ -44,4 +47,6 @@ def event_body(event: AlertEvent, language: str) -> str:
             "details": localise(event.payload or {}, language),
         },
     }
+    if ack_url:
+        envelope["data"]["ack_url"] = ack_url
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -14,6 +14,9 @@ Decisions, per attempt result:
   ``client_error_attempts`` attempts in all, then dead-lettered.
 - a target refused by the URL check at delivery time (its host now resolves to a
   private address): treated like a client error.
+- a work-chat robot's error code: a rate limit is retried like a 429 (its wait as
+  Retry-After), an unknown robot is treated like 410 Gone, any other code is a dead
+  letter at once.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ HTTP_ERROR = "http_error"
 TIMEOUT = "timeout"
 CONNECT_ERROR = "connect_error"
 REFUSED = "refused"
+# A work-chat robot's answers (HTTP 200 with an error code, see webhooks.robots):
+RATE_LIMITED = "rate_limited"  # retried like a 429, after the platform's wait
+REJECTED = "rejected"  # a permanent error: dead letter at once
+ROBOT_GONE = "robot_gone"  # the robot no longer exists: like 410 Gone
 
 DELIVERED = "delivered"
 RETRY = "retry"
@@ -79,7 +86,7 @@ def retry_delay_s(attempts_made: int, policy: RetryPolicy, rng: random.Random) -
 
 
 def is_retryable(outcome: str, status_code: int | None) -> bool:
-    if outcome in {TIMEOUT, CONNECT_ERROR}:
+    if outcome in {TIMEOUT, CONNECT_ERROR, RATE_LIMITED}:
         return True
     return status_code is not None and (status_code == 429 or status_code >= 500)
 
@@ -97,8 +104,10 @@ def decide(
     """What to do after an attempt; ``attempts_made`` counts this attempt."""
     if outcome == OK and status_code is not None and 200 <= status_code < 300:
         return Decision(DELIVERED)
-    if status_code == 410:
+    if status_code == 410 or outcome == ROBOT_GONE:
         return Decision(GONE)
+    if outcome == REJECTED:
+        return Decision(DEAD)
     limit = (
         policy.max_attempts
         if is_retryable(outcome, status_code)
@@ -107,7 +116,7 @@ def decide(
     if attempts_made >= limit:
         return Decision(DEAD)
     delay = retry_delay_s(attempts_made, policy, rng)
-    if status_code == 429:
+    if status_code == 429 or outcome == RATE_LIMITED:
         asked = parse_retry_after(retry_after, now)
         if asked is not None:
             delay = max(delay, min(asked, policy.max_retry_after_s))
