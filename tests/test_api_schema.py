@@ -13,7 +13,14 @@ from schemathesis.checks import not_a_server_error
 
 # A subscription URL is checked beyond what a schema can say (it must resolve, and not to a
 # private address), so schema-valid URLs are refused with 422 there by design.
-OTHER_PARTS = ("/v1/subscriptions", "/v1/deliveries")
+# Enterprises are checked against the campaign's sector keys and the credit code's check
+# character, and an acknowledgement against the advisory's sector: 422/409 by design too.
+OTHER_PARTS = (
+    "/v1/subscriptions",
+    "/v1/deliveries",
+    "/v1/enterprises",
+    "/v1/advisories/{event_id}/ack",
+)
 MAX_EXAMPLES = 6  # per operation: the whole run stays well under a minute on 2 busy cores
 
 

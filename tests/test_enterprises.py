@@ -261,7 +261,13 @@ def test_api_roles_and_isolation(db_url, tmp_path):
             json={"name": "x", "role": "officer", "enterprise_id": new_id},
             headers=k["admin"],
         )
-        assert r.status_code == 422
+        assert r.status_code == 409
+        r = c.post(
+            "/v1/keys",
+            json={"name": "x", "role": "enterprise", "enterprise_id": 9999},
+            headers=k["admin"],
+        )
+        assert r.status_code == 404
 
 
 def test_subscriptions_default_to_the_enterprise(db_url, tmp_path):

@@ -123,7 +123,21 @@ def _local(value, settings) -> str:  # noqa: ANN001
     return value.replace(tzinfo=UTC).astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
 
 
-@router.get("/ack/{token}", response_class=HTMLResponse, summary="The acknowledgement form")
+HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
+ANSWERS = {
+    403: {"description": "Not a valid link (its signature fails).", **HTML},
+    404: {"description": "The advisory or the enterprise is gone.", **HTML},
+    409: {"description": "The advisory is not for the enterprise's sectors.", **HTML},
+    410: {"description": "The link has expired.", **HTML},
+}
+
+
+@router.get(
+    "/ack/{token}",
+    response_class=HTMLResponse,
+    summary="The acknowledgement form",
+    responses=ANSWERS,
+)
 def ack_form(
     token: Token,
     session: SessionDep,
@@ -157,6 +171,7 @@ def ack_form(
     response_class=HTMLResponse,
     summary="Acknowledge through the link",
     description="Form field `moved_to` (repeatable, `start-end` hours) is optional.",
+    responses=ANSWERS,
 )
 async def ack_submit(
     request: Request,

@@ -13,7 +13,7 @@ from aqcast.service.api.deps import AdminKey, NowDep, SessionDep
 from aqcast.service.api.errors import ApiError, error_responses, not_found
 from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page, paginate
 from aqcast.service.auth import KeyBindingError, create_key, revoke_key
-from aqcast.service.tables import ApiKey
+from aqcast.service.tables import ApiKey, Enterprise
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 Role = Literal["officer", "dispatcher", "enterprise", "admin"]
@@ -78,17 +78,19 @@ def _get(session: SessionDep, key_id: int) -> ApiKey:
     response_model=KeyCreated,
     status_code=201,
     summary="Create a key",
-    responses=error_responses(401, 403, 422),
+    description="`enterprise_id` binds an enterprise key: 404 for an unknown enterprise, "
+    "409 for another role.",
+    responses=error_responses(401, 403, 404, 409, 422),
 )
 def create(body: KeyCreate, session: SessionDep, _admin: AdminKey, now: NowDep) -> dict:
+    if body.enterprise_id is not None and session.get(Enterprise, body.enterprise_id) is None:
+        raise not_found(f"enterprise {body.enterprise_id}")
     try:
         row, key = create_key(
             session, name=body.name, role=body.role, now=now, enterprise_id=body.enterprise_id
         )
-    except KeyBindingError as exc:
-        raise ApiError(
-            422, str(exc), detail=[{"field": "enterprise_id", "message": str(exc)}]
-        ) from None
+    except KeyBindingError as exc:  # a role other than enterprise
+        raise ApiError(409, str(exc)) from None
     return {**key_public(row), "key": key}
 
 
