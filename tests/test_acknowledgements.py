@@ -323,3 +323,69 @@ def test_engine_prompt_carries_the_dispatch_sentence(sqlite_url):
         ]
         with session_scope(engine_for(sqlite_url)) as s:
             assert _with_dispatch(s, prompts, DAY - timedelta(days=5), "district") == prompts
+
+
+def test_issued_prompt_says_it_and_the_served_prompt_is_up_to_date(db_url):
+    """The morning run (alerts.engine) on an ozone day: the stored prompt's dispatch task
+    counts the queued messages; once an enterprise confirms, the served prompt says so."""
+    from datetime import UTC, date, datetime
+
+    from aqcast.alerts.engine import issue_alerts
+    from tests.test_alerts_support import make_forecast
+
+    engine = engine_for(db_url)
+    d = date(2015, 7, 1)
+    now = datetime(2015, 6, 30, 23, 30, tzinfo=UTC)
+    with session_scope(engine) as s:
+        ids = []
+        for name, sectors, contact in ENTERPRISES:
+            e = Enterprise(
+                name=name,
+                sectors=sectors,
+                lat=39.9,
+                lon=116.4,
+                street="咸水沽镇",
+                contact=contact,
+                area="district",
+                created_at=T0,
+                updated_at=T0,
+            )
+            s.add(e)
+            s.flush()
+            ids.append(e.id)
+        _, coating_key = create_key(s, name="a", role="enterprise", now=T0, enterprise_id=ids[0])
+        _, officer = create_key(s, name="o", role="officer", now=T0)
+    with app_client(db_url, clock=lambda: now) as c:
+        r = c.post(
+            "/v1/subscriptions",
+            json={"url": "http://127.0.0.1:9/hook", "event_types": ["advisory"]},
+            headers=auth(coating_key),
+        )
+        assert r.status_code == 201
+        events = issue_alerts(
+            engine, make_forecast(d, [130, 90, 80], o3_mda8=[195, 150, 120]), now=now
+        )
+        prompt = events[0].payload["prompt"]
+        # every sector has an advisory: all four enterprises are concerned, one was sent it
+        assert prompt["zh"]["action_lines"][-1] == (
+            "已向1家企业推送错峰提示，0家已确认，4家待电话督促。"
+        )
+        assert prompt["en"]["dispatch"] == {
+            "notified": 1,
+            "acknowledged": 0,
+            "pending": 4,
+            "line": prompt["en"]["action_lines"][-1],
+        }
+        coating = next(
+            e
+            for e in events
+            if e.type == "advisory" and e.payload["sector"] == "industrial_coating"
+        )
+        assert (
+            c.post(f"/v1/advisories/{coating.id}/ack", headers=auth(coating_key)).status_code == 201
+        )
+        text = c.get(f"/v1/prompts/{d}?format=text", headers=auth(officer)).text
+        assert "已向1家企业推送错峰提示，1家已确认，3家待电话督促。" in text
+        assert "0家已确认" not in text
+        body = c.get(f"/v1/prompts/{d}?lang=en", headers=auth(officer)).json()
+        assert body["payload"]["prompt"]["en"]["dispatch"]["acknowledged"] == 1

@@ -297,3 +297,63 @@ def test_subscriptions_default_to_the_enterprise(db_url, tmp_path):
             headers=k["unbound"],
         )
         assert r.json()["sectors"] == [] and r.json()["areas"] == []
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_migration_keeps_existing_keys_and_subscriptions(backend, tmp_path, request):
+    """Upgrading a store that already has keys and subscriptions: they stay, unbound and in
+    the standard format."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from aqcast.service.store import alembic_config
+    from tests.conftest import drop_pg_database, make_pg_database
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        admin = request.getfixturevalue("pg_server")
+        url = make_pg_database(admin)
+    try:
+        cfg, engine = alembic_config(url), engine_for(url)
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0001")
+        t = utcnow()
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "insert into api_keys (name, role, prefix, key_hash, created_at) "
+                    "values ('a', 'enterprise', 'aqk_x', 'h', :t)"
+                ),
+                {"t": t},
+            )
+            conn.execute(
+                text(
+                    "insert into subscriptions (id, owner_key_id, url, event_types, areas, "
+                    "sectors, language, secret, status, flagged, created_at, updated_at) values "
+                    "('sub_1', 1, 'https://x.example/h', '[]', '[]', '[]', 'zh', 's', 'active', "
+                    "false, :t, :t)"
+                ),
+                {"t": t},
+            )
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        with engine.begin() as conn:
+            assert conn.execute(text("select format, robot_secret from subscriptions")).one() == (
+                "standard",
+                None,
+            )
+            assert conn.execute(text("select enterprise_id from api_keys")).one() == (None,)
+            names = set(inspect(conn).get_table_names())
+            assert {"enterprises", "acknowledgements"} <= names
+            fks = inspect(conn).get_foreign_keys("api_keys")
+            assert any(fk["referred_table"] == "enterprises" for fk in fks)
+    finally:
+        engine_for(url).dispose()
+        if backend == "postgres":
+            drop_pg_database(request.getfixturevalue("pg_server"), url)
+        engine_for.cache_clear()
