@@ -194,27 +194,6 @@ def ack_url(
     return f"{base_url.rstrip('/')}/ack/{token}?lang={lang}"
 
 
-def link_for_subscription(
-    session: Session, settings: object, event: AlertEvent, sub: Subscription
-) -> str | None:
-    """The acknowledgement link for an advisory sent through ``sub`` (None when the event
-    is no advisory, the subscription's key is bound to no enterprise, or no secret is set)."""
-    secret = getattr(settings, "ack_link_secret", None)
-    if event.type != ADVISORY or secret is None:
-        return None
-    key = session.get(ApiKey, sub.owner_key_id)
-    if key is None or key.enterprise_id is None:
-        return None
-    return ack_url(
-        settings.public_base_url,  # type: ignore[attr-defined]
-        secret.get_secret_value(),
-        event,
-        key.enterprise_id,
-        settings.ack_link_valid_hours,  # type: ignore[attr-defined]
-        sub.language,
-    )
-
-
 # --- coverage --------------------------------------------------------------------------------
 
 

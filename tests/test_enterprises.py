@@ -357,3 +357,14 @@ def test_migration_keeps_existing_keys_and_subscriptions(backend, tmp_path, requ
         if backend == "postgres":
             drop_pg_database(request.getfixturevalue("pg_server"), url)
         engine_for.cache_clear()
+
+
+def test_unmigrated_database_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("AQCAST_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    from aqcast.service import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+    r = CliRunner().invoke(app, ["enterprises", "import", str(write(tmp_path, GOOD))])
+    assert r.exit_code == 2 and "aqcast migrate" in r.stderr and "Traceback" not in r.output
+    r = CliRunner().invoke(app, ["enterprises", "list"])
+    assert r.exit_code == 2 and "not migrated" in r.stderr

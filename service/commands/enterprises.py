@@ -21,6 +21,14 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def _db_error(exc: Exception, what: str = "") -> typer.Exit:
+    return _fail(
+        f"the database is not available or not migrated ({type(exc).__name__}; "
+        f"run `aqcast migrate`){what}",
+        2,
+    )
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
@@ -51,8 +59,7 @@ def import_(
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     except SQLAlchemyError as exc:
-        name = type(exc).__name__
-        raise _fail(f"the database is not available ({name}); nothing imported", 2) from None
+        raise _db_error(exc, "; nothing imported") from None
     typer.echo(f"{path}: {result.created} enterprise(s) added, {result.updated} updated")
 
 
@@ -67,7 +74,7 @@ def list_(
         with session_scope(engine_for(get_settings().database_url)) as session:
             rows = [enterprise_public(r) for r in list_enterprises(session)[0]]
     except SQLAlchemyError as exc:
-        raise _fail(f"the database is not available ({type(exc).__name__})", 2) from None
+        raise _db_error(exc) from None
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
         return
@@ -100,7 +107,7 @@ def coverage(
             cov = day_coverage(session, issue, area, list(cfg.sectors))
             totals = coverage_totals(session, issue, area)
     except SQLAlchemyError as exc:
-        raise _fail(f"the database is not available ({type(exc).__name__})", 2) from None
+        raise _db_error(exc) from None
     if as_json:
         typer.echo(json.dumps(cov, ensure_ascii=False, indent=2))
         return
