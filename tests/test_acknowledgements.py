@@ -155,7 +155,14 @@ def test_ack_api_idempotent_and_isolated(db_url):
         # an advisory for a sector the enterprise is not in; unbound and reader keys
         assert c.post(url, headers=b).status_code == 409
         assert c.post(url, headers=auth(d["unbound"])).status_code == 403
-        assert c.post(url, headers=auth(d["officer"])).status_code == 403
+        assert c.post(url, headers=auth(d["officer"])).status_code == 422
+        assert c.post(url, json={"enterprise_id": d["ids"][2]}, headers=a).status_code == 403
+        # the dispatch team records 双港汽修's telephone confirmation
+        phone = c.post(url, json={"enterprise_id": d["ids"][2]}, headers=auth(d["officer"]))
+        assert phone.status_code == 201 and phone.json()["via"] == "phone"
+        assert (
+            c.post(url, json={"enterprise_id": 999}, headers=auth(d["officer"])).status_code == 404
+        )
         assert c.post("/v1/advisories/evt_nope/ack", headers=a).status_code == 404
         assert c.post("/v1/advisories/evt_prompt_0615/ack", headers=a).status_code == 404
         # b never sees a's acknowledgements or record; a reader sees them
@@ -169,7 +176,7 @@ def test_ack_api_idempotent_and_isolated(db_url):
         assert seen["total"] == 1 and seen["items"][0]["event_id"] == events["industrial_coating"]
         assert c.get(mine, headers=a).json()["total"] == 1
     with session_scope(engine_for(db_url)) as s:
-        assert s.scalar(select(func.count()).select_from(Acknowledgement)) == 1
+        assert s.scalar(select(func.count()).select_from(Acknowledgement)) == 2
 
 
 def test_ack_link_valid_replayed_expired_forged(db_url):

@@ -51,12 +51,19 @@ def list_advisories(
 
 # --- acknowledgements and coverage -----------------------------------------------------------
 
-EnterpriseOnlyKey = Annotated[ApiKey, Depends(require_role("enterprise"))]
+AckKey = Annotated[ApiKey, Depends(require_role("enterprise", "officer", "dispatcher", "admin"))]
 Hours = Annotated[list[int], Field(min_length=2, max_length=2)]
 
 
 class AckBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    enterprise_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="With an officer, dispatcher or admin key: the enterprise that "
+        "confirmed by telephone (recorded `via: phone`). An enterprise key leaves it out.",
+    )
     moved_to: list[Hours] | None = Field(
         default=None,
         max_length=8,
@@ -109,7 +116,8 @@ def coverage(
     status_code=201,
     summary="Acknowledge an advisory",
     description=(
-        "For the enterprise the key is bound to; optionally with the hours the work was "
+        "For the enterprise the key is bound to, or (officer, dispatcher, admin keys) for "
+        "`enterprise_id`, confirmed by telephone; optionally with the hours the work was "
         "moved to. Idempotent: again answers 200 with the first acknowledgement (new "
         "hours, when given, replace the old)."
     ),
@@ -121,14 +129,28 @@ def coverage(
 def ack(
     response: Response,
     session: SessionDep,
-    key: EnterpriseOnlyKey,
+    key: AckKey,
     now: NowDep,
     event_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")],
     body: Annotated[AckBody | None, Body()] = None,
 ) -> dict:
-    if key.enterprise_id is None:
-        raise ApiError(403, "this key is not bound to an enterprise")
-    enterprise = session.get(Enterprise, key.enterprise_id)
+    asked = body.enterprise_id if body is not None else None
+    if key.role == "enterprise":
+        if key.enterprise_id is None:
+            raise ApiError(403, "this key is not bound to an enterprise")
+        if asked is not None and asked != key.enterprise_id:
+            raise ApiError(403, "an enterprise key acknowledges for its own enterprise only")
+        enterprise, via = session.get(Enterprise, key.enterprise_id), "api"
+    else:  # the dispatch team records a confirmation it got on the telephone
+        if asked is None:
+            raise ApiError(
+                422,
+                "enterprise_id: name the enterprise that confirmed",
+                detail=[{"field": "enterprise_id", "message": "required with this role"}],
+            )
+        enterprise, via = session.get(Enterprise, asked), "phone"
+        if enterprise is None:
+            raise ApiError(404, f"enterprise {asked} not found")
     if enterprise is None:
         raise ApiError(403, "this key is not bound to an enterprise")
     try:
@@ -138,7 +160,7 @@ def ack(
             event,
             enterprise,
             now=now,
-            via="api",
+            via=via,
             key_id=key.id,
             moved_to=body.moved_to if body is not None else None,
         )

@@ -90,7 +90,10 @@ class AckPublic(BaseModel):
     issue_date: date | None
     acknowledged_at: datetime
     updated_at: datetime
-    via: str = Field(description="`api` (an enterprise key) or `link` (the message's link).")
+    via: str = Field(
+        description="`api` (an enterprise key), `link` (the message's link) or `phone` "
+        "(recorded by the dispatch team)."
+    )
     moved_to: list[list[int]] = Field(description="Hours the work was moved to, [start, end].")
 
 
