@@ -6,6 +6,7 @@ Modules:
 - ``policy``: the retry schedule, Retry-After and what each response means (pure).
 - ``subscriptions``: the domain operations behind the API (create, rotate, replay, ...).
 - ``dispatcher``: claims due deliveries from the outbox with a lease and sends them.
+- ``robots``: the WeCom and DingTalk group-robot formats (message, signature, answers).
 - ``loopback``: a small verifying receiver on 127.0.0.1 for tests and benchmarks.
 
 Errors raised by this package:
