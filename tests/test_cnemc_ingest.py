@@ -222,3 +222,19 @@ def test_stats_of_a_station_match_the_platforms_2400_row(sqlite_url, hour_files)
     # the second day's ozone is higher: the fixture's days differ, so the check has teeth
     assert days["2024-07-02"]["o3_mda8"] > days["2024-07-01"]["o3_mda8"] + 5
     assert not np.isnan(days["2024-07-01"]["aqi"])
+
+
+def test_the_api_lists_a_stations_city_and_background_flag(sqlite_url):
+    from api_seed import auth, make_client, seed
+
+    keys = seed(sqlite_url)
+    by_hour = platform_tables(DAY1, 1)
+    table = parse_cnemc_csv(csv_text(by_hour[datetime(2024, 7, 1, 12)]), "f.csv")
+    ingest_cnemc_tables(engine_for(sqlite_url), [table], area="天津市")
+    with make_client(sqlite_url) as client:
+        r = client.get("/v1/stations/1041A", headers=auth(keys.officer))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["name_zh"], body["city"], body["background"]) == ("团泊洼", "天津市", True)
+        r = client.get("/v1/stations/Dongsi", headers=auth(keys.officer))
+        assert (r.json()["city"], r.json()["background"]) == (None, None)  # PRSA says neither
