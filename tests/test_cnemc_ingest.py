@@ -238,3 +238,24 @@ def test_the_api_lists_a_stations_city_and_background_flag(sqlite_url):
         assert (body["name_zh"], body["city"], body["background"]) == ("团泊洼", "天津市", True)
         r = client.get("/v1/stations/Dongsi", headers=auth(keys.officer))
         assert (r.json()["city"], r.json()["background"]) == (None, None)  # PRSA says neither
+
+
+def test_a_stored_english_name_is_kept_and_coordinates_follow_the_data(sqlite_url):
+    engine = engine_for(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(
+            Station.__table__.insert().values(code="1015A", name="Qinjiandao", source="obs")
+        )
+    by_hour = platform_tables(DAY1, 1)
+    rows = by_hour[datetime(2024, 7, 1, 12)]
+    row_at(by_hour, datetime(2024, 7, 1, 12), "1015A")["latitude"] = 39.18
+    ingest_cnemc_tables(engine, [parse_cnemc_csv(csv_text(rows), "f.csv")], stations=["1015A"])
+    with engine.connect() as conn:
+        s = conn.execute(select(Station)).one()
+    assert (s.name, s.name_zh, s.city, s.lat, s.source) == (
+        "Qinjiandao",
+        "勤俭道",
+        "天津市",
+        39.18,
+        "obs",
+    )
