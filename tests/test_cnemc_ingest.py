@@ -259,3 +259,17 @@ def test_a_stored_english_name_is_kept_and_coordinates_follow_the_data(sqlite_ur
         39.18,
         "obs",
     )
+
+
+def test_an_unavailable_database_is_one_line_and_no_traceback(tmp_path, monkeypatch):
+    from aqcast.service import settings as settings_module
+
+    by_hour = platform_tables(DAY1, 1)
+    folder = tmp_path / "files"
+    write_hour_files(folder, {t: r for t, r in by_hour.items() if t.hour == 12})
+    monkeypatch.setenv("AQCAST_DATABASE_URL", "postgresql+psycopg://aqcast@127.0.0.1:1/none")
+    settings_module.get_settings.cache_clear()
+    res = runner.invoke(app, ["ingest", "cnemc", str(folder)])
+    assert res.exit_code == 1
+    assert res.output.startswith("error: the database is unavailable: ")
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1

@@ -13,6 +13,20 @@ from pathlib import Path
 import typer
 
 
+def _engine():
+    from aqcast.service.settings import get_settings
+    from aqcast.service.store import engine_for, migrate
+
+    url = get_settings().database_url
+    migrate(url)
+    return engine_for(url)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(1)
+
+
 def cnemc(
     paths: list[Path] = typer.Argument(
         ..., help="hourly CSV files of the platform's format, or directories of them"
@@ -21,7 +35,10 @@ def cnemc(
         None, "--area", help="keep only this city (the file's area column, e.g. 天津市)"
     ),
     stations: str | None = typer.Option(
-        None, "--stations", help="keep only these station codes, comma-separated (1015A,1017A)"
+        None,
+        "--stations",
+        help="keep only these station codes, comma-separated (1015A,1017A); with --area, "
+        "those of them in that city",
     ),
     ozone_columns: str | None = typer.Option(
         None,
@@ -34,8 +51,9 @@ def cnemc(
 
     Times are Beijing time, hour-ending; they are stored as the start of the hour.
     """
+    from sqlalchemy.exc import OperationalError
+
     from aqcast.service.cnemc_ingest import ingest_cnemc_tables
-    from aqcast.service.commands.ingest import _engine, _fail
     from aqcast.service.sources.cnemc import cnemc_files, parse_ozone_columns, read_cnemc
     from aqcast.service.sources.errors import InputError
 
@@ -62,6 +80,9 @@ def cnemc(
         report = ingest_cnemc_tables(engine, tables, area=area, stations=codes, label=label)
     except InputError as exc:
         raise _fail(exc) from None
+    except OperationalError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise _fail(ValueError(f"the database is unavailable: {reason}")) from None
     for line in report.summary_lines():
         typer.echo(line)
     if report.rows_kept == 0:
