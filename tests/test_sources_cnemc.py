@@ -209,3 +209,19 @@ def test_rolling_statistics_reproduce_the_platform_columns_and_the_daily_ones():
     assert last["o3_24h"] == pytest.approx(d[("1015A", date(2024, 7, 1), "o3_1h_max")])
     r = row_at(by_hour, datetime(2024, 7, 2), "1015A")
     assert r["o3_8h_24h"] == round(d[("1015A", date(2024, 7, 1), "o3_mda8")])
+
+
+def test_a_broken_row_of_another_city_does_not_stop_the_selected_rows():
+    other = ROW.replace("1015A", "1001A").replace("天津市", "北京市").replace(",40,38,", ",x,38,")
+    text = f"{HEADER}\n{ROW}\n{other}\n"
+    with pytest.raises(InputError) as e:
+        one(text)
+    assert (e.value.line, e.value.field) == (3, "pm2_5")
+    t = one(text, area="天津市")
+    assert list(t.frame["station"]) == ["1015A"] and t.rows_read == 2
+    assert t.cities == ["北京市", "天津市"]
+    assert list(one(text, stations=["1015A"]).frame["line"]) == [2]
+    bad_here = f"{HEADER}\n{other}\n{ROW}\n"
+    with pytest.raises(InputError) as e:
+        one(bad_here, stations=["1001A"])
+    assert e.value.line == 2  # the file's own line numbers, selection or not

@@ -72,9 +72,7 @@ def cnemc(
     if not files:
         raise _fail(ValueError(f"no .csv files in {', '.join(map(str, paths))}"))
     try:
-        tables = [
-            read_cnemc(f, ozone_columns=mapping).select(area=area, stations=codes) for f in files
-        ]
+        tables = [read_cnemc(f, ozone_columns=mapping, area=area, stations=codes) for f in files]
         engine = _engine()
         label = str(files[0]) if len(files) == 1 else f"{len(files)} files"
         report = ingest_cnemc_tables(engine, tables, area=area, stations=codes, label=label)

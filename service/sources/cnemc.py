@@ -215,8 +215,15 @@ def decode(data: bytes, label: str) -> tuple[str, str]:
         ) from None
 
 
-def read_cnemc(path: Path, *, ozone_columns: dict[str, str] | None = None) -> CnemcTable:
-    """Read one CSV file of the format."""
+def read_cnemc(
+    path: Path,
+    *,
+    ozone_columns: dict[str, str] | None = None,
+    area: str | None = None,
+    stations: list[str] | None = None,
+) -> CnemcTable:
+    """Read one CSV file of the format (only the rows of ``area``/``stations`` if given:
+    see ``parse_cnemc_csv``)."""
     path = Path(path)
     label = str(path)
     try:
@@ -226,7 +233,7 @@ def read_cnemc(path: Path, *, ozone_columns: dict[str, str] | None = None) -> Cn
     except OSError as exc:
         raise InputError(label, f"cannot read: {exc.strerror or exc}") from None
     text, encoding = decode(data, label)
-    table = parse_cnemc_csv(text, label, ozone_columns=ozone_columns)
+    table = parse_cnemc_csv(text, label, ozone_columns=ozone_columns, area=area, stations=stations)
     table.encoding = encoding
     return table
 
@@ -243,9 +250,18 @@ def cnemc_files(paths: list[Path]) -> list[Path]:
 
 
 def parse_cnemc_csv(
-    text: str, label: str, *, ozone_columns: dict[str, str] | None = None
+    text: str,
+    label: str,
+    *,
+    ozone_columns: dict[str, str] | None = None,
+    area: str | None = None,
+    stations: list[str] | None = None,
 ) -> CnemcTable:
-    """Parse the CSV text of one file or response."""
+    """Parse the CSV text of one file or response.
+
+    With ``area`` and/or ``stations`` only those rows are read and checked past the
+    layout (a national file's broken row of another city does not stop a district).
+    """
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)
@@ -266,11 +282,16 @@ def parse_cnemc_csv(
                 f"{len(cells)} fields where the header has {len(names)}",
                 line=line,
             )
-    return _parse(names, rows, label, ozone_columns)
+    return _parse(names, rows, label, ozone_columns, area, stations)
 
 
 def parse_cnemc_json(
-    body: object, label: str, *, ozone_columns: dict[str, str] | None = None
+    body: object,
+    label: str,
+    *,
+    ozone_columns: dict[str, str] | None = None,
+    area: str | None = None,
+    stations: list[str] | None = None,
 ) -> CnemcTable:
     """Parse a JSON body: a list of row objects keyed by the format's column names."""
     if isinstance(body, dict) and isinstance(body.get("data"), list):
@@ -290,7 +311,7 @@ def parse_cnemc_json(
     for i, item in enumerate(body, start=1):
         lower = {str(k).strip().lower(): v for k, v in item.items()}
         rows.append((i, ["" if lower.get(n) is None else str(lower.get(n)) for n in names]))
-    return _parse(names, rows, label, ozone_columns)
+    return _parse(names, rows, label, ozone_columns, area, stations)
 
 
 def _parse(
@@ -298,6 +319,8 @@ def _parse(
     rows: list[tuple[int, list[str]]],
     label: str,
     ozone_columns: dict[str, str] | None,
+    area: str | None = None,
+    stations: list[str] | None = None,
 ) -> CnemcTable:
     fmt = cnemc_format()
     missing = [c for c in REQUIRED if c not in names]
@@ -321,6 +344,15 @@ def _parse(
     raw = raw.apply(lambda s: s.str.strip())
     lines = np.array([line for line, _ in rows], dtype=int)
     missing_text = set(fmt.missing_values)
+    rows_read = len(raw)
+    cities = sorted(set(raw["area"].dropna()) - missing_text) if "area" in raw.columns else []
+    if area is not None or stations is not None:
+        keep = np.ones(len(raw), dtype=bool)
+        if area is not None:
+            keep &= (raw["area"] == area).to_numpy() if "area" in raw.columns else False
+        if stations is not None:
+            keep &= raw["stationcode"].isin(list(stations)).to_numpy()
+        raw, lines = raw[keep].reset_index(drop=True), lines[keep]
 
     def line_of(mask: np.ndarray) -> int:
         return int(lines[np.flatnonzero(mask)[0]])
@@ -430,13 +462,21 @@ def _parse(
             value=f"{out['station'].iloc[again]} {out['timepoint'].iloc[again]}",
         )
     _check_relationships(out, label, headed, ozone_columns is not None)
-    return CnemcTable(label, out.reset_index(drop=True), ignored_columns=ignored)
+    return CnemcTable(
+        label,
+        out.reset_index(drop=True),
+        ignored_columns=ignored,
+        rows_read=rows_read,
+        cities=cities,
+    )
 
 
 def _hour_starts(raw: pd.Series, lines: np.ndarray, label: str) -> pd.Series:
     """Hour-ending Beijing times -> UTC starts of the hours (``24:00`` accepted)."""
-    values = []
+    parsed: dict[object, pd.Timestamp] = {}
     for i, t in enumerate(raw):
+        if t in parsed:
+            continue
         m = _TIME.match(t) if isinstance(t, str) else None
         problem = None
         if m is None:
@@ -453,7 +493,8 @@ def _hour_starts(raw: pd.Series, lines: np.ndarray, label: str) -> pd.Series:
         if problem is not None:
             raise InputError(label, problem, line=int(lines[i]), field="timepoint", value=t)
         # hour-ending h -> the hour starting h - 1 (24:00 is the day's last hour)
-        values.append(day + pd.Timedelta(hours=int(m["h"]) - 1))
+        parsed[t] = day + pd.Timedelta(hours=int(m["h"]) - 1)
+    values = [parsed[t] for t in raw]
     local = pd.DatetimeIndex(values, dtype="datetime64[ns]") if values else pd.DatetimeIndex([])
     utc = local.tz_localize(SOURCE_TZ).tz_convert("UTC").as_unit("ns")
     return pd.Series(utc)

@@ -100,6 +100,8 @@ def fetch_cnemc_hour(
     hour_end: datetime,
     *,
     ozone_columns: dict[str, str] | None = None,
+    area: str | None = None,
+    stations: Sequence[str] | None = None,
     timeout_s: float = 20.0,
     retries: int = 3,
     backoff_s: float = 1.0,
@@ -107,6 +109,7 @@ def fetch_cnemc_hour(
     sleep: Callable[[float], None] = time.sleep,
 ) -> CnemcTable | None:
     """One published hour (ending at ``hour_end``), or None when it is not published yet.
+    Only the rows of ``area``/``stations`` are read when given.
 
     Raises FeedError when the service fails and InputError when the body is not the
     format (naming the hour, the line and the field).
@@ -126,15 +129,16 @@ def fetch_cnemc_hour(
     )
     if resp is None or not resp.content.strip():
         return None
+    only = {"area": area, "stations": list(stations) if stations else None}
     if "json" in resp.headers.get("content-type", "").lower():
         try:
             body = resp.json()
         except ValueError as exc:
             raise InputError(label, f"malformed JSON: {exc}") from None
-        table = parse_cnemc_json(body, label, ozone_columns=ozone_columns)
+        table = parse_cnemc_json(body, label, ozone_columns=ozone_columns, **only)
     else:
         text, encoding = decode(resp.content, label)
-        table = parse_cnemc_csv(text, label, ozone_columns=ozone_columns)
+        table = parse_cnemc_csv(text, label, ozone_columns=ozone_columns, **only)
         table.encoding = encoding
     if table.frame.empty:
         return None
@@ -201,6 +205,8 @@ def pull_cnemc(
                 url,
                 hour_end,
                 ozone_columns=ozone_columns,
+                area=area,
+                stations=stations,
                 timeout_s=timeout_s,
                 retries=retries,
                 sleep=sleep,
