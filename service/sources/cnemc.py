@@ -269,7 +269,7 @@ def parse_cnemc_csv(
             raise InputError(label, "empty file: no header line", line=1)
         rows: list[tuple[int, list[str]]] = []
         for cells in reader:
-            if not cells or all(not c.strip() for c in cells):
+            if not cells or not "".join(cells).strip():
                 continue
             rows.append((reader.line_num, cells))
     except csv.Error as exc:
@@ -336,23 +336,34 @@ def _parse(
         raise InputError(label, "column named twice", line=1, field=dup[0])
     ignored = [n for n in names if n not in COLUMNS]
     width = len(names)
+    missing_text = set(fmt.missing_values)
+    rows_read = len(rows)
+    i_area = names.index("area") if "area" in names else None
+    if i_area is not None:
+        cities = sorted({cells[i_area].strip() for _, cells in rows} - missing_text)
+    else:
+        cities = []
+    # Select before anything else is read: a national file has some 1,600 rows.
+    if area is not None:
+        rows = [r for r in rows if i_area is not None and r[1][i_area].strip() == area]
+    if stations is not None:
+        wanted, i_code = set(stations), names.index("stationcode")
+        rows = [r for r in rows if r[1][i_code].strip() in wanted]
+    # Stripped cells, None where missing (plain Python: the frames are small and many).
+    cleaned = [[c.strip() for c in cells] for _, cells in rows]
     raw = pd.DataFrame(
-        [cells for _, cells in rows] if rows else np.empty((0, width), dtype=object),
+        cleaned if cleaned else np.empty((0, width), dtype=object),
         columns=names,
         dtype=object,
     )
-    raw = raw.apply(lambda s: s.str.strip())
+    values_only = pd.DataFrame(
+        [[None if c in missing_text else c for c in cells] for cells in cleaned]
+        if cleaned
+        else np.empty((0, width), dtype=object),
+        columns=names,
+        dtype=object,
+    )
     lines = np.array([line for line, _ in rows], dtype=int)
-    missing_text = set(fmt.missing_values)
-    rows_read = len(raw)
-    cities = sorted(set(raw["area"].dropna()) - missing_text) if "area" in raw.columns else []
-    if area is not None or stations is not None:
-        keep = np.ones(len(raw), dtype=bool)
-        if area is not None:
-            keep &= (raw["area"] == area).to_numpy() if "area" in raw.columns else False
-        if stations is not None:
-            keep &= raw["stationcode"].isin(list(stations)).to_numpy()
-        raw, lines = raw[keep].reset_index(drop=True), lines[keep]
 
     def line_of(mask: np.ndarray) -> int:
         return int(lines[np.flatnonzero(mask)[0]])
@@ -360,8 +371,7 @@ def _parse(
     def text(col: str) -> pd.Series:
         if col not in raw.columns:
             return pd.Series([None] * len(raw), dtype=object)
-        s = raw[col]
-        return s.where(~s.isin(missing_text), None)
+        return values_only[col]
 
     def number(col: str, *, shown: str | None = None) -> np.ndarray:
         s = text(col)
@@ -400,18 +410,18 @@ def _parse(
     out["timepoint"] = raw["timepoint"].to_numpy()
     names_zh = text("positionname")
     background = np.zeros(len(raw), dtype=bool)
-    cleaned = []
+    plain_names = []
     for value in names_zh:
         if value is None:
-            cleaned.append(None)
+            plain_names.append(None)
             continue
         for marker in fmt.background_markers:
             if marker in value:
                 value = value.replace(marker, "").strip()
-        cleaned.append(value or None)
+        plain_names.append(value or None)
     for marker in fmt.background_markers:
         background |= names_zh.fillna("").str.contains(marker, regex=False).to_numpy()
-    out["name_zh"] = pd.Series(cleaned, dtype=object).to_numpy()
+    out["name_zh"] = pd.Series(plain_names, dtype=object).to_numpy()
     for col, name, limit in (("latitude", "lat", 90.0), ("longitude", "lon", 180.0)):
         s = text(col)
         num = pd.to_numeric(s, errors="coerce")
