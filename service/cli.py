@@ -33,8 +33,10 @@ from aqcast.service.commands import webhooks as _webhooks  # noqa: E402
 _webhooks.register(app)
 
 from aqcast.service.commands import ingest as _ingest  # noqa: E402
+from aqcast.service.commands import ingest_cnemc as _ingest_cnemc  # noqa: E402
 from aqcast.service.commands import stats as _stats  # noqa: E402
 
+_ingest_cnemc.register(_ingest.app)
 app.add_typer(_ingest.app, name="ingest")
 app.command("stats")(_stats.stats)
 

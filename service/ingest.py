@@ -66,7 +66,7 @@ REVISIONS = ObservationRevision.__table__
 # further so that a run cut by the window's edge is still long enough to be recognised.
 REFLAG_HOURS = max(STUCK_RUN_HOURS.values())
 CONTEXT_HOURS = 2 * REFLAG_HOURS + 2
-STATION_FIELDS = ["name", "name_zh", "lat", "lon"]
+STATION_FIELDS = ["name", "name_zh", "lat", "lon", "city", "background"]
 
 
 @dataclass

@@ -91,6 +91,7 @@ class JobContext:
     observation_feeds: Sequence[Feed] = ()
     weather_feeds: Sequence[Feed] = ()
     forecast_cache: dict[date, tuple[int, Any]] = field(default_factory=dict)
+    http_client: Any = None  # httpx.Client for jobs that call out (None: one per run)
 
 
 # --- feeds and freshness -------------------------------------------------------------
@@ -239,6 +240,50 @@ def pull_observations(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
 
 def pull_weather_forecasts(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
     return pull_feeds(ctx, ctx.weather_feeds, ctx.services.ingest_met_forecasts, run.now)
+
+
+def pull_cnemc(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
+    """The national publishing platform's latest hours from ``settings.cnemc_url``."""
+    import httpx
+
+    from aqcast.service.sources.cnemc import parse_ozone_columns
+    from aqcast.service.sources.cnemc_feed import FEED
+    from aqcast.service.sources.cnemc_feed import pull_cnemc as pull
+
+    settings = ctx.settings
+    if not settings.cnemc_url:
+        return {"note": "AQCAST_CNEMC_URL is not set; nothing pulled"}
+    client = ctx.http_client or httpx.Client(timeout=settings.http_timeout_s, follow_redirects=True)
+    at = store_time(run.now)
+    try:
+        result = pull(
+            ctx.engine,
+            client,
+            settings.cnemc_url,
+            now=run.now,
+            lookback_hours=settings.cnemc_lookback_hours,
+            area=settings.cnemc_area,
+            stations=settings.cnemc_stations or None,
+            ozone_columns=parse_ozone_columns(settings.cnemc_ozone_columns),
+            timeout_s=settings.http_timeout_s,
+            retries=settings.cnemc_retries,
+            tz=settings.timezone,
+        )
+    except Exception as exc:
+        _set_feed_status(ctx.engine, FEED, at, ok=False, error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if ctx.http_client is None:
+            client.close()
+    errors = result.errors
+    latest = store_time(result.latest) if result.latest is not None else None
+    if errors:
+        _set_feed_status(ctx.engine, FEED, at, ok=False, error="; ".join(errors.values()))
+    else:
+        _set_feed_status(ctx.engine, FEED, at, ok=True, latest=latest)
+    if errors and len(errors) == len(result.hours):
+        raise RuntimeError(f"every hour failed: {errors}")
+    return result.detail()
 
 
 def make_and_store_forecast(ctx: JobContext, run: RunInfo) -> tuple[Any, Any, dict[str, str]]:
@@ -442,6 +487,7 @@ def configured_feeds(
 JOBS: dict[str, JobFunc] = {
     "pull_observations": pull_observations,
     "pull_weather_forecasts": pull_weather_forecasts,
+    "pull_cnemc": pull_cnemc,
     "forecast": forecast,
     "publish": publish,
     "intraday_critical_value": intraday_critical_value,

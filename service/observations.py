@@ -80,7 +80,8 @@ def _utc_column(values: pd.Series) -> pd.Series:
 def list_stations(bind: Engine | Connection) -> pd.DataFrame:
     """All stored stations: ``station_id, station, name, name_zh, lat, lon, source``."""
     with connected(bind) as conn:
-        rows = [tuple(r) for r in conn.execute(select(STATIONS).order_by(STATIONS.c.code))]
+        cols = [STATIONS.c[c] for c in ("id", "code", "name", "name_zh", "lat", "lon", "source")]
+        rows = [tuple(r) for r in conn.execute(select(*cols).order_by(STATIONS.c.code))]
     df = pd.DataFrame(
         rows, columns=["station_id", "station", "name", "name_zh", "lat", "lon", "source"]
     )

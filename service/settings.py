@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     openaq_lookback_hours: int = 48  # each pull re-reads this window: late and corrected hours
     open_meteo_forecast_url: str = "https://api.open-meteo.com/v1/forecast"
     open_meteo_air_quality_url: str = "https://air-quality-api.open-meteo.com/v1/air-quality"
+    # The national publishing platform's hourly tables from a bureau's data interface
+    # (service/sources/cnemc_feed.py; job pull_cnemc in schedule.yaml, disabled there by
+    # default). The URL may hold {timepoint:<strftime>}; else ?timepoint= is sent.
+    cnemc_url: str = ""
+    cnemc_area: str | None = None  # keep only this city (the platform's area, e.g. 天津市)
+    cnemc_stations: list[str] = Field(default_factory=list)  # and/or these station codes
+    cnemc_lookback_hours: int = Field(default=6, ge=1)  # late and corrected hours arrive
+    cnemc_ozone_columns: str | None = None  # as --ozone-columns of aqcast ingest cnemc
+    cnemc_retries: int = Field(default=3, ge=0)
     http_timeout_s: float = 20.0
     feed_stale_after_hours: float = 3.0
 

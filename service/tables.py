@@ -42,6 +42,10 @@ class Station(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(32), default="")
+    # The city the station reports under (the national platform's ``area``, e.g. 天津市)
+    # and whether it is a background station (对照点); None where the source does not say.
+    city: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    background: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 def _value_columns(names: list[str], with_flags: bool) -> dict:

@@ -34,6 +34,10 @@ class StationPublic(BaseModel):
     lat: float | None = Field(description="[deg north]")
     lon: float | None = Field(description="[deg east]")
     source: str
+    city: str | None = Field(None, description="The city it reports under (e.g. 天津市).")
+    background: bool | None = Field(
+        None, description="A background station (对照点); null where the source does not say."
+    )
 
 
 class ObservationPublic(BaseModel):
@@ -57,6 +61,8 @@ def station_public(row: Station) -> dict:
         "lat": row.lat,
         "lon": row.lon,
         "source": row.source or "",
+        "city": row.city,
+        "background": row.background,
     }
 
 
