@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,26 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = field_errors(exc)
         fields = ", ".join(e["field"] for e in errors)
         return error_response(422, f"invalid input: {fields}", detail=errors)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        from aqcast.service.store import is_unavailable
+
+        if is_unavailable(exc):
+            # One line in the log, not a traceback per request while the database is down.
+            log.error(
+                "database unavailable on %s %s: %s",
+                request.method,
+                request.url.path,
+                str(exc.orig).strip().splitlines()[0] if exc.orig else exc,
+            )
+            return error_response(
+                503,
+                "the database is unavailable; try again shortly",
+                headers={"Retry-After": "30"},
+            )
+        log.exception("database error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal error; the operators have been told")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
