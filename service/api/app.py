@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from aqcast.service.api.errors import install_error_handlers
+from aqcast.service.api.limits import BodyLimitMiddleware
 from aqcast.service.metrics import HTTP_REQUEST_SECONDS
 from aqcast.service.settings import Settings, get_settings
 
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, *, clock: object | None = None)
     app.state.settings = settings
     app.state.clock = clock or utc_clock
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from aqcast.service.api.deps import ReaderKey, SessionDep, SettingsDep
 from aqcast.service.api.errors import error_responses, not_found
-from aqcast.service.api.events import EVENT_ID_PATTERN, filter_events
+from aqcast.service.api.events import EVENT_ID_PATTERN, PRIVATE_TYPES, filter_events
 from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page, paginate
 from aqcast.service.settings import Settings
 from aqcast.service.tables import AlertEvent, Station
@@ -31,7 +31,7 @@ from aqcast.service.tables import AlertEvent, Station
 router = APIRouter(prefix="/v1/cap", tags=["cap"])
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 CAP_MEDIA_TYPE = "application/cap+xml"
-NOT_ALERTS = ("prompt",)
+NOT_ALERTS = ("prompt", *PRIVATE_TYPES)
 SEVERITY = {"red": "Extreme", "orange": "Severe", "yellow": "Moderate", "blue": "Minor"}
 EARTH_RADIUS_KM = 6371.0
 

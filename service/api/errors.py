@@ -28,6 +28,7 @@ _CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
@@ -172,6 +173,8 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: "The key's role may not use this endpoint.",
         404: "Not found.",
         409: "Conflicts with the current state.",
+        413: "The request body is larger than settings.api_max_body_bytes.",
+        429: "Too many requests of this kind; see Retry-After.",
         422: "Invalid input; `detail` lists the bad fields.",
         503: "Not ready.",
     }
