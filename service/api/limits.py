@@ -6,11 +6,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from starlette.exceptions import HTTPException
+
 from aqcast.service.api.errors import error_response
 
 
-class BodyTooLargeError(Exception):
-    pass
+def _message(max_bytes: int) -> str:
+    return (
+        f"request body larger than {max_bytes} bytes "
+        "(settings.api_max_body_bytes, AQCAST_API_MAX_BODY_BYTES)"
+    )
+
+
+class BodyTooLargeError(HTTPException):
+    """Raised while the body streams in; an HTTPException so that the request handler's
+    body parsing passes it on (it turns other errors into 400) and it answers 413."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, _message(max_bytes))
 
 
 class BodyLimitMiddleware:
@@ -35,7 +48,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLargeError
+                    raise BodyTooLargeError(self.max_bytes)
             return message
 
         async def tracking_send(message: dict) -> None:
@@ -51,10 +64,5 @@ class BodyLimitMiddleware:
                 await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: dict, receive: Callable, send: Callable) -> None:
-        response = error_response(
-            413,
-            f"request body larger than {self.max_bytes} bytes "
-            "(settings.api_max_body_bytes, AQCAST_API_MAX_BODY_BYTES)",
-            code="payload_too_large",
-        )
+        response = error_response(413, _message(self.max_bytes), code="payload_too_large")
         await response(scope, receive, send)
