@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 import threading
 import time
@@ -27,12 +28,35 @@ def _echo(msg: str) -> None:
     typer.echo(msg)
 
 
-def _uvicorn(settings: Settings, host: str, port: int, clock: Any = None) -> None:
+def _uvicorn(settings: Settings, host: str, port: int, clock: Any = None, sock: Any = None) -> None:
     import uvicorn
 
     from aqcast.service.api.app import create_app
 
-    uvicorn.run(create_app(settings, clock=clock), host=host, port=port, log_level="info")
+    config = uvicorn.Config(
+        create_app(settings, clock=clock), host=host, port=port, log_level="info"
+    )
+    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+
+
+def bind_port(host: str, port: int) -> socket.socket:
+    """The listening socket for ``host:port``, bound now: a busy port fails here, before
+    anything else starts (no scheduler fires catch-up jobs, no run is claimed)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise typer.BadParameter(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another aqcast "
+            "serve running? Choose another with --port",
+            param_hint="--port",
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 # --- aqcast serve ------------------------------------------------------------------------
@@ -101,17 +125,23 @@ def serve(
 ) -> None:
     """Serve the API and page, and run the scheduled jobs (unless --no-scheduler)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from aqcast.service.store import open_store
+
     settings = get_settings()
+    host, port = host or settings.api_host, port or settings.api_port
+    open_store(settings.database_url)  # a new store is migrated first
+    sock = bind_port(host, port)
     scheduler = runner = None
-    if not no_scheduler:
-        scheduler, runner = start_scheduler(settings, schedule)
     try:
-        _uvicorn(settings, host or settings.api_host, port or settings.api_port)
+        if not no_scheduler:
+            scheduler, runner = start_scheduler(settings, schedule)
+        _uvicorn(settings, host, port, sock=sock)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=True)
-        if runner is not None and runner.leader is not None:
-            runner.leader.release()
+        if runner is not None:
+            runner.release()  # runs still held become retriable at once
+        sock.close()
 
 
 # --- aqcast demo -----------------------------------------------------------------------
