@@ -16,7 +16,7 @@ from sqlalchemy import select
 from aqcast.models.forecast import VALUE_COLUMNS
 from aqcast.service.api.caching import cached_response, wants_csv
 from aqcast.service.api.deps import NowDep, ReaderKey, SessionDep
-from aqcast.service.api.errors import ApiError, error_responses
+from aqcast.service.api.errors import ApiError, check_daily_variable, error_responses
 from aqcast.service.api.forecast_data import (
     latest_issue_date,
     latest_run,
@@ -188,6 +188,7 @@ def get_forecasts(
     lead_days: Annotated[int | None, Query(ge=0, le=10)] = None,
     format: Annotated[Literal["json", "csv"] | None, Query()] = None,  # noqa: A002
 ) -> Response:
+    check_daily_variable(variable)
     run = _run_or_404(session, issue_date)
     rows = run_values(
         session, run.id, area=area, station=station, variable=variable, lead_days=lead_days
@@ -312,7 +313,7 @@ def get_intraday(
     return IntradayCriticalValuePublic(
         area=area,
         day=issue_date,
-        as_of=now,
+        as_of=as_of,  # aware: serialised with its offset
         hours_observed=sum(1 for v in observed if v == v),  # NaN != NaN
         morning_critical_value_ugm3=crit[0].get("critical_value_ugm3"),
         status=upd.status,

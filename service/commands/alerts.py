@@ -119,7 +119,9 @@ def events(
                 raise typer.Exit(1)
             typer.echo(xml, nl=False)
             return
-        stmt = select(AlertEvent).order_by(AlertEvent.issue_date.desc(), AlertEvent.created_at)
+        stmt = select(AlertEvent).order_by(
+            AlertEvent.issue_date.desc(), AlertEvent.created_at.desc(), AlertEvent.id.desc()
+        )
         if type_:
             stmt = stmt.where(AlertEvent.type == type_)
         if area:
