@@ -28,8 +28,10 @@ def test_unknown_variable_is_422_naming_the_valid_names(seeded, path):
     client, keys, _ = seeded
     r = client.get(f"{path}?variable=pm25", headers=auth(keys.officer))
     assert r.status_code == 422, r.text
-    message = r.json()["error"]["message"]
-    assert "'pm25'" in message and "pm25_24h" in message and "o3_mda8" in message
+    error = r.json()["error"]
+    assert "variable" in error["message"]
+    assert "'pm25_24h'" in error["message"] and "'o3_mda8'" in error["message"]
+    assert error["detail"][0]["input"] == "pm25"
     ok = client.get(f"{path}?variable=pm25_24h", headers=auth(keys.officer))
     assert ok.status_code == 200
 

@@ -79,30 +79,6 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def check_daily_variable(variable: str | None) -> str | None:
-    """``variable`` when it is a daily variable of the nomenclature; else 422 naming the
-    valid names (``pm25`` is the hourly name; its daily forecast is ``pm25_24h``)."""
-    from aqcast.features.nomenclature import DAILY
-
-    if variable is None or variable in DAILY:
-        return variable
-    message = f"variable {variable!r} is not a daily variable; use one of {', '.join(DAILY)}"
-    raise ApiError(
-        422,
-        message,
-        code="validation_error",
-        detail=[
-            {
-                "loc": ["query", "variable"],
-                "field": "variable",
-                "message": message,
-                "type": "enum",
-                "input": variable,
-            }
-        ],
-    )
-
-
 def not_found(what: str, detail: Any = None) -> ApiError:
     return ApiError(404, f"{what} not found", detail=detail)
 
@@ -161,7 +137,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = field_errors(exc)
-        fields = ", ".join(e["field"] for e in errors)
+        # Each bad field with what is wrong (an enum names its valid values).
+        fields = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return error_response(422, f"invalid input: {fields}", detail=errors)
 
     @app.exception_handler(DBAPIError)

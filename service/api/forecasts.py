@@ -16,8 +16,9 @@ from sqlalchemy import select
 from aqcast.models.forecast import VALUE_COLUMNS
 from aqcast.service.api.caching import cached_response, wants_csv
 from aqcast.service.api.deps import NowDep, ReaderKey, SessionDep
-from aqcast.service.api.errors import ApiError, check_daily_variable, error_responses
+from aqcast.service.api.errors import ApiError, error_responses
 from aqcast.service.api.forecast_data import (
+    DailyVariable,
     latest_issue_date,
     latest_run,
     payload_records,
@@ -184,11 +185,12 @@ def get_forecasts(
     issue_date: Annotated[date | None, Query(description="Issue date (local).")] = None,
     area: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
     station: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
-    variable: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$")] = None,
+    variable: Annotated[
+        DailyVariable | None, Query(description="A daily variable (docs/nomenclature.md).")
+    ] = None,
     lead_days: Annotated[int | None, Query(ge=0, le=10)] = None,
     format: Annotated[Literal["json", "csv"] | None, Query()] = None,  # noqa: A002
 ) -> Response:
-    check_daily_variable(variable)
     run = _run_or_404(session, issue_date)
     rows = run_values(
         session, run.id, area=area, station=station, variable=variable, lead_days=lead_days

@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aqcast.service.api.deps import ReaderKey, SessionDep
-from aqcast.service.api.errors import check_daily_variable, error_responses
+from aqcast.service.api.errors import error_responses
+from aqcast.service.api.forecast_data import DailyVariable
 from aqcast.service.tables import DailyStat, ForecastRun, ForecastValue, Station
 
 router = APIRouter(prefix="/v1/verification", tags=["verification"])
@@ -192,9 +193,10 @@ def get_verification(
     end: Annotated[date | None, Query(description="Last target day.")] = None,
     area: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = None,
     station: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = None,
-    variable: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$")] = None,
+    variable: Annotated[
+        DailyVariable | None, Query(description="A daily variable (docs/nomenclature.md).")
+    ] = None,
 ) -> dict:
-    check_daily_variable(variable)
     if end is None:
         # The latest day that has both an observation and a forecast: the store may hold
         # years of observations past the last forecast (a replayed demo month).
