@@ -43,6 +43,7 @@ ROUTER_MODULES: list[str] = [
     "aqcast.service.api.keys",
     "aqcast.service.api.subscriptions",
     "aqcast.service.api.page",
+    "aqcast.service.api.docs",
 ]
 
 TAGS = [
@@ -110,6 +111,9 @@ def create_app(settings: Settings | None = None, *, clock: object | None = None)
             "Lists use limit/offset pagination (max limit 1000)."
         ),
         openapi_tags=TAGS,
+        # /docs is served with local Swagger UI assets (service/api/docs.py): no CDN
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock or utc_clock
@@ -118,5 +122,8 @@ def create_app(settings: Settings | None = None, *, clock: object | None = None)
     app.add_middleware(MetricsMiddleware)
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
+    from aqcast.service.api import docs
+
+    app.mount(docs.ASSETS, StaticFiles(directory=docs.assets_dir()), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
