@@ -183,3 +183,30 @@ def test_refusal_names_the_allow_setting_and_the_setting_takes_a_comma_list(monk
     with pytest.raises(Exception, match="metadata") as refused:
         check_url("http://169.254.169.254/", require_https=False, allow_private=["169.254.0.0/16"])
     assert "AQCAST_WEBHOOK_ALLOW_PRIVATE" not in str(refused.value)
+
+
+def test_the_demo_dispatcher_sends_test_deliveries(sqlite_url):
+    import time
+
+    from aqcast.service.commands.serve import start_dispatcher
+
+    k = keys(sqlite_url)
+    settings = Settings(
+        database_url=sqlite_url,
+        webhook_allow_private=["127.0.0.1"],
+        webhook_require_https=False,
+        env="test",
+    )
+    with LoopbackReceiver() as rx, client_for(sqlite_url) as c:
+        sub = new_sub(c, k["ent_a"], rx.url)
+        rx.secrets = [sub["secret"]]
+        stop = start_dispatcher(engine_for(sqlite_url), settings)
+        try:
+            did = c.post(f"/v1/subscriptions/{sub['id']}/test", headers=k["ent_a"]).json()["id"]
+            deadline = time.monotonic() + 20
+            while not rx.received and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            stop()
+        assert [m.webhook_id for m in rx.received] == [did]
+        assert c.get(f"/v1/deliveries/{did}", headers=k["ent_a"]).json()["status"] == "delivered"
