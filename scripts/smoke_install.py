@@ -14,7 +14,6 @@ import pkgutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -42,25 +41,10 @@ def import_everything() -> int:
     return len(names)
 
 
-@dataclass
-class SmallForecast:
-    """A forecast shaped as models.forecast.Forecast (docs/architecture.md)."""
-
-    issue_date: date
-    issued_at: datetime
-    model_version: str = "smoke"
-    met_mode: str = "stored"
-    method: str = "model"
-    missing_inputs: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    values: pd.DataFrame = field(default_factory=pd.DataFrame)
-    hourly_o3: pd.DataFrame = field(default_factory=pd.DataFrame)
-    critical: pd.DataFrame = field(default_factory=pd.DataFrame)
-    risk: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-
-def small_forecast() -> SmallForecast:
+def small_forecast():  # noqa: ANN201 - an aqcast.models.forecast.Forecast
+    """Three days of a summer ozone forecast for the district, in the Forecast layout."""
     from aqcast.features.critical_value import critical_value_ugm3
+    from aqcast.models.forecast import Forecast
 
     values, hourly, crit, risk = [], [], [], []
     daily = {"aqi": [130, 90, 80], "o3_mda8": [195, 150, 120], "pm25_24h": [40, 35, 30]}
@@ -114,9 +98,12 @@ def small_forecast() -> SmallForecast:
                 area=AREA, target_date=target, p_heavy=0.05, stagnation_index=0.5, stagnation=False
             )
         )
-    return SmallForecast(
+    return Forecast(
         issue_date=ISSUE,
         issued_at=datetime(2015, 6, 30, 23, 0),
+        model_version="smoke",
+        met_mode="stored",
+        method="model",
         values=pd.DataFrame(values),
         hourly_o3=pd.DataFrame(hourly),
         critical=pd.DataFrame(crit),
