@@ -398,3 +398,34 @@ def critical_value_cap(
     return cap_message(
         identifier=identifier, sender=sender, sent=cap_time(sent, tz), msg_type="Alert", infos=infos
     )
+
+
+def cap_test_message(
+    *, identifier: str, sent: datetime, tz: ZoneInfo, sender: str, sender_name: Text
+) -> bytes:
+    """A CAP message of status ``Test`` (technical testing only: every recipient disregards
+    it) for a subscriber's test event; it names no real area."""
+    infos = []
+    for lang in ("zh", "en"):
+        say = Say(lang)
+        infos.append(
+            {
+                "language": LANGUAGE_TAGS[lang],
+                "event": say("cap_test_event"),
+                "urgency": "Unknown",
+                "severity": "Unknown",
+                "certainty": "Unknown",
+                "effective": cap_time(sent, tz),
+                "senderName": sender_name(lang),
+                "headline": say("cap_test_headline"),
+                "area": {"areaDesc": say("cap_test_area")},
+            }
+        )
+    return cap_message(
+        identifier=identifier,
+        sender=sender,
+        sent=cap_time(sent, tz),
+        msg_type="Alert",
+        status="Test",
+        infos=infos,
+    )

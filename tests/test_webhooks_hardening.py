@@ -35,6 +35,15 @@ def test_test_events_stay_out_of_the_public_feeds_and_say_test(sqlite_url):
         body = json.loads(msg.body)
         assert body["type"] == "test" and body["data"]["details"]["status"] == "Test"
         assert body["data"]["area"] == ""  # no subscriber text posing as an area
+        from lxml import etree
+
+        from aqcast.alerts.cap import CAP_NS, validate_cap
+
+        cap = body["data"]["details"]["cap_xml"].encode()
+        validate_cap(cap)
+        doc = etree.fromstring(cap)
+        assert doc.findtext("c:status", namespaces={"c": CAP_NS}) == "Test"
+        assert "Free text" not in body["data"]["details"]["cap_xml"]
 
         officer = k["officer"]
         events = c.get("/v1/events", headers=officer).json()

@@ -218,6 +218,20 @@ def rotate_secret(sub: Subscription, now: datetime, grace_hours: float) -> str:
 TEST_WINDOW = timedelta(hours=1)
 
 
+def _test_cap(eid: str, now: datetime, tz: ZoneInfo | None) -> str:
+    from aqcast.alerts.campaign import current_campaign
+    from aqcast.alerts.cap import cap_test_message
+
+    cap = current_campaign().cap
+    return cap_test_message(
+        identifier=f"aqcast-{eid}",
+        sent=now.replace(tzinfo=UTC),
+        tz=tz or ZoneInfo("UTC"),
+        sender=cap.sender,
+        sender_name=cap.sender_name,
+    ).decode()
+
+
 def send_test_event(
     session: Session,
     sub: Subscription,
@@ -268,6 +282,7 @@ def send_test_event(
         payload={
             "status": "Test",
             "subscription_id": sub.id,
+            "cap_xml": _test_cap(eid, now, tz),
             "message": {
                 "zh": "这是一条测试消息，用于检查接收端和签名。",
                 "en": "A test message to check the receiver and its signature check.",
