@@ -59,7 +59,11 @@ class AqcastGroup(TyperGroup):
         except Exception as exc:
             if _debug(ctx) or isinstance(exc, typer.TyperException):
                 raise
-            hint = "" if type(exc).__module__.startswith("aqcast.") else " (--debug: traceback)"
+            hint = (
+                ""
+                if type(exc).__module__.startswith("aqcast.")
+                else " (run with --debug for the traceback)"
+            )
             typer.echo(f"error: {describe_failure(exc)}{hint}", err=True)
             raise typer.Exit(1) from None
 
