@@ -334,3 +334,98 @@ def advisory_cap(
     return cap_message(
         identifier=identifier, sender=sender, sent=cap_time(sent, tz), msg_type="Alert", infos=infos
     )
+
+
+def critical_value_cap(
+    crossing: dict,
+    *,
+    day: date,
+    identifier: str,
+    sent: datetime,
+    tz: ZoneInfo,
+    sender: str,
+    sender_name: Text,
+    area_name: Text,
+    shape: dict,
+    web: str | None = None,
+) -> bytes:
+    """A CAP message for the day's observed O3 reaching the morning critical value
+    (``alerts.engine.critical_crossing``): an Alert for the rest of the local day."""
+    hour = int(crossing["hour"])
+    value = crossing["critical_value_ugm3"]
+    certain = crossing.get("intraday_status") in ("already_exceeded", "unavoidable")
+    infos = []
+    for lang in ("zh", "en"):
+        say = Say(lang)
+        if crossing.get("observed_ugm3") is not None:
+            description = say(
+                "cap_critical_description",
+                hour=f"{hour:02d}",
+                observed=crossing["observed_ugm3"],
+                value=value,
+            )
+        else:
+            description = say("cap_critical_unavoidable", hour=f"{hour:02d}", value=value)
+        infos.append(
+            {
+                "language": LANGUAGE_TAGS[lang],
+                "event": say("cap_critical_event"),
+                "responseType": ["Execute"],
+                "urgency": "Immediate",
+                "severity": "Moderate",
+                "certainty": "Observed" if certain else "Likely",
+                "effective": cap_time(sent, tz),
+                "onset": cap_time(day_start(day, tz) + timedelta(hours=hour), tz),
+                "expires": cap_time(day_end(day, tz), tz),
+                "senderName": sender_name(lang),
+                "headline": say(
+                    "cap_critical_headline",
+                    area=area_name(lang),
+                    date=say.date(day, short=True),
+                    value=value,
+                ),
+                "description": description,
+                "instruction": say("cap_critical_instruction"),
+                "web": web,
+                "parameters": {
+                    "critical_value_ugm3": value,
+                    "hour": hour,
+                    "intraday_status": crossing.get("intraday_status") or "",
+                },
+                "area": {"areaDesc": area_name(lang), **shape},
+            }
+        )
+    return cap_message(
+        identifier=identifier, sender=sender, sent=cap_time(sent, tz), msg_type="Alert", infos=infos
+    )
+
+
+def cap_test_message(
+    *, identifier: str, sent: datetime, tz: ZoneInfo, sender: str, sender_name: Text
+) -> bytes:
+    """A CAP message of status ``Test`` (technical testing only: every recipient disregards
+    it) for a subscriber's test event; it names no real area."""
+    infos = []
+    for lang in ("zh", "en"):
+        say = Say(lang)
+        infos.append(
+            {
+                "language": LANGUAGE_TAGS[lang],
+                "event": say("cap_test_event"),
+                "urgency": "Unknown",
+                "severity": "Unknown",
+                "certainty": "Unknown",
+                "effective": cap_time(sent, tz),
+                "senderName": sender_name(lang),
+                "headline": say("cap_test_headline"),
+                "area": {"areaDesc": say("cap_test_area")},
+            }
+        )
+    return cap_message(
+        identifier=identifier,
+        sender=sender,
+        sent=cap_time(sent, tz),
+        msg_type="Alert",
+        status="Test",
+        infos=infos,
+    )

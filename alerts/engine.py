@@ -28,7 +28,13 @@ from sqlalchemy.orm import Session
 from aqcast.alerts import forecast_view as fv
 from aqcast.alerts.advisories import advisories_for_day
 from aqcast.alerts.campaign import CampaignFile, current_campaign, district_for_area
-from aqcast.alerts.cap import advisory_cap, area_shape, reference, warning_cap
+from aqcast.alerts.cap import (
+    advisory_cap,
+    area_shape,
+    critical_value_cap,
+    reference,
+    warning_cap,
+)
 from aqcast.alerts.prompt import build_prompt
 from aqcast.alerts.targets import target_status
 from aqcast.alerts.warnings import RuleSet, WarningStatus, next_state
@@ -497,7 +503,11 @@ def check_critical_crossing(
     )
     if result is None:
         return None
+    key = f"critical|{area}|{day.isoformat()}"
     with session_scope(engine) as session:
+        payload = {"area": area, "day": day.isoformat(), **result}
+        if session.get(AlertEvent, event_id(key)) is None:
+            payload["cap_xml"] = _critical_cap(session, area, day, result, now, event_id(key))
         ev, _ = record_event(
             session,
             type="critical_value_crossed",
@@ -505,9 +515,33 @@ def check_critical_crossing(
             issue_date=day,
             start_date=day,
             end_date=day,
-            payload={"area": area, "day": day.isoformat(), **result},
-            dedup_key=f"critical|{area}|{day.isoformat()}",
+            payload=payload,
+            dedup_key=key,
             level="o3",
             now=_naive_utc(now),
         )
     return ev
+
+
+def _critical_cap(
+    session: Session, area: str, day: date, crossing: dict, now: datetime, eid: str
+) -> str:
+    """The CAP message of a critical-value crossing, made like the warnings' and the
+    advisories' (campaign sender, the area's shape, local offsets)."""
+    settings = get_settings()
+    cfg = current_campaign()
+    points = _area_points(session, area)
+    district = district_for_area(cfg, area)
+    xml = critical_value_cap(
+        crossing,
+        day=day,
+        identifier=f"aqcast-{eid}",
+        sent=_aware(now),
+        tz=settings.tz,
+        sender=cfg.cap.sender,
+        sender_name=cfg.cap.sender_name,
+        area_name=cfg.districts[district].name,
+        shape=area_shape(points, cfg.cap.margin_km) if points else {},
+        web=f"{settings.public_base_url.rstrip('/')}/v1/events/{eid}",
+    )
+    return xml.decode()

@@ -21,16 +21,12 @@ from aqcast.features.daily import area_daily_statistics, daily_statistics
 from aqcast.features.feature_table import load_feature_spec
 from aqcast.models.forecast import PERFECT_PROGNOSIS_NOTE
 from aqcast.models.hindcast import STATION_PREFIX, hindcast_rows, replay
-from aqcast.models.inputs import load_inputs, local_midnight_utc
+from aqcast.models.inputs import NoObservationsError, load_inputs, local_midnight_utc
 from aqcast.models.skill import observed_with_aqi, score, verification_frame
 from aqcast.service.config_files import area_stations, load_areas
 from aqcast.service.observations import first_observation_day as stored_first_day
 from aqcast.service.observations import load_hourly, observed_area_o3_hours
 from aqcast.service.settings import get_settings
-
-
-class NoObservationsError(RuntimeError):
-    """The store holds no observations to replay or verify against."""
 
 
 def first_observation_day(engine: Engine, tz: str | None = None) -> date:

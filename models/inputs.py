@@ -43,6 +43,10 @@ def area_map(areas: AreasFile, codes: list[str]) -> dict[str, list[str]]:
     return {name: area_stations(name, codes, areas) for name in areas.areas}
 
 
+class NoObservationsError(RuntimeError):
+    """The store holds no observations to forecast from, replay or verify against."""
+
+
 @dataclass
 class Inputs:
     table: pd.DataFrame  # the feature table
@@ -130,6 +134,11 @@ def load_inputs(
     start = history_start or (first - timedelta(days=history_days))
     cutoff = issue_time_utc(last, tz, issue_time)
     hourly = load_hourly(engine, local_midnight_utc(start, tz), cutoff)
+    if hourly.empty:
+        raise NoObservationsError(
+            f"no observations stored from {start} to the issue time of {last}: "
+            "ingest observations for those days first (`aqcast ingest`)"
+        )
     if met == "observed":
         horizon = local_midnight_utc(last + timedelta(days=max(spec.leads) + 1), tz)
         later = load_hourly(engine, cutoff, horizon, variables=OBS_WEATHER)

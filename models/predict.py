@@ -116,6 +116,7 @@ def predict_table(bundle: ModelBundle, table: pd.DataFrame) -> pd.DataFrame:
             res = fb
         per_var[v] = res
 
+    make_coherent(per_var)
     keys = table[["entity", "issue_date", "target_date", "lead_days"]].reset_index(drop=True)
     frames = []
     for v, res in per_var.items():
@@ -128,6 +129,35 @@ def predict_table(bundle: ModelBundle, table: pd.DataFrame) -> pd.DataFrame:
     frames.append(_aqi_rows(keys, per_var))
     out = pd.concat(frames, ignore_index=True)
     return out[OUT_COLUMNS]
+
+
+QUANTILES = ("q10", "q50", "q90")
+
+
+def make_coherent(per_var: dict[str, dict]) -> None:
+    """Make each row's forecasts physically and statistically coherent, in place:
+    q10 <= q50 <= q90 for every variable (separately fitted residual quantiles and the
+    fallback mixing can cross), and the O3 MDA8 never above the O3 1-hour maximum at the
+    same quantile (an 8-hour mean cannot exceed the day's largest hourly value): where it
+    would be, the 1-hour maximum is raised to the MDA8, the better forecast of the two."""
+    for res in per_var.values():
+        _sort_quantiles(res)
+    mda8, max1h = per_var.get("o3_mda8"), per_var.get("o3_1h_max")
+    if mda8 is not None and max1h is not None:
+        for q in QUANTILES:
+            lo, hi = np.asarray(mda8[q], dtype=float), np.asarray(max1h[q], dtype=float)
+            with np.errstate(invalid="ignore"):
+                above = np.isfinite(lo) & np.isfinite(hi) & (lo > hi)
+            max1h[q] = np.where(above, lo, hi)
+        _sort_quantiles(max1h)
+
+
+def _sort_quantiles(res: dict) -> None:
+    stacked = np.vstack([np.asarray(res[q], dtype=float) for q in QUANTILES])
+    whole = np.isfinite(stacked).all(axis=0)
+    stacked[:, whole] = np.sort(stacked[:, whole], axis=0)
+    for i, q in enumerate(QUANTILES):
+        res[q] = stacked[i]
 
 
 def _aqi_rows(keys: pd.DataFrame, per_var: dict[str, dict]) -> pd.DataFrame:

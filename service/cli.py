@@ -1,16 +1,93 @@
 """The ``aqcast`` command. Each group of commands lives in its own module under
-``service/commands``; this module only assembles them."""
+``service/commands``; this module only assembles them, and answers every failure that
+escapes a command in one line (``--debug`` shows the traceback instead)."""
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import typer
+from typer.core import TyperArgument, TyperGroup, TyperOption
+
+from aqcast.service.errors import describe_failure
+
+# Metavars shown in help instead of typer's "<str>", "<bool>" type placeholders.
+_METAVARS = {"<str>": "TEXT", "<int>": "INTEGER", "<float>": "NUMBER", "<Path>": "PATH"}
+
+
+def _plain_metavars(cmd: Any, ctx: Any) -> None:
+    """Give every option and argument of ``cmd`` and its subcommands a plain metavar: flags
+    none, values TEXT/INTEGER/NUMBER/PATH or their formats, arguments their name."""
+    params = list(getattr(cmd, "params", []))
+    help_option = cmd.get_help_option(ctx) if hasattr(cmd, "get_help_option") else None
+    if help_option is not None:
+        params.append(help_option)
+    for param in params:
+        if getattr(param, "metavar", None) is not None:
+            continue
+        if isinstance(param, TyperArgument):
+            param.metavar = (param.name or "value").upper()
+        elif isinstance(param, TyperOption):
+            if param.is_flag or param.count:
+                param.metavar = ""
+            else:
+                shown = param.display_type(ctx)
+                param.metavar = _METAVARS.get(shown, shown.strip("<>").upper())
+    for sub in getattr(cmd, "commands", {}).values():
+        _plain_metavars(sub, ctx)
+
+
+class AqcastGroup(TyperGroup):
+    """The root group: plain help metavars, and one line (no traceback) for any failure."""
+
+    def get_help(self, ctx: Any) -> str:
+        _plain_metavars(self, ctx)
+        return super().get_help(ctx)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            _plain_metavars(cmd, ctx)
+        return cmd
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if _debug(ctx) or isinstance(exc, typer.TyperException):
+                raise
+            hint = (
+                ""
+                if type(exc).__module__.startswith("aqcast.")
+                else " (run with --debug for the traceback)"
+            )
+            typer.echo(f"error: {describe_failure(exc)}{hint}", err=True)
+            raise typer.Exit(1) from None
+
+
+def _debug(ctx: Any) -> bool:
+    return bool(ctx.params.get("debug")) or os.environ.get("AQCAST_DEBUG", "") not in ("", "0")
+
 
 app = typer.Typer(
     name="aqcast",
+    cls=AqcastGroup,
     help="Daily ozone and PM2.5 forecasts, work prompts, advisories and warnings.",
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def main(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the traceback of a failure (also AQCAST_DEBUG=1)."
+    ),
+) -> None:
+    """Daily ozone and PM2.5 forecasts, work prompts, advisories and warnings."""
 
 
 @app.command()

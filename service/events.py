@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aqcast.service.tables import AlertEvent, Delivery, Subscription
+from aqcast.service.tables import AlertEvent, ApiKey, Delivery, Subscription
 
 
 def utcnow() -> datetime:
@@ -49,7 +49,14 @@ def fan_out(session: Session, event: AlertEvent, now: datetime | None = None) ->
     """Create one pending delivery per matching subscription; returns how many."""
     now = now or utcnow()
     n = 0
-    for sub in session.scalars(select(Subscription).where(Subscription.status == "active")):
+    if event.type == "test":
+        return 0  # a test event goes to the subscription that asked for it, and no other
+    active = (
+        select(Subscription)
+        .join(ApiKey, ApiKey.id == Subscription.owner_key_id)
+        .where(Subscription.status == "active", ApiKey.revoked_at.is_(None))
+    )
+    for sub in session.scalars(active):
         if not subscription_matches(sub, event):
             continue
         did = delivery_id(event.id, sub.id)

@@ -5,8 +5,13 @@ hour or month); the ``job_runs`` table has a unique constraint on that pair. A s
 claims a run by inserting its row; the insert fails with an IntegrityError when another
 process already holds it. The holder keeps ``heartbeat_at`` fresh while it works. A row
 that is still ``running`` with a heartbeat older than ``stale_after`` belongs to a process
-that died: another may take it over with a compare-and-set update (only one wins). A
-``failed`` row may be claimed again (a retry); a ``done`` row never is.
+that died: another may take it over with a compare-and-set update (only one wins). So may
+a row whose owner is known to be gone at once: an owner is ``host:pid:tag``, and a process
+on the same host that no longer runs (or this very process under an earlier owner, as
+after a container restart where the service is pid 1 again) holds nothing. A scheduler
+that stops releases its running claims (``release_claims``: they become ``failed``, so
+the next process retries them at once). A ``failed`` row may be claimed again (a retry);
+a ``done`` row never is.
 
 Leader lock (PostgreSQL). ``pg_try_advisory_lock`` on a connection held open for the life
 of the scheduler elects the one replica that runs jobs; the lock goes with the connection
@@ -20,6 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +38,28 @@ from aqcast.service.clock import store_time
 from aqcast.service.tables import JobRun
 
 log = logging.getLogger(__name__)
+
+
+# Owners of the schedulers alive in this process (JobRunner registers its owner).
+LIVE_OWNERS: set[str] = set()
+
+
+def owner_gone(owner: str) -> bool:
+    """True when ``owner`` (``host:pid:tag``) is a process of this host that is gone; an
+    owner of another host, or in another form, counts as alive (its heartbeat decides)."""
+    parts = owner.split(":")
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return owner not in LIVE_OWNERS
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, under another user
+        return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -82,7 +111,11 @@ def claim_run(
             return None
         if row.status == "done":
             return None
-        if row.status == "running" and row.heartbeat_at > at - stale_after:
+        if (
+            row.status == "running"
+            and row.heartbeat_at > at - stale_after
+            and not owner_gone(row.owner)
+        ):
             return None
         attempt = int((row.detail or {}).get("attempt", 1)) + 1
         detail = dict(row.detail or {})
@@ -145,6 +178,29 @@ def finish_run(
             .values(status=status, finished_at=at, heartbeat_at=at, detail=merged)
         ).rowcount
     return n == 1
+
+
+def release_claims(engine: Engine, owner: str, now: datetime, reason: str = "shutdown") -> int:
+    """Mark every run ``owner`` still holds as ``failed`` (released), so that the next
+    scheduler retries it at once instead of waiting for the claim to go stale."""
+    at = store_time(now)
+    released = 0
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(JobRun.id, JobRun.detail).where(
+                JobRun.owner == owner, JobRun.status == "running"
+            )
+        ).all()
+        for row in rows:
+            detail = {**(row.detail or {}), "released": reason}
+            released += conn.execute(
+                update(JobRun)
+                .where(JobRun.id == row.id, JobRun.owner == owner, JobRun.status == "running")
+                .values(status="failed", finished_at=at, detail=detail)
+            ).rowcount
+    if released:
+        log.warning("released %d running claim(s) of %s (%s)", released, owner, reason)
+    return released
 
 
 def run_status(engine: Engine, job: str, run_key: str) -> str | None:

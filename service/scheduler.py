@@ -40,7 +40,15 @@ from sqlalchemy import Engine
 
 from aqcast.service.clock import Clock, as_utc
 from aqcast.service.config_files import ConfigError, load_yaml_model
-from aqcast.service.locks import LeaderLock, claim_run, finish_run, heartbeat, run_status
+from aqcast.service.locks import (
+    LIVE_OWNERS,
+    LeaderLock,
+    claim_run,
+    finish_run,
+    heartbeat,
+    release_claims,
+    run_status,
+)
 from aqcast.service.settings import PACKAGE_CONFIG_DIR
 
 log = logging.getLogger(__name__)
@@ -217,10 +225,20 @@ class JobRunner:
         self.engine, self.clock, self.schedule, self.jobs = engine, clock, schedule, jobs
         self.context, self.tz = context, tz
         self.owner = owner or default_owner()
+        LIVE_OWNERS.add(self.owner)
         self.leader = leader
         self.on_leadership = on_leadership
         self._was_leader = False
         self._lock = threading.Lock()
+
+    def release(self) -> int:
+        """On shutdown: give up the runs still held (they become retriable at once) and
+        the leader lock; returns how many runs were released."""
+        released = release_claims(self.engine, self.owner, self.clock.now())
+        LIVE_OWNERS.discard(self.owner)
+        if self.leader is not None:
+            self.leader.release()
+        return released
 
     def is_leader(self) -> bool:
         if self.leader is None:

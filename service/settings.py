@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "aqcast" / "config"
 if not PACKAGE_CONFIG_DIR.is_dir():  # installed (non-editable) layout
@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_base_url: str = "http://127.0.0.1:8000"
+    api_max_body_bytes: int = 65536  # larger request bodies answer 413
 
     # Outside data feeds
     openaq_api_key: SecretStr | None = None
@@ -75,7 +76,10 @@ class Settings(BaseSettings):
     feed_stale_after_hours: float = 3.0
 
     # Webhooks
-    webhook_allow_private: list[str] = Field(default_factory=list)
+    # Addresses, networks or host names webhook targets may resolve to although they are
+    # not globally routable (e.g. "127.0.0.1" to try webhooks on one machine). A plain
+    # comma list, "127.0.0.1,10.0.0.0/8", or a JSON list.
+    webhook_allow_private: Annotated[list[str], NoDecode] = Field(default_factory=list)
     webhook_require_https: bool | None = None
     webhook_retry_schedule_s: list[float] = Field(
         default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 86400]
@@ -89,6 +93,7 @@ class Settings(BaseSettings):
     webhook_client_error_attempts: int = 3  # attempts for a 4xx other than 410/429
     webhook_disable_after_hours: float = 24.0  # of continuous failure
     webhook_disable_after_dead_letters: int = 5  # in a row
+    webhook_test_events_per_hour: int = 6  # per subscription (POST .../test)
 
     # Enterprises: the one-click acknowledgement link in advisory messages is signed with
     # this key (HMAC); without it messages carry no link. Links expire this long after the
@@ -105,6 +110,18 @@ class Settings(BaseSettings):
 
     # Scale-out
     dask_scheduler: str | None = None
+
+    @field_validator("webhook_allow_private", mode="before")
+    @classmethod
+    def _comma_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return v
 
     @field_validator("timezone")
     @classmethod

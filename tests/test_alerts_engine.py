@@ -142,6 +142,7 @@ def test_critical_value_crossing_is_one_event_a_day(db_url):
     ev = check_critical_crossing(engine, "district", d, crossed, fc, _now(d))
     assert ev is not None and ev.type == "critical_value_crossed"
     assert ev.payload["hour"] == 11
+    assert_critical_cap(ev, cv)
     again = check_critical_crossing(engine, "district", d, crossed + [cv + 10], fc, _now(d))
     assert again.id == ev.id
     assert _count(engine) == 1
@@ -274,3 +275,30 @@ def test_hindcast_score_finds_caught_alerts_lead_and_false_alarms():
     (alert,) = result["real_alerts"]
     assert alert["caught"] and alert["days_ahead"] == 2 and alert["highest_level"] == "red"
     assert [f["warned"] for f in result["false_alarms"]] == ["2015-12-22..2015-12-22"]
+
+
+def assert_critical_cap(ev, cv):
+    """The critical-value CAP message gets the care of the others: validated against the
+    schema, campaign sender, aqcast- identifier, a headline for people, local offsets."""
+    from lxml import etree
+
+    from aqcast.alerts.cap import CAP_NS
+
+    xml = ev.payload["cap_xml"].encode()
+    validate_cap(xml)
+    doc = etree.fromstring(xml)
+    ns = {"c": CAP_NS}
+    cfg = load_campaign()
+    assert doc.findtext("c:identifier", namespaces=ns) == f"aqcast-{ev.id}"
+    assert doc.findtext("c:sender", namespaces=ns) == cfg.cap.sender
+    assert doc.findtext("c:status", namespaces=ns) == "Actual"
+    assert doc.findtext("c:sent", namespaces=ns).endswith("+08:00")
+    infos = doc.findall("c:info", ns)
+    assert [i.findtext("c:language", namespaces=ns) for i in infos] == ["zh-CN", "en-US"]
+    zh, en = (i.findtext("c:headline", namespaces=ns) for i in infos)
+    assert f"{round(cv)}" in zh and "臭氧临界值" in zh and "critical_value_crossed" not in zh
+    assert en.startswith(cfg.districts["district"].name("en")) and "critical value" in en
+    assert "11:00" in infos[1].findtext("c:description", namespaces=ns)
+    for i in infos:
+        assert i.findtext("c:onset", namespaces=ns).endswith("T11:00:00+08:00")
+        assert i.findtext("c:expires", namespaces=ns).endswith("+08:00")

@@ -153,11 +153,14 @@ def test_cap_message(seeded):
     validate_cap(r.content)  # the OASIS CAP 1.2 schema
     doc = etree.fromstring(r.content)
     ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
-    assert doc.findtext("cap:identifier", namespaces=ns) == "evt_warn_0"
+    assert doc.findtext("cap:identifier", namespaces=ns) == "aqcast-evt_warn_0"
+    from aqcast.alerts.campaign import load_campaign
+
+    assert doc.findtext("cap:sender", namespaces=ns) == load_campaign().cap.sender
     assert doc.findtext("cap:msgType", namespaces=ns) == "Update"  # an upgrade
-    assert doc.findtext("cap:sent", namespaces=ns).endswith("+00:00")
+    assert doc.findtext("cap:sent", namespaces=ns).endswith("+08:00")  # local, as CAP asks
     infos = doc.findall("cap:info", namespaces=ns)
-    assert [i.findtext("cap:language", namespaces=ns) for i in infos] == ["zh-CN", "en"]
+    assert [i.findtext("cap:language", namespaces=ns) for i in infos] == ["zh-CN", "en-US"]
     assert infos[0].findtext("cap:category", namespaces=ns) == "Env"
     assert infos[0].findtext("cap:severity", namespaces=ns) == "Severe"
     circle = infos[0].findtext("cap:area/cap:circle", namespaces=ns)

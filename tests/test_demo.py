@@ -74,7 +74,7 @@ def test_demo_replays_days_through_the_scheduler_and_the_page_shows_them(
     out = result.output
     assert "3 prompts published, 0 failed" in out
     assert "http://127.0.0.1:8000/prompt/2015-06-03" in out
-    key = re.search(r"shown once\): (\S+)", out).group(1)
+    key = re.search(r"officer API key \(kept in [^)]+\): (\S+)", out).group(1)
 
     engine = engine_for(get_settings().database_url)
     with engine.connect() as conn:
@@ -136,6 +136,14 @@ def test_demo_replays_days_through_the_scheduler_and_the_page_shows_them(
     assert "0 prompts published, 0 failed" in again.output
     assert again.output.count("already published earlier: nothing published twice") == 3
     assert counts(engine) == before
+    # the same officer key again, not one more key per run
+    assert (
+        re.search(r"officer API key \(reused, kept in [^)]+\): (\S+)", again.output).group(1) == key
+    )
+    from aqcast.service.tables import ApiKey
+
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(ApiKey)).scalar_one() == 1
     assert first_s < 90, f"demo took {first_s:.0f} s"
 
 

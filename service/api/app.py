@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from aqcast.service.api.errors import install_error_handlers
+from aqcast.service.api.limits import BodyLimitMiddleware
 from aqcast.service.metrics import HTTP_REQUEST_SECONDS
 from aqcast.service.settings import Settings, get_settings
 
@@ -44,6 +45,7 @@ ROUTER_MODULES: list[str] = [
     "aqcast.service.api.enterprises",
     "aqcast.service.api.ack_links",
     "aqcast.service.api.page",
+    "aqcast.service.api.docs",
 ]
 
 TAGS = [
@@ -113,12 +115,19 @@ def create_app(settings: Settings | None = None, *, clock: object | None = None)
             "Lists use limit/offset pagination (max limit 1000)."
         ),
         openapi_tags=TAGS,
+        # /docs is served with local Swagger UI assets (service/api/docs.py): no CDN
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock or utc_clock
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
+    from aqcast.service.api import docs
+
+    app.mount(docs.ASSETS, StaticFiles(directory=docs.assets_dir()), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

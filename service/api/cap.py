@@ -14,7 +14,7 @@ import math
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated
-from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from aqcast.service.api.deps import ReaderKey, SessionDep, SettingsDep
 from aqcast.service.api.errors import error_responses, not_found
-from aqcast.service.api.events import EVENT_ID_PATTERN, filter_events
+from aqcast.service.api.events import EVENT_ID_PATTERN, PRIVATE_TYPES, filter_events
 from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page, paginate
 from aqcast.service.settings import Settings
 from aqcast.service.tables import AlertEvent, Station
@@ -31,7 +31,7 @@ from aqcast.service.tables import AlertEvent, Station
 router = APIRouter(prefix="/v1/cap", tags=["cap"])
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 CAP_MEDIA_TYPE = "application/cap+xml"
-NOT_ALERTS = ("prompt",)
+NOT_ALERTS = ("prompt", *PRIVATE_TYPES)
 SEVERITY = {"red": "Extreme", "orange": "Severe", "yellow": "Moderate", "blue": "Minor"}
 EARTH_RADIUS_KM = 6371.0
 
@@ -46,10 +46,11 @@ class CapEntry(BaseModel):
     url: str = Field(description="Where the CAP message is (application/cap+xml).")
 
 
-def cap_time(value: datetime) -> str:
-    """CAP's date-time form: seconds precision with an explicit offset (``+00:00``)."""
+def cap_time(value: datetime, tz: ZoneInfo | None = None) -> str:
+    """CAP's date-time form: seconds precision with an explicit offset (the local one with
+    ``tz``, as the engine's messages have; naive values are UTC)."""
     aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
-    return aware.astimezone(UTC).replace(microsecond=0).isoformat()
+    return aware.astimezone(tz or UTC).replace(microsecond=0).isoformat()
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -105,7 +106,9 @@ def cap_message(event: AlertEvent, settings: Settings, circle: str | None) -> by
         el.text = text
         return el
 
-    host = urlparse(settings.public_base_url).hostname or "aqcast"
+    from aqcast.alerts.campaign import current_campaign
+
+    cap_cfg = current_campaign().cap  # the sender the engine's own messages carry
     action = (event.payload or {}).get("action")
     msg_type = {
         "lifted": "Cancel",
@@ -114,16 +117,16 @@ def cap_message(event: AlertEvent, settings: Settings, circle: str | None) -> by
         "extended": "Update",
     }.get(str(action), "Alert")
     alert = ET.Element(f"{{{CAP_NS}}}alert")
-    sub(alert, "identifier", event.id)
-    sub(alert, "sender", f"aqcast@{host}")
-    sub(alert, "sent", cap_time(event.created_at))
+    tz = settings.tz
+    sub(alert, "identifier", f"aqcast-{event.id}")
+    sub(alert, "sender", cap_cfg.sender)
+    sub(alert, "sent", cap_time(event.created_at, tz))
     sub(alert, "status", "Actual")
     sub(alert, "msgType", msg_type)
     sub(alert, "scope", "Public")
-    tz = settings.tz
     effective = datetime.combine(event.start_date, time(0), tz)
     expires = datetime.combine(event.end_date + timedelta(days=1), time(0), tz)
-    for lang, code in (("zh", "zh-CN"), ("en", "en")):
+    for lang, code in (("zh", "zh-CN"), ("en", "en-US")):
         headline, description = _text(event, lang)
         info = ET.SubElement(alert, f"{{{CAP_NS}}}info")
         sub(info, "language", code)
@@ -134,7 +137,7 @@ def cap_message(event: AlertEvent, settings: Settings, circle: str | None) -> by
         sub(info, "certainty", "Likely")
         sub(info, "effective", effective.isoformat())
         sub(info, "expires", expires.isoformat())
-        sub(info, "senderName", "aqcast")
+        sub(info, "senderName", cap_cfg.sender_name(lang))
         sub(info, "headline", headline[:160])
         sub(info, "description", description)
         sub(info, "web", f"{settings.public_base_url.rstrip('/')}/prompt/{event.issue_date}")

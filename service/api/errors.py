@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ _CODES = {
     406: "not_acceptable",
     409: "conflict",
     410: "gone",
+    413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
@@ -136,8 +138,29 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = field_errors(exc)
-        fields = ", ".join(e["field"] for e in errors)
+        # Each bad field with what is wrong (an enum names its valid values).
+        fields = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return error_response(422, f"invalid input: {fields}", detail=errors)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        from aqcast.service.store import is_unavailable
+
+        if is_unavailable(exc):
+            # One line in the log, not a traceback per request while the database is down.
+            log.error(
+                "database unavailable on %s %s: %s",
+                request.method,
+                request.url.path,
+                str(exc.orig).strip().splitlines()[0] if exc.orig else exc,
+            )
+            return error_response(
+                503,
+                "the database is unavailable; try again shortly",
+                headers={"Retry-After": "30"},
+            )
+        log.exception("database error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal error; the operators have been told")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -152,6 +175,8 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: "The key's role may not use this endpoint.",
         404: "Not found.",
         409: "Conflicts with the current state.",
+        413: "The request body is larger than settings.api_max_body_bytes.",
+        429: "Too many requests of this kind; see Retry-After.",
         422: "Invalid input; `detail` lists the bad fields.",
         503: "Not ready.",
     }

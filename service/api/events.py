@@ -16,6 +16,12 @@ from aqcast.service.tables import AlertEvent
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 EVENT_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
+# Test events (POST /v1/subscriptions/{id}/test) belong to one subscriber: never public.
+PRIVATE_TYPES = ("test",)
+
+
+def public_events() -> Select:
+    return select(AlertEvent).where(AlertEvent.type.not_in(PRIVATE_TYPES))
 
 
 class EventPublic(BaseModel):
@@ -85,7 +91,7 @@ def list_events(
     end: Annotated[date | None, Query(description="Issue dates until.")] = None,
 ) -> dict:
     stmt = filter_events(
-        select(AlertEvent), type=type, area=area, issue_date=issue_date, start=start, end=end
+        public_events(), type=type, area=area, issue_date=issue_date, start=start, end=end
     )
     rows, total = paginate(session, stmt, page)
     return make_page([event_public(r) for r in rows], total, page)
@@ -103,6 +109,6 @@ def get_event(
     event_id: Annotated[str, Path(pattern=EVENT_ID_PATTERN)],
 ) -> dict:
     row = session.get(AlertEvent, event_id)
-    if row is None:
+    if row is None or row.type in PRIVATE_TYPES:
         raise not_found(f"event {event_id}")
     return event_public(row)

@@ -10,12 +10,17 @@ columns of ``models.forecast.Forecast`` (a column-oriented dict of lists is read
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aqcast.features.nomenclature import DAILY
 from aqcast.service.tables import ForecastRun, ForecastValue
+
+# The daily variables of the nomenclature, as an enum of the API: an hourly name such as
+# ``pm25`` is refused with 422 naming these (its daily forecast is ``pm25_24h``).
+DailyVariable = Literal[tuple(DAILY)]  # type: ignore[valid-type]
 
 
 def latest_run(session: Session, issue_date: date) -> ForecastRun | None:

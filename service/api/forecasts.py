@@ -18,6 +18,7 @@ from aqcast.service.api.caching import cached_response, wants_csv
 from aqcast.service.api.deps import NowDep, ReaderKey, SessionDep
 from aqcast.service.api.errors import ApiError, error_responses
 from aqcast.service.api.forecast_data import (
+    DailyVariable,
     latest_issue_date,
     latest_run,
     payload_records,
@@ -184,7 +185,9 @@ def get_forecasts(
     issue_date: Annotated[date | None, Query(description="Issue date (local).")] = None,
     area: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
     station: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
-    variable: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$")] = None,
+    variable: Annotated[
+        DailyVariable | None, Query(description="A daily variable (docs/nomenclature.md).")
+    ] = None,
     lead_days: Annotated[int | None, Query(ge=0, le=10)] = None,
     format: Annotated[Literal["json", "csv"] | None, Query()] = None,  # noqa: A002
 ) -> Response:
@@ -312,7 +315,7 @@ def get_intraday(
     return IntradayCriticalValuePublic(
         area=area,
         day=issue_date,
-        as_of=now,
+        as_of=as_of,  # aware: serialised with its offset
         hours_observed=sum(1 for v in observed if v == v),  # NaN != NaN
         morning_critical_value_ugm3=crit[0].get("critical_value_ugm3"),
         status=upd.status,

@@ -20,6 +20,7 @@ from aqcast.service.tables import ApiKey, Delivery, DeliveryAttempt, Subscriptio
 from aqcast.service.webhooks import (
     ConflictError,
     NotFoundError,
+    RateLimitedError,
     SubscriptionError,
     UnsafeURLError,
     WebhookError,
@@ -48,13 +49,23 @@ Url = Annotated[
 ]
 
 
+# Per-field list limits: far above any real subscription, far below a flood.
+MAX_EVENT_TYPES = 5
+MAX_AREAS = 50
+MAX_SECTORS = 50
+
+
 class SubscriptionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: Url = Field(description="Where to POST; https in production, no private addresses.")
-    event_types: list[EventType] = Field(min_length=1)
-    areas: list[Name] = Field(default_factory=list, description="Empty: every area.")
+    event_types: list[EventType] = Field(min_length=1, max_length=MAX_EVENT_TYPES)
+    areas: list[Name] = Field(
+        default_factory=list, max_length=MAX_AREAS, description="Empty: every area."
+    )
     sectors: list[Name] = Field(
-        default_factory=list, description="Advisories only for these sectors; empty: all."
+        default_factory=list,
+        max_length=MAX_SECTORS,
+        description="Advisories only for these sectors; empty: all.",
     )
     language: Language = "zh"
     format: Format = Field(
@@ -72,9 +83,11 @@ class SubscriptionCreate(BaseModel):
 class SubscriptionUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: Url | None = None
-    event_types: list[EventType] | None = Field(default=None, min_length=1)
-    areas: list[Name] | None = None
-    sectors: list[Name] | None = None
+    event_types: list[EventType] | None = Field(
+        default=None, min_length=1, max_length=MAX_EVENT_TYPES
+    )
+    areas: list[Name] | None = Field(default=None, max_length=MAX_AREAS)
+    sectors: list[Name] | None = Field(default=None, max_length=MAX_SECTORS)
     language: Language | None = None
     robot_secret: RobotSecret | None = None
 
@@ -182,6 +195,8 @@ def _api_error(exc: Exception) -> ApiError:
         return ApiError(404, str(exc))
     if isinstance(exc, ConflictError):
         return ApiError(409, str(exc))
+    if isinstance(exc, RateLimitedError):
+        return ApiError(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)})
     if isinstance(exc, UnsafeURLError):
         return ApiError(422, str(exc), detail=[{"field": "url", "message": str(exc)}])
     field = str(exc).split(":", 1)[0] if ":" in str(exc) else ""
@@ -208,7 +223,7 @@ def _delivery(session: SessionDep, key: ApiKey, delivery_id: str) -> Delivery:
     status_code=201,
     summary="Subscribe to alerts",
     description="The response carries the signing secret; it is not shown again.",
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 413, 422),
 )
 def create(
     body: SubscriptionCreate,
@@ -350,15 +365,27 @@ def rotate(
     response_model=DeliveryPublic,
     status_code=202,
     summary="Send a test event",
-    description="Queues a `test` event for this subscription only; follow the delivery.",
-    responses=error_responses(401, 403, 404, 409),
+    description=(
+        "Queues a `test` event (status `Test`) for this subscription only; follow the "
+        "delivery. Test events never appear in /v1/events or /v1/cap; at most "
+        "settings.webhook_test_events_per_hour per subscription (429 beyond)."
+    ),
+    responses=error_responses(401, 403, 404, 409, 429),
 )
 def send_test(
-    subscription_id: SubscriptionId, session: SessionDep, key: EnterpriseKey, now: NowDep
+    subscription_id: SubscriptionId,
+    session: SessionDep,
+    key: EnterpriseKey,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> dict:
     sub = _sub(session, key, subscription_id)
     try:
-        return delivery_public(ops.send_test_event(session, sub, now))
+        return delivery_public(
+            ops.send_test_event(
+                session, sub, now, tz=settings.tz, per_hour=settings.webhook_test_events_per_hour
+            )
+        )
     except SubscriptionError as exc:
         raise _api_error(exc) from None
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from aqcast.service.api.deps import ReaderKey, SessionDep
 from aqcast.service.api.errors import error_responses
+from aqcast.service.api.forecast_data import DailyVariable
 from aqcast.service.tables import DailyStat, ForecastRun, ForecastValue, Station
 
 router = APIRouter(prefix="/v1/verification", tags=["verification"])
@@ -178,7 +179,8 @@ def recent_skill(
     summary="Recent skill",
     description=(
         "Skill of the stored forecasts over the last `days` target days up to `end` (default: "
-        "the latest observed day), for an area (default `district`) or one station: RMSE, "
+        "the latest day with both an observation and a forecast), for an area (default "
+        "`district`) or one station: RMSE, "
         "MAE, bias, correlation, NMB/NME, POD/FAR/CSI and Brier score at each variable's "
         "threshold, and 10-90 % coverage, per variable and lead (formulas of models.skill)."
     ),
@@ -191,9 +193,16 @@ def get_verification(
     end: Annotated[date | None, Query(description="Last target day.")] = None,
     area: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = None,
     station: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = None,
-    variable: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$")] = None,
+    variable: Annotated[
+        DailyVariable | None, Query(description="A daily variable (docs/nomenclature.md).")
+    ] = None,
 ) -> dict:
-    end = end or session.scalar(select(func.max(DailyStat.day)))
+    if end is None:
+        # The latest day that has both an observation and a forecast: the store may hold
+        # years of observations past the last forecast (a replayed demo month).
+        last_obs = session.scalar(select(func.max(DailyStat.day)))
+        last_fc = session.scalar(select(func.max(ForecastValue.target_date)))
+        end = min(last_obs, last_fc) if last_obs and last_fc else last_obs
     if end is None:
         return {"start": None, "end": None, "area": area, "station": station, "scores": []}
     scores = recent_skill(

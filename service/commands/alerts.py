@@ -9,8 +9,7 @@ from datetime import date
 import typer
 from sqlalchemy import select
 
-from aqcast.service.settings import get_settings
-from aqcast.service.store import engine_for, session_scope
+from aqcast.service.store import open_store, session_scope
 from aqcast.service.tables import AlertEvent, WarningState
 
 
@@ -43,7 +42,7 @@ def prompt(
     except ImportError as exc:
         typer.echo(f"error: forecasts cannot be loaded here: {exc}", err=True)
         raise typer.Exit(2) from exc
-    engine = engine_for(get_settings().database_url)
+    engine = open_store()
     forecast = load_forecast(engine, issue_date)
     if forecast is None:
         typer.echo(f"error: no forecast stored for issue date {issue_date}", err=True)
@@ -73,7 +72,7 @@ def warnings(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per area."),
 ) -> None:
     """Show the heavy-pollution warning in force for each area."""
-    engine = engine_for(get_settings().database_url)
+    engine = open_store()
     with session_scope(engine) as session:
         rows = list(session.scalars(select(WarningState).order_by(WarningState.area)))
     if not rows:
@@ -110,7 +109,7 @@ def events(
     cap: str | None = typer.Option(None, "--cap", help="Print the CAP 1.2 XML of this event id."),
 ) -> None:
     """List stored alert events (or print one event's CAP message)."""
-    engine = engine_for(get_settings().database_url)
+    engine = open_store()
     with session_scope(engine) as session:
         if cap is not None:
             ev = session.get(AlertEvent, cap)
@@ -120,7 +119,9 @@ def events(
                 raise typer.Exit(1)
             typer.echo(xml, nl=False)
             return
-        stmt = select(AlertEvent).order_by(AlertEvent.issue_date.desc(), AlertEvent.created_at)
+        stmt = select(AlertEvent).order_by(
+            AlertEvent.issue_date.desc(), AlertEvent.created_at.desc(), AlertEvent.id.desc()
+        )
         if type_:
             stmt = stmt.where(AlertEvent.type == type_)
         if area:

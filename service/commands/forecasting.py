@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from aqcast.service.settings import get_settings
-from aqcast.service.store import engine_for
+from aqcast.service.store import open_store
 
 models_app = typer.Typer(help="Trained model versions.", invoke_without_command=True)
 
@@ -32,7 +31,7 @@ def _choice(value: str, option: str, allowed: tuple[str, ...]) -> str:
 
 
 def _engine():
-    return engine_for(get_settings().database_url)
+    return open_store()
 
 
 def _first_observation_day(engine) -> date:

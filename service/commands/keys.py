@@ -14,8 +14,7 @@ from aqcast.service.auth import (
     list_keys,
     revoke_key,
 )
-from aqcast.service.settings import get_settings
-from aqcast.service.store import engine_for, session_scope
+from aqcast.service.store import open_store, session_scope
 
 app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
 
@@ -35,7 +34,7 @@ def create(
     """Create a key and print it once; only its hash is stored."""
     if not name.strip():
         raise typer.BadParameter("must not be empty", param_hint="--name")
-    engine = engine_for(get_settings().database_url)
+    engine = open_store()
     try:
         with session_scope(engine) as session:
             row, key = create_key(
@@ -58,7 +57,7 @@ def create(
 @app.command("list")
 def list_() -> None:
     """List keys (id, prefix, role, name, created, revoked); never the keys themselves."""
-    engine = engine_for(get_settings().database_url)
+    engine = open_store()
     with session_scope(engine) as session:
         rows = list_keys(session)
         typer.echo("id\tprefix\trole\tname\tcreated_at\trevoked_at")
@@ -74,7 +73,7 @@ def revoke(
     key_id: int = typer.Argument(..., help="The key's id (see `aqcast keys list`)."),
 ) -> None:
     """Revoke a key at once."""
-    engine = engine_for(get_settings().database_url)
+    engine = open_store()
     with session_scope(engine) as session:
         row = revoke_key(session, key_id, now=_now())
     if row is None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 import threading
 import time
@@ -27,12 +28,35 @@ def _echo(msg: str) -> None:
     typer.echo(msg)
 
 
-def _uvicorn(settings: Settings, host: str, port: int, clock: Any = None) -> None:
+def _uvicorn(settings: Settings, host: str, port: int, clock: Any = None, sock: Any = None) -> None:
     import uvicorn
 
     from aqcast.service.api.app import create_app
 
-    uvicorn.run(create_app(settings, clock=clock), host=host, port=port, log_level="info")
+    config = uvicorn.Config(
+        create_app(settings, clock=clock), host=host, port=port, log_level="info"
+    )
+    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+
+
+def bind_port(host: str, port: int) -> socket.socket:
+    """The listening socket for ``host:port``, bound now: a busy port fails here, before
+    anything else starts (no scheduler fires catch-up jobs, no run is claimed)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise typer.BadParameter(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another aqcast "
+            "serve running? Choose another with --port",
+            param_hint="--port",
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 # --- aqcast serve ------------------------------------------------------------------------
@@ -101,17 +125,23 @@ def serve(
 ) -> None:
     """Serve the API and page, and run the scheduled jobs (unless --no-scheduler)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from aqcast.service.store import open_store
+
     settings = get_settings()
+    host, port = host or settings.api_host, port or settings.api_port
+    open_store(settings.database_url)  # a new store is migrated first
+    sock = bind_port(host, port)
     scheduler = runner = None
-    if not no_scheduler:
-        scheduler, runner = start_scheduler(settings, schedule)
     try:
-        _uvicorn(settings, host or settings.api_host, port or settings.api_port)
+        if not no_scheduler:
+            scheduler, runner = start_scheduler(settings, schedule)
+        _uvicorn(settings, host, port, sock=sock)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=True)
-        if runner is not None and runner.leader is not None:
-            runner.leader.release()
+        if runner is not None:
+            runner.release()  # runs still held become retriable at once
+        sock.close()
 
 
 # --- aqcast demo -----------------------------------------------------------------------
@@ -238,21 +268,61 @@ def demo(
     published = [o for o in outcomes if o.job == "publish" and o.status == "done"]
     _echo(f"  {len(outcomes)} runs: {len(published)} prompts published, {len(failed)} failed")
 
-    key = create_demo_key(engine)
+    key, reused = demo_key(engine, settings)
     base = f"http://{host}:{port}"
     _echo("4/4 where to look")
     _echo(f"  the prompt of {last}: {base}/prompt/{last.isoformat()}")
     _echo(f"  the prompt of {first}: {base}/prompt/{first.isoformat()}  (English: ?lang=en)")
     _echo(f"  API docs:   {base}/docs")
-    _echo(f"  an officer API key for this demo (shown once): {key}")
+    kept = settings.home_path / DEMO_KEY_FILE
+    _echo(f"  the demo's officer API key ({'reused, ' if reused else ''}kept in {kept}): {key}")
     _echo(f"  e.g. curl -H 'Authorization: Bearer {key}' {base}/v1/forecasts?issue_date={last}")
     if failed:
         _echo(f"  {len(failed)} runs failed; see the job_runs table for their errors")
+    _echo(
+        "  webhooks: this demo also sends them; to try one on this machine, start it with "
+        "AQCAST_WEBHOOK_ALLOW_PRIVATE=127.0.0.1 (docs/api.md, Webhooks)"
+    )
     if no_serve:
         return
+    sock = bind_port(host, port)
     _echo(f"serving on {base} (Ctrl-C to stop)")
     sys.stdout.flush()
-    _uvicorn(settings, host, port)
+    stop_dispatcher = start_dispatcher(engine, settings)
+    try:
+        _uvicorn(settings, host, port, sock=sock)
+    finally:
+        stop_dispatcher()
+        sock.close()
+
+
+def start_dispatcher(engine: Any, settings: Settings) -> Any:
+    """Run the webhook dispatcher in a background thread (its own event loop), so that
+    deliveries, test events included, go out while the demo serves; returns a function
+    that stops it and waits for it."""
+    import asyncio
+
+    from aqcast.service.webhooks.dispatcher import DispatchConfig, run_dispatcher
+
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(
+            run_dispatcher(engine, config=DispatchConfig.from_settings(settings), stop=stop)
+        )
+        loop.close()
+
+    thread = threading.Thread(target=run, name="webhook-dispatcher", daemon=True)
+    thread.start()
+
+    def stop_and_wait() -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=15)
+
+    return stop_and_wait
 
 
 def _day(text: str, option: str) -> date:
@@ -285,6 +355,9 @@ def train_before(
     return f"trained model {version} in {time.perf_counter() - started:.0f} s"
 
 
+DEMO_KEY_FILE = "demo-officer.key"
+
+
 def create_demo_key(engine: Any) -> str:
     from aqcast.service.auth import create_key
     from aqcast.service.store import session_scope
@@ -294,3 +367,25 @@ def create_demo_key(engine: Any) -> str:
             session, name="demo officer", role="officer", now=datetime.now(UTC).replace(tzinfo=None)
         )
     return key
+
+
+def demo_key(engine: Any, settings: Settings) -> tuple[str, bool]:
+    """The demo's officer key and whether it was reused: the key of an earlier run, kept
+    (owner-only) in AQCAST_HOME, while the store still knows it unrevoked; else a new one."""
+    import os
+
+    from aqcast.service.auth import lookup_key
+    from aqcast.service.store import session_scope
+
+    path = settings.home_path / DEMO_KEY_FILE
+    if path.is_file():
+        kept = path.read_text(encoding="utf-8").strip()
+        with session_scope(engine) as session:
+            if kept and lookup_key(session, kept) is not None:
+                return kept, True
+    key = create_demo_key(engine)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(key + "\n")
+    return key, False

@@ -11,7 +11,7 @@ import typer
 from sqlalchemy import select
 
 from aqcast.service.settings import get_settings
-from aqcast.service.store import engine_for, session_scope
+from aqcast.service.store import open_store, session_scope
 from aqcast.service.tables import Delivery
 from aqcast.service.webhooks import SubscriptionError
 from aqcast.service.webhooks.dispatcher import DispatchConfig, run_dispatcher, utcnow
@@ -28,7 +28,7 @@ def dispatch(
     """Send due webhook deliveries (runs until stopped unless --once)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = get_settings()
-    engine = engine_for(settings.database_url)
+    engine = open_store(settings.database_url)
     config = DispatchConfig.from_settings(settings)
 
     async def main() -> None:
@@ -59,7 +59,7 @@ def list_deliveries(
     limit: int = typer.Option(50, min=1),
 ) -> None:
     """Deliveries, newest first."""
-    engine = engine_for(get_settings().database_url)
+    engine = open_store()
     stmt = select(Delivery).order_by(Delivery.created_at.desc()).limit(limit)
     if status:
         stmt = stmt.where(Delivery.status == status)
@@ -76,7 +76,7 @@ def list_deliveries(
 @deliveries_app.command("replay")
 def replay(delivery_id: str) -> None:
     """Send a dead letter again."""
-    engine = engine_for(get_settings().database_url)
+    engine = open_store()
     with session_scope(engine) as session:
         delivery = session.get(Delivery, delivery_id)
         if delivery is None:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from aqcast.features.nomenclature import HOURLY
+from aqcast.service.sources.csv_lines import line_of, record_lines
 from aqcast.service.sources.errors import InputError
 
 KEYS = ["station", "time"]
@@ -25,15 +26,22 @@ PARQUET_SUFFIXES = {".parquet", ".pq"}
 _ISO_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$"
 
 
-def _first_line(mask: np.ndarray | pd.Series) -> int:
-    return int(np.flatnonzero(np.asarray(mask))[0]) + 2
+def _first(mask: np.ndarray | pd.Series, df: pd.DataFrame) -> tuple[int, int]:
+    """(file line, row position) of the first True of ``mask``."""
+    pos = int(np.flatnonzero(np.asarray(mask))[0])
+    return line_of(df, pos), pos
 
 
 def _read_table(path: Path) -> pd.DataFrame:
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             return pd.read_parquet(path)
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        lines = record_lines(path)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        df.attrs["lines"] = lines
+        return df
+    except InputError:
+        raise
     except FileNotFoundError as exc:
         raise InputError(str(path), "file not found") from exc
     except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -49,8 +57,8 @@ def parse_numbers(df: pd.DataFrame, col: str, label: str) -> pd.Series:
     text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip()
     bad = num.isna() & (text != "")
     if bad.any():
-        i = _first_line(bad)
-        raise InputError(label, "not a number", line=i, field=col, value=raw.iloc[i - 2])
+        i, pos = _first(bad, df)
+        raise InputError(label, "not a number", line=i, field=col, value=raw.iloc[pos])
     return num.astype(float)
 
 
@@ -65,23 +73,23 @@ def parse_times(df: pd.DataFrame, col: str, label: str) -> pd.Series:
     text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip()
     empty = (text == "").to_numpy()
     if empty.any():
-        raise InputError(label, "missing time", line=_first_line(empty), field=col)
+        raise InputError(label, "missing time", line=_first(empty, df)[0], field=col)
     no_offset = ~text.str.match(_ISO_WITH_OFFSET).to_numpy()
     if no_offset.any():
-        i = _first_line(no_offset)
+        i, pos = _first(no_offset, df)
         raise InputError(
             label,
             "not an ISO 8601 time with UTC offset (e.g. 2015-06-01T14:00:00+08:00)",
             line=i,
             field=col,
-            value=text.iloc[i - 2],
+            value=text.iloc[pos],
         )
     parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
     bad = parsed.isna().to_numpy()
     if bad.any():
-        i = _first_line(bad)
+        i, pos = _first(bad, df)
         raise InputError(
-            label, "not a valid date and time", line=i, field=col, value=text.iloc[i - 2]
+            label, "not a valid date and time", line=i, field=col, value=text.iloc[pos]
         )
     return parsed.dt.as_unit("ns")
 
@@ -107,17 +115,17 @@ def read_observations(path: Path) -> pd.DataFrame:
     station = station.str.strip()
     empty = (station == "").to_numpy()
     if empty.any():
-        raise InputError(label, "empty station", line=_first_line(empty), field="station")
+        raise InputError(label, "empty station", line=_first(empty, df)[0], field="station")
     time = parse_times(df, "time", label)
     off_hour = (time != time.dt.floor("h")).to_numpy()
     if off_hour.any():
-        i = _first_line(off_hour)
+        i, pos = _first(off_hour, df)
         raise InputError(
             label,
             "time is not the start of an hour",
             line=i,
             field="time",
-            value=str(df["time"].iloc[i - 2]),
+            value=str(df["time"].iloc[pos]),
         )
     out = pd.DataFrame({"station": station.to_numpy()})
     out["time"] = time.reset_index(drop=True)
@@ -125,13 +133,13 @@ def read_observations(path: Path) -> pd.DataFrame:
         out[col] = parse_numbers(df, col, label).to_numpy()
     dup = out.duplicated(KEYS).to_numpy()
     if dup.any():
-        i = _first_line(dup)
+        i, pos = _first(dup, df)
         raise InputError(
             label,
             "the same station and time appear twice",
             line=i,
             field="time",
-            value=f"{out['station'].iloc[i - 2]} {df['time'].iloc[i - 2]}",
+            value=f"{out['station'].iloc[pos]} {df['time'].iloc[pos]}",
         )
     return out
 
@@ -140,24 +148,26 @@ def read_station_metadata(path: Path) -> pd.DataFrame:
     """Station metadata CSV -> ``station, name, name_zh, lat, lon`` (degrees north/east)."""
     path = Path(path)
     label = str(path)
+    lines = record_lines(path, label)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except FileNotFoundError as exc:
         raise InputError(label, "file not found") from exc
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(label, f"cannot read as CSV: {exc}") from exc
+    df.attrs["lines"] = lines
     for col in ("station", "lat", "lon"):
         if col not in df.columns:
             raise InputError(label, "missing column", line=1, field=col)
     station = df["station"].fillna("").astype(str).str.strip()
     empty = (station == "").to_numpy()
     if empty.any():
-        raise InputError(label, "empty station", line=_first_line(empty), field="station")
+        raise InputError(label, "empty station", line=_first(empty, df)[0], field="station")
     dup = station.duplicated().to_numpy()
     if dup.any():
-        i = _first_line(dup)
+        i, pos = _first(dup, df)
         raise InputError(
-            label, "station listed twice", line=i, field="station", value=station.iloc[i - 2]
+            label, "station listed twice", line=i, field="station", value=station.iloc[pos]
         )
     out = pd.DataFrame({"station": station})
     out["name"] = df["name"].fillna(station) if "name" in df.columns else station
@@ -166,13 +176,13 @@ def read_station_metadata(path: Path) -> pd.DataFrame:
         values = parse_numbers(df, col, label)
         bad = (values.isna() | (values.abs() > limit)).to_numpy()
         if bad.any():
-            i = _first_line(bad)
+            i, pos = _first(bad, df)
             raise InputError(
                 label,
                 f"{col} must be a number within +-{limit:g} degrees",
                 line=i,
                 field=col,
-                value=df[col].iloc[i - 2],
+                value=df[col].iloc[pos],
             )
         out[col] = values
     return out

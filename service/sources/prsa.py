@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from aqcast.features.nomenclature import COMPASS_DEG
+from aqcast.service.sources.csv_lines import line_of, record_lines
 from aqcast.service.sources.errors import InputError
 
 COLUMNS = {
@@ -59,17 +60,21 @@ def _numeric(df: pd.DataFrame, col: str, path: Path) -> pd.Series:
     bad = num.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(str(path), "not a number", line=i + 2, field=col, value=raw.iloc[i])
+        raise InputError(
+            str(path), "not a number", line=line_of(df, i), field=col, value=raw.iloc[i]
+        )
     return num.astype(float)
 
 
 def read_prsa(path: Path) -> pd.DataFrame:
     """Read one PRSA file into the canonical hourly frame (station, time UTC, variables)."""
     path = Path(path)
+    lines = record_lines(path)  # a cut-off or short line fails here, naming line and field
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=["NA", ""])
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(str(path), f"cannot read as CSV: {exc}") from exc
+    df.attrs["lines"] = lines
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise InputError(str(path), f"missing column(s) {missing}", line=1, field=missing[0])
@@ -84,7 +89,7 @@ def read_prsa(path: Path) -> pd.DataFrame:
         raise InputError(
             str(path),
             "not a valid date",
-            line=i + 2,
+            line=line_of(df, i),
             field="year/month/day/hour",
             value="-".join(str(df[k].iloc[i]) for k in ("year", "month", "day", "hour")),
         ) from None
@@ -103,12 +108,12 @@ def read_prsa(path: Path) -> pd.DataFrame:
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
-            str(path), "unknown compass point", line=i + 2, field="wd", value=wd.iloc[i]
+            str(path), "unknown compass point", line=line_of(df, i), field="wd", value=wd.iloc[i]
         )
     out["wind_direction"] = deg.astype(float)
     if out["station"].eq("").any():
         i = int(np.flatnonzero(out["station"].eq("").to_numpy())[0])
-        raise InputError(str(path), "empty station", line=i + 2, field="station")
+        raise InputError(str(path), "empty station", line=line_of(df, i), field="station")
     return out
 
 

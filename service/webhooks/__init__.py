@@ -15,7 +15,8 @@ Errors raised by this package:
     ├── UnsafeURLError        a target URL is refused (scheme, credentials, address)
     └── SubscriptionError     a request about a subscription cannot be honoured
         ├── NotFoundError     no such subscription/delivery visible to the caller
-        └── ConflictError     not possible in the current state (replay a delivered one, ...)
+        ├── ConflictError     not possible in the current state (replay a delivered one, ...)
+        └── RateLimitedError  too many requests of this kind (test events); retry later
 """
 
 from __future__ import annotations
@@ -39,3 +40,11 @@ class NotFoundError(SubscriptionError):
 
 class ConflictError(SubscriptionError):
     """Not possible in the current state (pause a disabled subscription, replay a sent one)."""
+
+
+class RateLimitedError(SubscriptionError):
+    """Too many requests of one kind in a window; ``retry_after_s`` says when to retry."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -36,7 +36,14 @@ from sqlalchemy import Engine, func, or_, select, update
 from aqcast.service import metrics
 from aqcast.service.settings import Settings, get_settings
 from aqcast.service.store import session_scope
-from aqcast.service.tables import AlertEvent, Delivery, DeliveryAttempt, OperatorAlert, Subscription
+from aqcast.service.tables import (
+    AlertEvent,
+    ApiKey,
+    Delivery,
+    DeliveryAttempt,
+    OperatorAlert,
+    Subscription,
+)
 from aqcast.service.webhooks import UnsafeURLError, robots
 from aqcast.service.webhooks.payload import event_body
 from aqcast.service.webhooks.policy import (
@@ -214,7 +221,9 @@ def claim_due(
         stmt = (
             select(Delivery.id)
             .join(Subscription, Subscription.id == Delivery.subscription_id)
-            .where(*due, Subscription.status == "active")
+            # a revoked owner key stops its subscriptions' deliveries at once
+            .join(ApiKey, ApiKey.id == Subscription.owner_key_id)
+            .where(*due, Subscription.status == "active", ApiKey.revoked_at.is_(None))
             .order_by(Delivery.next_attempt_at, Delivery.id)
             .limit(limit)
         )

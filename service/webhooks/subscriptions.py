@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
@@ -21,7 +22,12 @@ from sqlalchemy.orm import Session
 from aqcast.service.events import delivery_id, event_id
 from aqcast.service.settings import Settings
 from aqcast.service.tables import AlertEvent, ApiKey, Delivery, DeliveryAttempt, Subscription
-from aqcast.service.webhooks import ConflictError, NotFoundError, SubscriptionError
+from aqcast.service.webhooks import (
+    ConflictError,
+    NotFoundError,
+    RateLimitedError,
+    SubscriptionError,
+)
 from aqcast.service.webhooks.payload import LANGUAGES
 from aqcast.service.webhooks.signing import new_secret
 from aqcast.service.webhooks.url_guard import Resolver, check_url, system_resolver
@@ -281,26 +287,78 @@ def rotate_secret(sub: Subscription, now: datetime, grace_hours: float) -> str:
     return secret
 
 
-def send_test_event(session: Session, sub: Subscription, now: datetime) -> Delivery:
-    """Queue a ``test`` event for this subscription only; the dispatcher sends it."""
+TEST_WINDOW = timedelta(hours=1)
+
+
+def _test_cap(eid: str, now: datetime, tz: ZoneInfo | None) -> str:
+    from aqcast.alerts.campaign import current_campaign
+    from aqcast.alerts.cap import cap_test_message
+
+    cap = current_campaign().cap
+    return cap_test_message(
+        identifier=f"aqcast-{eid}",
+        sent=now.replace(tzinfo=UTC),
+        tz=tz or ZoneInfo("UTC"),
+        sender=cap.sender,
+        sender_name=cap.sender_name,
+    ).decode()
+
+
+def send_test_event(
+    session: Session,
+    sub: Subscription,
+    now: datetime,
+    *,
+    tz: ZoneInfo | None = None,
+    per_hour: int = 6,
+) -> Delivery:
+    """Queue a ``test`` event for this subscription only; the dispatcher sends it.
+
+    A test event is marked ``status: Test`` (as CAP's status), names no area, carries the
+    local day (``tz``) as its issue date, is never fanned out to other subscriptions and
+    never shown in the public feeds (/v1/events, /v1/cap). At most ``per_hour`` test
+    events per subscription an hour (RateLimitedError beyond)."""
     if sub.status != "active":
         raise ConflictError(f"subscription {sub.id} is {sub.status}; resume it first")
+    since = now - TEST_WINDOW
+    recent = list(
+        session.scalars(
+            select(Delivery.created_at)
+            .join(AlertEvent, AlertEvent.id == Delivery.event_id)
+            .where(
+                Delivery.subscription_id == sub.id,
+                AlertEvent.type == "test",
+                Delivery.created_at > since,
+            )
+            .order_by(Delivery.created_at)
+        )
+    )
+    if len(recent) >= per_hour:
+        wait = max(1, int((recent[0] + TEST_WINDOW - now).total_seconds()) + 1)
+        raise RateLimitedError(
+            f"subscription {sub.id}: at most {per_hour} test events an hour; try again in {wait} s",
+            retry_after_s=wait,
+        )
     eid = event_id(f"test|{sub.id}|{uuid.uuid4().hex}")
-    today: date = now.date()
+    local = now.replace(tzinfo=UTC).astimezone(tz) if tz is not None else now
+    today: date = local.date()
     event = AlertEvent(
         id=eid,
         type="test",
-        area=sub.areas[0] if sub.areas else "",
+        area="",
         level="",
         issue_date=today,
         start_date=today,
         end_date=today,
         created_at=now,
         payload={
+            "status": "Test",
+            "subscription_id": sub.id,
+            "cap_xml": _test_cap(eid, now, tz),
             "message": {
                 "zh": "这是一条测试消息，用于检查接收端和签名。",
                 "en": "A test message to check the receiver and its signature check.",
-            }
+            },
         },
     )
     session.add(event)

@@ -41,6 +41,26 @@ METADATA_ADDRESSES = frozenset(
 )
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
 
+# IPv6 ranges refused outright although older Pythons call them global (IANA IPv6
+# Special-Purpose Address Registry; RFC 3879 site-local, RFC 7526 deprecates 6to4, RFC 4380
+# Teredo, RFC 6052/8215 translation prefixes, RFC 6666 discard, RFC 3849 documentation).
+NON_GLOBAL_V6 = tuple(
+    (ipaddress.ip_network(net), reason)
+    for net, reason in (
+        ("fec0::/10", "a site-local address"),
+        ("2002::/16", "a 6to4 address"),
+        ("2001::/32", "a Teredo address"),
+        ("64:ff9b:1::/48", "a local-use IPv4/IPv6 translation address"),
+        ("::ffff:0:0:0/96", "an IPv4-translated address"),
+        ("100::/64", "a discard-only address"),
+        ("2001:db8::/32", "a documentation address"),
+        ("fc00::/7", "a unique-local address"),
+    )
+)
+# Prefixes whose last 32 bits are an IPv4 address the packet ends up at: that address is
+# checked as well (RFC 4291 IPv4-compatible ::/96, RFC 6052 well-known NAT64 prefix).
+EMBEDDING_V6 = (ipaddress.ip_network("::/96"), ipaddress.ip_network("64:ff9b::/96"))
+
 
 @dataclass(frozen=True)
 class CheckedTarget:
@@ -72,9 +92,40 @@ def _as_ip(value: str) -> IPAddress:
     return ip
 
 
+def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, compatible, translated, NAT64)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if ip in ipaddress.ip_network("::ffff:0:0:0/96") or any(ip in n for n in EMBEDDING_V6):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def forbidden_reason(address: str) -> str | None:
-    """Why ``address`` may not be called, or None for a globally routable address."""
+    """Why ``address`` may not be called, or None for a globally routable address.
+
+    Every address that is not globally routable is refused: Python's ``is_global`` and
+    the special-purpose checks below, the IPv6 ranges of ``NON_GLOBAL_V6`` (site-local,
+    6to4, Teredo, translated...), and the IPv4 address inside a mapped, compatible or
+    translated IPv6 address."""
     ip = _as_ip(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in (ipaddress.IPv6Address("::"), ipaddress.IPv6Address("::1")):
+            return "an unspecified address" if int(ip) == 0 else "a loopback address"
+        for net, reason in NON_GLOBAL_V6:
+            if ip in net:
+                return reason
+        inner = _embedded_ipv4(ip)
+        if inner is not None:
+            why = forbidden_reason(str(inner))
+            if why is not None:
+                return f"{why} inside an IPv6 address"
     if ip in METADATA_ADDRESSES:
         return "a cloud metadata address"
     for attr, reason in (
@@ -147,7 +198,15 @@ def _check_addresses(url: str, host: str, addresses: list[str], allow: Iterable[
     for address in addresses:
         reason = forbidden_reason(address)
         if reason is not None and not _allowed(address, host, allow):
-            raise UnsafeURLError(f"url {url!r}: host {host!r} resolves to {address}, {reason}")
+            hint = (
+                ""
+                if _as_ip(address) in METADATA_ADDRESSES
+                else f" (to allow it, e.g. to try webhooks on one machine, set "
+                f"AQCAST_WEBHOOK_ALLOW_PRIVATE={address})"
+            )
+            raise UnsafeURLError(
+                f"url {url!r}: host {host!r} resolves to {address}, {reason}{hint}"
+            )
 
 
 def check_url(
