@@ -11,7 +11,7 @@ from aqcast.service.config_files import area_stations, load_areas
 from aqcast.service.scheduler import load_schedule
 from aqcast.service.settings import PACKAGE_CONFIG_DIR
 
-EXAMPLE = PACKAGE_CONFIG_DIR / "examples" / "tianjin-district"
+EXAMPLE = PACKAGE_CONFIG_DIR / "examples" / "tianjin_district"
 
 
 def test_the_tianjin_district_areas_validate_and_the_district_lies_in_the_city():
