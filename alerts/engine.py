@@ -316,15 +316,23 @@ def current_warning(session: Session, area: str) -> WarningStatus | None:
 
 
 def issue_alerts(
-    engine: Engine, forecast: Any, *, now: datetime, config: CampaignFile | None = None
+    engine: Engine,
+    forecast: Any,
+    *,
+    now: datetime,
+    config: CampaignFile | None = None,
+    areas: Sequence[str] | None = None,
 ) -> list[AlertEvent]:
-    """Decide and store the morning's alert events for every area of ``forecast``.
+    """Decide and store the morning's alert events for every area of ``forecast`` (or only
+    those of ``areas``).
 
     Returns the events of this issue (those stored earlier by a rerun included).
     """
     cfg = config or current_campaign()
     events: list[AlertEvent] = []
     for area in fv.forecast_areas(forecast):
+        if areas is not None and area not in areas:
+            continue
         with session_scope(engine) as session:
             events.extend(_issue_area(session, forecast, area, cfg, now))
     return events
@@ -462,6 +470,38 @@ def _issue_area(
     )
     out.insert(0, ev)
     return out
+
+
+def preview_prompt(
+    session: Session, forecast: Any, area: str, cfg: CampaignFile, *, lang: str
+) -> dict:
+    """The prompt ``issue_alerts`` would publish for ``area`` now, without storing anything:
+    the warning is decided from the same state the publication would start from, so a
+    preview never misses a warning that publishing would issue."""
+    d = fv._as_date(forecast.issue_date)
+    rules = rules_for(cfg, area, d)
+    before, _, writable = _warning_before(session.get(WarningState, area), d)
+    if writable:
+        state, transitions = next_state(before, fv.daily_aqi_forecasts(forecast, area), rules, d)
+    else:
+        state, transitions = before, []
+    return build_prompt(
+        forecast,
+        area,
+        cfg,
+        lang=lang,
+        warning=state,
+        transitions=transitions,
+        targets=targets_for(session, cfg, area, d),
+        advisories=day_advisories(forecast, area, cfg, d),
+        warning_rules=rules,
+        preview=True,
+    )
+
+
+def published_prompt(session: Session, area: str, day: date) -> AlertEvent | None:
+    """The prompt event published for ``area`` and ``day``, if any."""
+    return session.get(AlertEvent, event_id(f"prompt|{area}|{day.isoformat()}"))
 
 
 def check_critical_crossing(

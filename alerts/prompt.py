@@ -38,6 +38,7 @@ POLLUTANT_NAMES = {
 # The critical value is worth a sentence about hours only when the forecast peak gets
 # within this share of it; below, the prompt says plainly that exceedance is unlikely.
 CRITICAL_NEAR_FRACTION = 0.85
+HEAVY_AQI_ABOVE = 200.0  # HJ 633: heavy pollution is a daily AQI above 200
 
 
 def _level_name(aqi: float, lang: str) -> tuple[str, int]:
@@ -87,12 +88,14 @@ def build_prompt(
     targets: dict | None = None,
     advisories: list[dict] | None = None,
     warning_rules: Any = None,
+    preview: bool = False,
 ) -> dict:
     """The prompt for ``forecast.issue_date`` and ``area`` in ``lang`` (``zh`` or ``en``).
 
     ``warning``: the area's warning after this issue; ``transitions``: what this issue
     changed; ``targets``: ``alerts.targets.target_status``; ``advisories``: computed
-    from the forecast when not given.
+    from the forecast when not given; ``preview``: the prompt is not (yet) published, and
+    says so.
     """
     if lang not in ("zh", "en"):
         raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
@@ -114,7 +117,10 @@ def build_prompt(
         "model_version": getattr(forecast, "model_version", None),
         "method": getattr(forecast, "method", "model"),
         "met_mode": getattr(forecast, "met_mode", "stored"),
+        "preview": preview,
     }
+    if preview:
+        out["preview_line"] = say("preview_label")
 
     notes = []
     if out["met_mode"] == "observed":
@@ -308,9 +314,22 @@ def build_prompt(
         )
     if warning is not None and warning.active and rules.measures(warning.level, lang):
         actions.append(rules.measures(warning.level, lang))
-    no_action = not advisories and not (warning is not None and warning.active)
+    # Days of this forecast at heavy pollution or worse: never "no measures needed" then,
+    # even before a warning has been decided (a preview) or when the rules issue none.
+    heavy = [
+        d
+        for d in [today, *[x for x in fv.target_dates(forecast, area) if x > today]]
+        if (_day_aqi(forecast, area, d) or {"q50": 0})["q50"] > HEAVY_AQI_ABOVE
+    ]
+    warned = warning is not None and warning.active
+    if heavy and not warned:
+        actions.append(say("heavy_ahead", dates=say.join([say.date(d, short=True) for d in heavy])))
+    elevated = bool(out.get("risk", {}).get("elevated"))
+    no_action = not advisories and not warned and not heavy and not transitions and not elevated
     if no_action:
         actions.append(say("no_action"))
+    elif not advisories and not warned and not heavy:
+        actions.append(say("stay_alert"))
     out["actions"] = {
         "field_focus": focus,
         "staggered": [

@@ -50,3 +50,7 @@ app.command("demo")(_serve.demo)
 from aqcast.service.commands import forecasting as _forecasting  # noqa: E402
 
 _forecasting.register(app)
+
+from aqcast.service.commands import publish as _publish  # noqa: E402
+
+_publish.register(app)

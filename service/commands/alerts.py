@@ -27,23 +27,31 @@ def prompt(
     lang: str = typer.Option("zh", "--lang", help="zh or en."),
     fmt: str = typer.Option("text", "--format", help="text, html or json."),
 ) -> None:
-    """Print the morning work prompt of a stored forecast."""
+    """Print the morning work prompt: the published one, else a preview of the stored
+    forecast's (labelled as such; nothing is stored)."""
     from aqcast.alerts import forecast_view as fv
     from aqcast.alerts.campaign import current_campaign
-    from aqcast.alerts.engine import current_warning, rules_for, targets_for
-    from aqcast.alerts.prompt import FORMATS, build_prompt, render_prompt
+    from aqcast.alerts.engine import preview_prompt, published_prompt
+    from aqcast.alerts.prompt import FORMATS, render_prompt
 
     if lang not in ("zh", "en"):
         raise typer.BadParameter(f"--lang: expected zh or en, got {lang!r}")
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     issue_date = _parse_date(day, "--date")
+    engine = engine_for(get_settings().database_url)
+    if area is not None:
+        with session_scope(engine) as session:
+            event = published_prompt(session, area, issue_date)
+            stored = ((event.payload or {}).get("prompt") or {}).get(lang) if event else None
+        if stored is not None:
+            typer.echo(render_prompt(stored, fmt), nl=False)
+            return
     try:
         from aqcast.models.forecast import load_forecast
     except ImportError as exc:
         typer.echo(f"error: forecasts cannot be loaded here: {exc}", err=True)
         raise typer.Exit(2) from exc
-    engine = engine_for(get_settings().database_url)
     forecast = load_forecast(engine, issue_date)
     if forecast is None:
         typer.echo(f"error: no forecast stored for issue date {issue_date}", err=True)
@@ -55,17 +63,13 @@ def prompt(
         raise typer.Exit(1)
     cfg = current_campaign()
     with session_scope(engine) as session:
-        warning = current_warning(session, area)
-        targets = targets_for(session, cfg, area, issue_date)
-    p = build_prompt(
-        forecast,
-        area,
-        cfg,
-        lang=lang,
-        warning=warning,
-        targets=targets,
-        warning_rules=rules_for(cfg, area, issue_date),
-    )
+        event = published_prompt(session, area, issue_date)
+        stored = ((event.payload or {}).get("prompt") or {}).get(lang) if event else None
+        p = (
+            stored
+            if stored is not None
+            else preview_prompt(session, forecast, area, cfg, lang=lang)
+        )
     typer.echo(render_prompt(p, fmt), nl=False)
 
 
