@@ -131,3 +131,54 @@ def test_prompt_of_an_unpublished_day_is_a_preview_that_does_not_say_no_measures
     )
     assert published.exit_code == 0 and label not in published.output
     assert published.output.splitlines()[0] == out.output.splitlines()[0]
+
+
+def test_issue_numbers_count_per_area_and_year_and_a_rerun_keeps_its_number(db_url):
+    from aqcast.alerts.engine import issue_alerts
+
+    engine = engine_for(db_url)
+    days = [date(2015, 12, 30), date(2015, 12, 31), date(2016, 1, 1)]
+    numbers = []
+    for d in days:
+        now = datetime(d.year, d.month, d.day, 0)
+        events = issue_alerts(engine, make_forecast(d, [60, 70, 80]), now=now)
+        numbers.append(events[0].payload["prompt"]["zh"]["number"])
+    assert numbers == [1, 2, 1]  # a new year starts again at 1
+    again = issue_alerts(engine, make_forecast(days[1], [60, 70, 80]), now=datetime(2016, 1, 2))
+    assert again[0].payload["prompt"]["zh"]["number"] == 2
+    other = issue_alerts(
+        engine, make_forecast(days[1], [60, 70, 80], area="north"), now=datetime(2016, 1, 2)
+    )
+    prompt = other[0].payload["prompt"]
+    assert prompt["zh"]["number"] == 1 and prompt["zh"]["number_line"] == "2015年第1期"
+    assert prompt["en"]["number_line"] == "No. 1, 2015"
+
+
+def test_yesterday_is_read_from_the_stored_day_and_yesterdays_prompt(db_url):
+    from aqcast.alerts.engine import issue_alerts
+    from aqcast.service.tables import DailyStat, Station
+
+    engine = engine_for(db_url)
+    d0, d1 = date(2015, 7, 1), date(2015, 7, 2)
+    # 1 July is forecast light pollution with a critical value...
+    issue_alerts(
+        engine, make_forecast(d0, [130, 90, 80], o3_mda8=[195, 150, 120]), now=datetime(2015, 7, 1)
+    )
+    with session_scope(engine) as s:
+        s.add(Station(id=1, code="1001A", name="Dongsi", name_zh="东四", source="test"))
+        s.add(Station(id=2, code="1002A", name="Wanliu", name_zh="万柳", source="test"))
+        s.flush()
+        rows = {"aqi": 118.0, "o3_mda8": 178.0, "o3_1h_max": 231.0, "pm25_24h": 40.0}
+        for var, v in rows.items():
+            s.add(DailyStat(area="district", station_id=None, day=d0, variable=var, value=v))
+        s.add(DailyStat(area="", station_id=1, day=d0, variable="aqi", value=151.0))
+        s.add(DailyStat(area="", station_id=2, day=d0, variable="aqi", value=99.0))
+    # ...and observed 118 (light), O3 MDA8 178 with a highest hour of 231.
+    events = issue_alerts(engine, make_forecast(d1, [90, 80, 70]), now=datetime(2015, 7, 2))
+    zh = "\n".join(events[0].payload["prompt"]["zh"]["sections"][0]["lines"])
+    en = "\n".join(events[0].payload["prompt"]["en"]["sections"][0]["lines"])
+    assert "7月1日全区AQI为118，空气质量轻度污染，首要污染物为臭氧。" in zh
+    assert "AQI最高的站点为东四（151）。" in zh and "Highest station: Dongsi (AQI 151)." in en
+    assert "昨日预报轻度至中度污染，级别预报准确。" in zh
+    assert "超过二级标准限值（160）" in zh
+    assert "最大小时浓度231微克/立方米，达到昨日臭氧临界值（204）。" in zh
