@@ -246,8 +246,23 @@ def page_context(
         warnings=warnings,
         advisories=advisories,
         prompt_text=prompt_text(session, day, area, lang),
+        verification=_verification(session, day, area, lang),
     )
     return ctx
+
+
+def _verification(session: Session, day: date, area: str, lang: str) -> dict:
+    """The last 30 days' verification up to the day before ``day`` (the page's day is not
+    observed yet)."""
+    from datetime import timedelta
+
+    from aqcast.service.api.verification import recent_verification
+
+    v = recent_verification(session, area=area, end=day - timedelta(days=1), days=30)
+    t = TEXTS[lang]
+    for row in v["exceedances"]:
+        row["name"] = t[f"verif_{row['variable']}"]
+    return v
 
 
 def advisory_view(payload: dict, lang: str) -> dict:
