@@ -14,9 +14,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     AQCAST_API_HOST=0.0.0.0 \
     AQCAST_API_PORT=8000
 
-# LightGBM needs the OpenMP runtime.
+# LightGBM needs the OpenMP runtime; the prompt PDF needs a CJK font.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgomp1 \
+    && apt-get install -y --no-install-recommends libgomp1 fonts-noto-cjk \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

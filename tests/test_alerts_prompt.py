@@ -181,3 +181,12 @@ def test_unknown_language_or_format_is_refused():
         build_prompt(ozone_day(), "district", CFG, lang="fr")
     with pytest.raises(ValueError, match="format"):
         render_prompt(build_prompt(ozone_day(), "district", CFG), "pdf")
+
+
+def test_html_has_an_a4_print_stylesheet_and_the_numbered_sections():
+    p = build_prompt(ozone_day(), "district", CFG, lang="zh", preview=True)
+    html = render_prompt(p, "html")
+    assert "@page { size: A4;" in html and "@media print" in html
+    assert "<h2>一、空气质量预报</h2>" in html and "<h2>四、工作要求</h2>" in html
+    assert 'class="preview-label"' in html and 'class="work-prompt preview"' in html
+    assert "<h1>全区空气质量工作提示</h1>" in html
