@@ -110,14 +110,24 @@ def _notes(say: Say, forecast: Any) -> list[str]:
         notes.append(say("note_met_none"))
     method = str(getattr(forecast, "method", "model"))
     if method.startswith("fallback"):
-        name = method.split(":", 1)[-1]
-        key = f"baseline_{name}" if f"baseline_{name}" in load_phrases() else "baseline_none"
-        notes.append(say("note_fallback", baseline=say(key)))
+        notes.append(say("note_fallback", baseline=baseline_name(method, say.lang)))
     missing = list(getattr(forecast, "missing_inputs", None) or [])
     if missing:
-        names = list(dict.fromkeys(_input_name(say, m) for m in missing))
-        notes.append(say("note_missing", items=say.join(names)))
+        notes.append(say("note_missing", items=say.join(input_names(missing, say.lang))))
     return notes
+
+
+def baseline_name(method: str, lang: str) -> str:
+    """The baseline of a ``fallback:<name>`` method in words of ``lang``."""
+    name = str(method).split(":", 1)[-1]
+    key = f"baseline_{name}" if f"baseline_{name}" in load_phrases() else "baseline_none"
+    return text(key, lang)
+
+
+def input_names(names: list[str], lang: str) -> list[str]:
+    """Missing inputs of a forecast in words of ``lang`` (the page shows them too)."""
+    say = Say(lang)
+    return list(dict.fromkeys(_input_name(say, n) for n in names))
 
 
 def _input_name(say: Say, name: str) -> str:

@@ -94,3 +94,21 @@ def test_page_shows_the_last_30_days(sqlite_url):
     assert "近30天预报检验" in zh and "AQI级别准确率" in zh and "100%（3/3天）" in zh
     assert '<tr data-variable="aqi"><td>AQI&gt;100（非优良天）</td><td>3</td><td>3</td>' in zh
     assert "Verification over the last 30 days" in en and "100% (3 of 3 days)" in en
+
+
+def test_page_names_the_fallback_and_missing_inputs_in_chinese(sqlite_url):
+    from sqlalchemy import select
+
+    seed(sqlite_url)
+    with session_scope(engine_for(sqlite_url)) as s:
+        for run in s.scalars(select(ForecastRun).where(ForecastRun.issue_date == DAY)):
+            run.method = "fallback:persistence"
+            run.missing_inputs = ["target-day weather", "feed:openaq"]
+    with make_client(sqlite_url) as client:
+        zh = client.get(f"/prompt/{DAY}").text
+        en = client.get(f"/prompt/{DAY}?lang=en").text
+    notice = zh.split('id="method-notice"', 1)[1].split("</section>", 1)[0]
+    assert "模型不可用，采用持续性预报方法" in notice
+    assert "预报日气象资料、OpenAQ站点监测数据" in notice
+    assert "target-day" not in notice and "fallback" not in notice
+    assert "model unavailable, the persistence baseline is used" in en

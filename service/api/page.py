@@ -24,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aqcast.alerts.prompt import baseline_name, input_names
 from aqcast.service.api.deps import (
     KEY_COOKIE,
     NowDep,
@@ -235,7 +236,8 @@ def page_context(
             "method": run.method,
             "fallback": run.method.startswith("fallback"),
             "met_mode": run.met_mode,
-            "missing_inputs": run.missing_inputs or [],
+            "missing_inputs": input_names(list(run.missing_inputs or []), lang),
+            "baseline": baseline_name(run.method, lang),
             "model_version": run.model_version,
         },
         today=today,
