@@ -698,6 +698,8 @@ def _legacy_sections(prompt: dict) -> dict:
     p["sections"] = sections
     p.setdefault("issuer_line", "")
     p.setdefault("preview", False)
+    p.setdefault("issue_date", "")
+    p.setdefault("area", "")
     return p
 
 

@@ -190,3 +190,20 @@ def test_html_has_an_a4_print_stylesheet_and_the_numbered_sections():
     assert "<h2>一、空气质量预报</h2>" in html and "<h2>四、工作要求</h2>" in html
     assert 'class="preview-label"' in html and 'class="work-prompt preview"' in html
     assert "<h1>全区空气质量工作提示</h1>" in html
+
+
+def test_a_prompt_stored_before_numbered_sections_still_renders():
+    old = {
+        "lang": "zh",
+        "area": "district",
+        "title": "全区空气质量工作提示（2015年7月1日）",
+        "today_lines": ["预计今日AQI为100-160，空气质量轻度污染。"],
+        "outlook_lines": ["7月2日：AQI 70-110，良"],
+        "critical_line": "今日臭氧临界值为204微克/立方米。",
+        "action_lines": ["今日无需启动错峰生产或应急减排措施。"],
+    }
+    text = render_prompt(old, "text").splitlines()
+    assert text[0] == "全区空气质量工作提示（2015年7月1日）"
+    assert "一、空气质量预报" in text and "二、臭氧临界值" in text and "三、工作要求" in text
+    assert text[text.index("一、空气质量预报") + 1] == "预计今日AQI为100-160，空气质量轻度污染。"
+    assert "<h2>三、工作要求</h2>" in render_prompt(old, "html")
