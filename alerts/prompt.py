@@ -42,6 +42,7 @@ POLLUTANT_KEYS = {
 # within this share of it; below, the prompt says plainly that exceedance is unlikely.
 CRITICAL_NEAR_FRACTION = 0.85
 HEAVY_AQI_ABOVE = 200.0  # HJ 633: heavy pollution is a daily AQI above 200
+GOOD_AQI_MAX = 100.0  # HJ 633: excellent or good up to 100
 
 
 ZH_NUMERALS = "一二三四五六七八九十"
@@ -517,7 +518,16 @@ def build_prompt(
     summary: list[str] = []
     if heavy and not warned:
         summary.append(say("heavy_ahead", dates=say.join([say.date(d, short=True) for d in heavy])))
-    no_action = not advisories and not warned and not heavy and not transitions and not elevated
+    # "Nothing needed" only on a day forecast good or better; a polluted day gets a watch.
+    polluted = day is not None and day["q50"] > GOOD_AQI_MAX
+    no_action = (
+        not advisories
+        and not warned
+        and not heavy
+        and not transitions
+        and not elevated
+        and not polluted
+    )
     if no_action:
         summary.append(say("no_action"))
     elif not advisories and not warned and not heavy:

@@ -207,3 +207,13 @@ def test_a_prompt_stored_before_numbered_sections_still_renders():
     assert "一、空气质量预报" in text and "二、臭氧临界值" in text and "三、工作要求" in text
     assert text[text.index("一、空气质量预报") + 1] == "预计今日AQI为100-160，空气质量轻度污染。"
     assert "<h2>三、工作要求</h2>" in render_prompt(old, "html")
+
+
+def test_a_polluted_day_without_advisories_is_not_called_free_of_measures():
+    # AQI 160 (moderately polluted) in winter: no advisory, no heavy day, no warning
+    fc = make_forecast(date(2015, 11, 3), [160, 120, 90], o3_mda8=[40, 40, 40])
+    for lang, none_needed in (("zh", "今日无需"), ("en", "are needed today")):
+        p = build_prompt(fc, "district", CFG, lang=lang)
+        text = render_prompt(p, "text")
+        assert none_needed not in text and p["actions"]["no_action"] is False
+        assert ("密切关注" if lang == "zh" else "watch the air quality") in text
