@@ -14,7 +14,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     AQCAST_API_HOST=0.0.0.0 \
     AQCAST_API_PORT=8000
 
-# LightGBM needs the OpenMP runtime; the Chinese page and figures need CJK fonts.
+# LightGBM needs the OpenMP runtime; the Chinese page, figures and the prompt PDF need
+# CJK fonts.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgomp1 fonts-noto-cjk \
     && rm -rf /var/lib/apt/lists/*

@@ -104,6 +104,59 @@ class Targets(_Strict):
     pm25_annual_mean_ugm3: float = Field(gt=0)
     good_day_ratio_pct: float = Field(gt=0, le=100)
     heavy_days_max: int = Field(ge=0)
+    # Below this mean [ug/m3] for the rest of the year the PM2.5 allowance is arithmetic a
+    # district cannot achieve, and the prompt says the target can no longer be met.
+    pm25_lowest_feasible_mean_ugm3: float = Field(0, ge=0)
+
+
+TASK_CONDITIONS = (
+    "always",  # every day
+    "ozone_risk",  # staggered-operation advisories today
+    "heavy_ahead",  # a forecast day above AQI 200 and no warning in force
+    "warning",  # a heavy-pollution warning in force
+    "adverse",  # adverse meteorological conditions elevated
+)
+
+
+class Task(_Strict):
+    """One task of a team; ``when`` is a condition of the day (``TASK_CONDITIONS``) or
+    ``campaign:<id>`` (that campaign is running)."""
+
+    when: str = "always"
+    text: Text
+
+    @field_validator("when")
+    @classmethod
+    def _when(cls, v: str) -> str:
+        if v not in TASK_CONDITIONS and not (v.startswith("campaign:") and len(v) > 9):
+            raise ValueError(f"expected one of {list(TASK_CONDITIONS)} or campaign:<id>, got {v!r}")
+        return v
+
+
+class Team(_Strict):
+    id: str
+    name: Text
+    tasks: list[Task] = Field(default_factory=list)
+    # The field team also gets the running campaigns' focus items as a task.
+    inspects_focus: bool = False
+
+
+class PromptSettings(_Strict):
+    """The prompt's header: who issues it and at what local time (HH:MM)."""
+
+    issuer: Text
+    issue_time: str = "07:30"
+
+    @field_validator("issue_time")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        try:
+            h, m = (int(x) for x in v.split(":"))
+        except ValueError:
+            raise ValueError(f"expected HH:MM, got {v!r}") from None
+        if not (0 <= h < 24 and 0 <= m < 60):
+            raise ValueError(f"expected HH:MM, got {v!r}")
+        return f"{h:02d}:{m:02d}"
 
 
 class YearPlan(_Strict):
@@ -143,6 +196,9 @@ class CampaignFile(_Strict):
     focus_items: dict[str, Text] = Field(default_factory=dict)
     districts: dict[str, District] = Field(min_length=1)
     cap: CapSettings
+    prompt: PromptSettings | None = None
+    # The plan's three teams (数据值守, 指挥调度, 现场执法) and their tasks, in prompt order.
+    teams: list[Team] = Field(default_factory=list)
     # Rule sets written here take precedence over the shipped ones of the same name.
     rule_sets: dict[str, RuleSet] = Field(default_factory=dict)
 
@@ -155,6 +211,16 @@ class CampaignFile(_Strict):
             for slot in sector.move_to:
                 if slot not in self.slots:
                     raise ValueError(f"sectors.{key}.move_to: unknown slot {slot!r}")
+        campaign_ids = {
+            c.id
+            for d in self.districts.values()
+            for plan in [d.default, *d.years.values()]
+            for c in (plan.campaigns or [])
+        }
+        for i, team in enumerate(self.teams):
+            for j, task in enumerate(team.tasks):
+                if task.when.startswith("campaign:") and task.when[9:] not in campaign_ids:
+                    raise ValueError(f"teams.{i}.tasks.{j}.when: unknown campaign {task.when!r}")
         known_focus = set(self.sectors) | set(self.focus_items)
         for dkey, district in self.districts.items():
             plans = {"default": district.default, **{str(y): o for y, o in district.years.items()}}

@@ -18,11 +18,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from aqcast.alerts import forecast_view as fv
@@ -38,12 +38,12 @@ from aqcast.alerts.cap import (
 from aqcast.alerts.prompt import build_prompt
 from aqcast.alerts.targets import target_status
 from aqcast.alerts.warnings import RuleSet, WarningStatus, next_state
-from aqcast.features.aqi import aqi_level
+from aqcast.features.aqi import AQI_LEVELS, aqi_level, daily_aqi
 from aqcast.features.critical_value import intraday_critical_value_ugm3
 from aqcast.service.events import event_id, record_event
 from aqcast.service.settings import get_settings
 from aqcast.service.store import session_scope
-from aqcast.service.tables import AlertEvent, DailyStat, Station, WarningState
+from aqcast.service.tables import AlertEvent, DailyStat, PromptIssue, Station, WarningState
 
 PROMPT_LANGS = ("zh", "en")
 
@@ -299,6 +299,90 @@ def targets_for(session: Session, cfg: CampaignFile, area: str, day: date) -> di
     return target_status(daily, plan.targets, day)
 
 
+def issue_number(session: Session, area: str, day: date, now: datetime) -> int:
+    """The prompt's number (第N期) of ``area`` on ``day``: the stored one on a rerun, else
+    the next in the area's year, stored with the prompt."""
+    row = session.scalars(
+        select(PromptIssue).where(PromptIssue.area == area, PromptIssue.issue_date == day)
+    ).first()
+    if row is not None:
+        return row.number
+    last = session.scalar(
+        select(func.max(PromptIssue.number)).where(
+            PromptIssue.area == area, PromptIssue.year == day.year
+        )
+    )
+    number = (last or 0) + 1
+    session.add(
+        PromptIssue(
+            area=area, year=day.year, number=number, issue_date=day, created_at=_naive_utc(now)
+        )
+    )
+    session.flush()
+    return number
+
+
+# Daily statistics that make the daily AQI (HJ 633), for naming yesterday's primary pollutant.
+_AQI_INPUTS = ("pm25_24h", "pm10_24h", "o3_mda8", "o3_1h_max", "no2_24h", "so2_24h", "co_24h")
+
+
+def yesterday_observed(session: Session, area: str, day: date) -> dict | None:
+    """What the prompt of ``day`` says about the day before: the area's observed AQI, level,
+    primary pollutant and O3, the station with the highest AQI, and what yesterday's
+    published prompt forecast (its levels, its critical value). None without an observed
+    AQI."""
+    from aqcast.service.config_files import area_stations, load_areas
+
+    y = day - timedelta(days=1)
+    rows = session.execute(
+        select(DailyStat.variable, DailyStat.value).where(
+            DailyStat.area == area, DailyStat.station_id.is_(None), DailyStat.day == y
+        )
+    ).all()
+    stats = {r.variable: r.value for r in rows if r.value is not None}
+    if stats.get("aqi") is None:
+        return None
+    _, primary, _ = daily_aqi({k: stats[k] for k in _AQI_INPUTS if k in stats})
+    out: dict[str, Any] = {
+        "date": y.isoformat(),
+        "aqi": stats["aqi"],
+        "primary": list(primary) if stats["aqi"] > 50 else [],
+        "o3_mda8": stats.get("o3_mda8"),
+        "o3_1h_max": stats.get("o3_1h_max"),
+    }
+    stations = session.execute(
+        select(Station.code, Station.name, Station.name_zh, DailyStat.value)
+        .join(Station, Station.id == DailyStat.station_id)
+        .where(DailyStat.day == y, DailyStat.variable == "aqi", DailyStat.value.is_not(None))
+    ).all()
+    try:
+        members = set(area_stations(area, [r.code for r in stations], load_areas()))
+    except KeyError:
+        members = {r.code for r in stations}
+    inside = [r for r in stations if r.code in members]
+    if inside:
+        worst = max(inside, key=lambda r: r.value)
+        out["worst_station"] = {
+            "code": worst.code,
+            "name": worst.name,
+            "name_zh": worst.name_zh or worst.name,
+            "aqi": worst.value,
+        }
+    event = session.get(AlertEvent, event_id(f"prompt|{area}|{y.isoformat()}"))
+    if event is not None:
+        zh = ((event.payload or {}).get("prompt") or {}).get("zh") or {}
+        levels = (zh.get("today") or {}).get("level_range")
+        if not levels and event.level:  # a prompt stored before level ranges were kept
+            number = next((lv.number for lv in AQI_LEVELS if lv.en == event.level), None)
+            levels = [number, number] if number else None
+        if levels:
+            out["forecast_levels"] = list(levels)
+        crit = (zh.get("critical") or {}).get("critical_value_ugm3")
+        if crit is not None:
+            out["critical_value_ugm3"] = crit
+    return out
+
+
 def _warning_before(
     row: WarningState | None, issue_date: date
 ) -> tuple[WarningStatus, list[str], bool]:
@@ -322,15 +406,23 @@ def current_warning(session: Session, area: str) -> WarningStatus | None:
 
 
 def issue_alerts(
-    engine: Engine, forecast: Any, *, now: datetime, config: CampaignFile | None = None
+    engine: Engine,
+    forecast: Any,
+    *,
+    now: datetime,
+    config: CampaignFile | None = None,
+    areas: Sequence[str] | None = None,
 ) -> list[AlertEvent]:
-    """Decide and store the morning's alert events for every area of ``forecast``.
+    """Decide and store the morning's alert events for every area of ``forecast`` (or only
+    those of ``areas``).
 
     Returns the events of this issue (those stored earlier by a rerun included).
     """
     cfg = config or current_campaign()
     events: list[AlertEvent] = []
     for area in fv.forecast_areas(forecast):
+        if areas is not None and area not in areas:
+            continue
         with session_scope(engine) as session:
             events.extend(_issue_area(session, forecast, area, cfg, now))
     return events
@@ -440,6 +532,8 @@ def _issue_area(
 
     # The prompt, in both languages.
     targets = targets_for(session, cfg, area, d)
+    number = issue_number(session, area, d, now)
+    yesterday = yesterday_observed(session, area, d)
     prompts = {
         lang: build_prompt(
             forecast,
@@ -451,6 +545,8 @@ def _issue_area(
             targets=targets,
             advisories=advisories,
             warning_rules=rules,
+            number=number,
+            yesterday=_station_names(yesterday, lang),
         )
         for lang in PROMPT_LANGS
     }
@@ -482,6 +578,47 @@ def _with_dispatch(session: Session, prompts: dict, day: date, area: str) -> dic
     if not totals["concerned"]:
         return prompts
     return {lang: add_dispatch(p, totals) for lang, p in prompts.items()}
+
+
+def preview_prompt(
+    session: Session, forecast: Any, area: str, cfg: CampaignFile, *, lang: str
+) -> dict:
+    """The prompt ``issue_alerts`` would publish for ``area`` now, without storing anything:
+    the warning is decided from the same state the publication would start from, so a
+    preview never misses a warning that publishing would issue."""
+    d = fv._as_date(forecast.issue_date)
+    rules = rules_for(cfg, area, d)
+    before, _, writable = _warning_before(session.get(WarningState, area), d)
+    if writable:
+        state, transitions = next_state(before, fv.daily_aqi_forecasts(forecast, area), rules, d)
+    else:
+        state, transitions = before, []
+    return build_prompt(
+        forecast,
+        area,
+        cfg,
+        lang=lang,
+        warning=state,
+        transitions=transitions,
+        targets=targets_for(session, cfg, area, d),
+        advisories=day_advisories(forecast, area, cfg, d),
+        warning_rules=rules,
+        preview=True,
+        yesterday=_station_names(yesterday_observed(session, area, d), lang),
+    )
+
+
+def _station_names(y: dict | None, lang: str) -> dict | None:
+    """Yesterday's facts with the station named in ``lang`` (the Chinese name in zh)."""
+    if y is None or "worst_station" not in y:
+        return y
+    w = y["worst_station"]
+    return {**y, "worst_station": {**w, "name": w["name_zh"] if lang == "zh" else w["name"]}}
+
+
+def published_prompt(session: Session, area: str, day: date) -> AlertEvent | None:
+    """The prompt event published for ``area`` and ``day``, if any."""
+    return session.get(AlertEvent, event_id(f"prompt|{area}|{day.isoformat()}"))
 
 
 def check_critical_crossing(

@@ -1,15 +1,17 @@
 """The morning work prompt (工作提示): one dict per issue date, area and language,
 rendered to text and HTML by Jinja2 templates (alerts/templates) and to JSON as is.
 
-The dict holds only sections that have something to say; every sentence comes from
-alerts/templates/phrases.yaml with numbers rounded as in alerts/rounding.py.
+The dict holds only sections that have something to say, numbered as a bureau's prompt
+(一、二、三); every sentence comes from the text catalogue (alerts/templates/catalogue.yaml)
+with numbers rounded as in alerts/rounding.py. Level words name at most two adjacent
+levels ("良至轻度污染") while the numbers give the whole 10-90 % range.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,36 +21,50 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from aqcast.alerts import forecast_view as fv
 from aqcast.alerts.advisories import advisories_for_day
 from aqcast.alerts.campaign import CampaignFile, district_for_area
-from aqcast.alerts.rounding import half_up, percent_step, rounded_range
-from aqcast.alerts.texts import Say, Text
+from aqcast.alerts.rounding import half_up, half_up_1, level_span, percent_step, rounded_range
+from aqcast.alerts.texts import Say, load_phrases, text
 from aqcast.alerts.warnings import WarningStatus
-from aqcast.features.aqi import aqi_level, daily_aqi
+from aqcast.features.aqi import aqi_level, aqi_level_numbers, daily_aqi
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 FORMATS = ("text", "html", "json")
-POLLUTANT_NAMES = {
-    "pm25_24h": Text(zh="PM2.5", en="PM2.5"),
-    "pm10_24h": Text(zh="PM10", en="PM10"),
-    "o3_8h": Text(zh="臭氧", en="O3"),
-    "o3_1h": Text(zh="臭氧", en="O3"),
-    "no2_24h": Text(zh="二氧化氮", en="NO2"),
-    "so2_24h": Text(zh="二氧化硫", en="SO2"),
-    "co_24h": Text(zh="一氧化碳", en="CO"),
+# IAQI keys of the primary pollutant -> their names in the catalogue.
+POLLUTANT_KEYS = {
+    "pm25_24h": "pollutant_pm25",
+    "pm10_24h": "pollutant_pm10",
+    "o3_8h": "pollutant_o3",
+    "o3_1h": "pollutant_o3",
+    "no2_24h": "pollutant_no2",
+    "so2_24h": "pollutant_so2",
+    "co_24h": "pollutant_co",
 }
 # The critical value is worth a sentence about hours only when the forecast peak gets
 # within this share of it; below, the prompt says plainly that exceedance is unlikely.
 CRITICAL_NEAR_FRACTION = 0.85
+HEAVY_AQI_ABOVE = 200.0  # HJ 633: heavy pollution is a daily AQI above 200
+GOOD_AQI_MAX = 100.0  # HJ 633: excellent or good up to 100
+
+
+ZH_NUMERALS = "一二三四五六七八九十"
+SENTENCE_JOIN = {"zh": "", "en": " "}  # Chinese sentences end in 。 and need no space
+# A probability of exceedance in this band leaves the exceedance undecided (confidence).
+UNDECIDED_P = (0.3, 0.7)
+LEVEL_UPPER_AQI = (50, 100, 150, 200, 300)
 
 
 def _level_name(aqi: float, lang: str) -> tuple[str, int]:
     lv = aqi_level(aqi)
     if lv is None:
         return "", 0
-    return (lv.zh if lang == "zh" else lv.en), lv.number
+    return text(f"level_{lv.number}", lang), lv.number
+
+
+def _pollutant(key: str, say: Say) -> str:
+    return say(POLLUTANT_KEYS[key]) if key in POLLUTANT_KEYS else key
 
 
 def _concentration(say: Say, key: str, v: dict | None) -> tuple[dict, str] | None:
-    if v is None:
+    if v is None or v.get("q50") is None:
         return None
     lo, hi = rounded_range(v["q10"] if v["q10"] is not None else v["q50"], v["q90"] or v["q50"])
     data = {"q50": half_up(v["q50"]), "range": [lo, hi]}
@@ -72,8 +88,158 @@ def _day_aqi(forecast: Any, area: str, d: date) -> dict | None:
         if math.isnan(computed):
             return None
         v = {"q10": computed, "q50": computed, "q90": computed, "p_exceed": None}
-    lo, hi = rounded_range(v["q10"] if v["q10"] is not None else v["q50"], v["q90"] or v["q50"])
-    return {"q50": v["q50"], "range": [lo, hi], "primary": primary if v["q50"] > 50 else []}
+    q10 = v["q10"] if v["q10"] is not None else v["q50"]
+    q90 = v["q90"] if v["q90"] is not None else v["q50"]
+    lo, hi = rounded_range(q10, q90)
+    levels = level_span(q10, v["q50"], q90)
+    return {
+        "q10": q10,
+        "q50": v["q50"],
+        "q90": q90,
+        "range": [lo, hi],
+        "levels": list(levels),
+        "primary": primary if v["q50"] > 50 else [],
+    }
+
+
+def _notes(say: Say, forecast: Any) -> list[str]:
+    notes = []
+    met_mode = getattr(forecast, "met_mode", "stored")
+    if met_mode == "observed":
+        notes.append(say("note_met_observed"))
+    elif met_mode == "none":
+        notes.append(say("note_met_none"))
+    method = str(getattr(forecast, "method", "model"))
+    if method.startswith("fallback"):
+        notes.append(say("note_fallback", baseline=baseline_name(method, say.lang)))
+    missing = list(getattr(forecast, "missing_inputs", None) or [])
+    if missing:
+        notes.append(say("note_missing", items=say.join(input_names(missing, say.lang))))
+    return notes
+
+
+def baseline_name(method: str, lang: str) -> str:
+    """The baseline of a ``fallback:<name>`` method in words of ``lang``."""
+    name = str(method).split(":", 1)[-1]
+    key = f"baseline_{name}" if f"baseline_{name}" in load_phrases() else "baseline_none"
+    return text(key, lang)
+
+
+def input_names(names: list[str], lang: str) -> list[str]:
+    """Missing inputs of a forecast in words of ``lang`` (the page shows them too)."""
+    say = Say(lang)
+    return list(dict.fromkeys(_input_name(say, n) for n in names))
+
+
+def _input_name(say: Say, name: str) -> str:
+    """A missing input in words of the prompt's language (inputs are named in English in
+    the forecast; the Chinese prompt must not carry them as they are)."""
+    known = {
+        "target-day weather": "input_target_day_weather",
+        "observations of the day before the issue date": "input_observations_day_before",
+        "observations": "input_observations",
+    }
+    if name in known:
+        return say(known[name])
+    if name.startswith("feed:"):
+        feed = name[5:]
+        key = f"input_feed_{feed}"
+        return say(key) if key in load_phrases() else say("input_feed", name=feed)
+    return say("input_other")
+
+
+def _confidence(say: Say, day: dict, concentrations: dict[str, dict]) -> tuple[dict, str]:
+    """How far the forecast can be trusted, from the width of its band in levels and from
+    exceedance probabilities that leave the outcome open."""
+    lo_n, hi_n = (int(n) for n in aqi_level_numbers([day["q10"], day["q90"]]))
+    n_levels = max(1, hi_n - lo_n + 1)
+    undecided = [
+        name
+        for name, c in concentrations.items()
+        if c.get("p") is not None and UNDECIDED_P[0] <= c["p"] <= UNDECIDED_P[1]
+    ]
+    if n_levels == 1 and not undecided:
+        grade = "high"
+    elif n_levels >= 3 or (n_levels == 2 and undecided):
+        grade = "low"
+    else:
+        grade = "medium"
+    reasons = [
+        say("confidence_one_level") if n_levels == 1 else say("confidence_levels", n=n_levels)
+    ]
+    reasons.append(
+        say("confidence_undecided", names=say.join(undecided))
+        if undecided
+        else say("confidence_decided")
+    )
+    line = say(
+        "confidence_line", grade=say(f"confidence_{grade}"), reasons=say("reason_sep").join(reasons)
+    )
+    return {"grade": grade, "levels_spanned": n_levels}, line
+
+
+def _yesterday(say: Say, y: dict, area_name: str) -> list[str]:
+    d = date.fromisoformat(y["date"]) if isinstance(y["date"], str) else y["date"]
+    lines = []
+    if y.get("aqi") is not None:
+        level, number = _level_name(y["aqi"], say.lang)
+        names = list(dict.fromkeys(_pollutant(k, say) for k in y.get("primary") or []))
+        primary = say("primary", names=say.join(names)) if names and y["aqi"] > 50 else ""
+        first = say(
+            "yesterday_aqi",
+            date=say.date(d, short=True),
+            area=area_name,
+            aqi=half_up(y["aqi"]),
+            level=level,
+            primary=primary,
+        )
+        worst = y.get("worst_station")
+        if worst and worst.get("aqi") is not None:
+            first += SENTENCE_JOIN[say.lang] + say(
+                "yesterday_worst", station=worst["name"], aqi=half_up(worst["aqi"])
+            )
+        lines.append(first)
+        fl = y.get("forecast_levels")
+        if fl:
+            lo, hi = int(fl[0]), int(fl[-1])
+            key = (
+                "yesterday_hit"
+                if lo <= number <= hi
+                else ("yesterday_miss_high" if number < lo else "yesterday_miss_low")
+            )
+            lines.append(say(key, forecast=say.level_span(lo, hi)))
+    o3 = []
+    if y.get("o3_mda8") is not None:
+        mda8 = half_up(y["o3_mda8"])
+        o3.append(say("yesterday_o3_above" if mda8 > 160 else "yesterday_o3_below", mda8=mda8))
+    if y.get("o3_1h_max") is not None and y.get("critical_value_ugm3") is not None:
+        peak, crit = half_up(y["o3_1h_max"]), half_up(y["critical_value_ugm3"])
+        key = "yesterday_critical_reached" if peak >= crit else "yesterday_critical_not_reached"
+        o3.append(say(key, peak=peak, critical=crit))
+    if o3:
+        lines.append(SENTENCE_JOIN[say.lang].join(o3))
+    return lines
+
+
+def _header(say: Say, cfg: CampaignFile, today: date, number: int | None) -> dict:
+    out: dict[str, Any] = {}
+    if number is not None:
+        out["number"] = number
+        out["number_line"] = say("number_line", year=today.year, number=number)
+    settings = getattr(cfg, "prompt", None)
+    if settings is not None:
+        h, m = (int(x) for x in settings.issue_time.split(":"))
+        out["issuer"] = settings.issuer(say.lang)
+        out["issue_time"] = settings.issue_time
+        out["issuer_line"] = say(
+            "issuer_line",
+            issuer=settings.issuer(say.lang),
+            date=say.date(today),
+            time=say("time_format", h=h, m=m),
+        )
+    else:
+        out["issuer_line"] = say.date(today)
+    return out
 
 
 def build_prompt(
@@ -87,12 +253,17 @@ def build_prompt(
     targets: dict | None = None,
     advisories: list[dict] | None = None,
     warning_rules: Any = None,
+    preview: bool = False,
+    number: int | None = None,
+    yesterday: dict | None = None,
 ) -> dict:
     """The prompt for ``forecast.issue_date`` and ``area`` in ``lang`` (``zh`` or ``en``).
 
     ``warning``: the area's warning after this issue; ``transitions``: what this issue
     changed; ``targets``: ``alerts.targets.target_status``; ``advisories``: computed
-    from the forecast when not given.
+    from the forecast when not given; ``preview``: the prompt is not (yet) published, and
+    says so; ``number``: its issue number in the area's year (第N期); ``yesterday``: the
+    observed day before (see ``alerts.engine.yesterday_observed``).
     """
     if lang not in ("zh", "en"):
         raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
@@ -110,35 +281,39 @@ def build_prompt(
         "area_name": area_name,
         "issue_date": today.isoformat(),
         "issued_at": issued_at.isoformat() if isinstance(issued_at, datetime) else None,
-        "title": say("title", area=area_name, date=say.date(today)),
+        "title": say("title", area=area_name),
         "model_version": getattr(forecast, "model_version", None),
         "method": getattr(forecast, "method", "model"),
         "met_mode": getattr(forecast, "met_mode", "stored"),
+        "preview": preview,
     }
-
-    notes = []
-    if out["met_mode"] == "observed":
-        notes.append(say("note_met_observed"))
-    elif out["met_mode"] == "none":
-        notes.append(say("note_met_none"))
-    if str(out["method"]).startswith("fallback"):
-        notes.append(say("note_fallback", baseline=str(out["method"]).split(":", 1)[-1]))
-    missing = list(getattr(forecast, "missing_inputs", None) or [])
-    if missing:
-        notes.append(say("note_missing", items=say.join(missing)))
+    out.update(_header(say, cfg, today, number))
+    if preview:
+        out["preview_line"] = say("preview_label")
+    notes = _notes(say, forecast)
     if notes:
         out["notes"] = notes
+    sections: list[dict] = []
 
-    # Today's forecast.
+    def section(key: str, lines: list[str]) -> None:
+        if lines:
+            sections.append({"id": key, "heading": say(f"heading_{key}"), "lines": lines})
+
+    # 一、昨日实况
+    if yesterday:
+        out["yesterday"] = yesterday
+        section("yesterday", _yesterday(say, yesterday, area_name))
+
+    # 二、预报: today, the next days, the confidence.
     lines = []
     day = _day_aqi(forecast, area, today)
     today_data: dict[str, Any] = {"target_date": today.isoformat()}
+    o3 = fv.value(forecast, area, "o3_mda8", today)
+    pm25 = fv.value(forecast, area, "pm25_24h", today)
     if day is not None:
-        level, number = _level_name(day["q50"], lang)
+        level = say.level_span(*day["levels"])
         head = say("today_aqi", aqi_lo=day["range"][0], aqi_hi=day["range"][1], level=level)
-        names = list(
-            dict.fromkeys(POLLUTANT_NAMES[k](lang) for k in day["primary"] if k in POLLUTANT_NAMES)
-        )
+        names = list(dict.fromkeys(_pollutant(k, say) for k in day["primary"]))
         if names:
             head += say("primary", names=say.join(names))
         lines.append(head + ("。" if lang == "zh" else "."))
@@ -147,32 +322,56 @@ def build_prompt(
                 "aqi": half_up(day["q50"]),
                 "aqi_range": day["range"],
                 "level": level,
-                "level_number": number,
+                "level_number": _level_name(day["q50"], lang)[1],
+                "level_range": day["levels"],
                 "primary": names,
             }
         )
-    o3 = fv.value(forecast, area, "o3_mda8", today)
-    for key, var, name in (
-        ("o3_line", "o3_mda8", "o3_mda8"),
-        ("pm25_line", "pm25_24h", "pm25_24h"),
-    ):
-        got = _concentration(
-            say, key, o3 if var == "o3_mda8" else fv.value(forecast, area, var, today)
-        )
-        if got is not None:
-            today_data[name] = got[0]
-            lines.append(got[1])
+    crit = fv.critical(forecast, area, today)
+    profile = fv.hourly_profile(forecast, area, today)
+    o3_q90 = (o3 or {}).get("q90") or (o3 or {}).get("q50") or 0.0
+    ozone_matters = any(c.pollutant == "o3" for c in cfg.running_campaigns(district, today)) or (
+        o3_q90 >= plan.triggers.critical_value_o3_q90_min_ugm3
+    )
+    got = _concentration(say, "o3_line", o3)
+    if got is not None:
+        today_data["o3_mda8"] = got[0]
+        lines.append(got[1])
+    if ozone_matters:
+        h1 = fv.value(forecast, area, "o3_1h_max", today)
+        known = [x for x in (profile or []) if not math.isnan(x)]
+        if h1 is not None and h1.get("q50") is not None:
+            got1 = _concentration(say, "o3_1h_line", {**h1, "p_exceed": None})
+            if got1 is not None:
+                today_data["o3_1h_max"] = got1[0]
+                lines.append(got1[1])
+        elif known:
+            peak = max(known)
+            hour = (profile or []).index(peak)
+            today_data["o3_1h_max"] = {"q50": half_up(peak), "hour": hour}
+            lines.append(say("o3_peak_line", q50=half_up(peak), hour=hour))
+    got = _concentration(say, "pm25_line", pm25)
+    if got is not None:
+        today_data["pm25_24h"] = got[0]
+        lines.append(got[1])
     if lines:
         out["today"] = today_data
-        out["today_lines"] = lines
-
+        out["today_lines"] = list(lines)
     outlook = []
+    outlook_data = []
     for d in fv.target_dates(forecast, area):
         if d <= today:
             continue
         od = _day_aqi(forecast, area, d)
         if od is not None:
-            level, _ = _level_name(od["q50"], lang)
+            level = say.level_span(*od["levels"])
+            outlook_data.append(
+                {
+                    "target_date": d.isoformat(),
+                    "aqi_range": od["range"],
+                    "level_range": od["levels"],
+                }
+            )
             outlook.append(
                 say(
                     "outlook_day",
@@ -183,15 +382,21 @@ def build_prompt(
                 )
             )
     if outlook:
+        out["outlook"] = outlook_data
         out["outlook_lines"] = outlook
+        lines.extend(outlook)
+    if day is not None:
+        conc = {
+            _pollutant(k, say): {"p": (v or {}).get("p_exceed")}
+            for k, v in (("o3_8h", o3), ("pm25_24h", pm25))
+            if v is not None
+        }
+        out["confidence"], conf_line = _confidence(say, day, conc)
+        out["confidence_line"] = conf_line
+        lines.append(conf_line)
+    section("forecast", lines)
 
-    # The ozone critical value: worth a sentence during an ozone campaign or when O3 matters.
-    crit = fv.critical(forecast, area, today)
-    profile = fv.hourly_profile(forecast, area, today)
-    o3_q90 = (o3 or {}).get("q90") or (o3 or {}).get("q50") or 0.0
-    ozone_matters = any(c.pollutant == "o3" for c in cfg.running_campaigns(district, today)) or (
-        o3_q90 >= plan.triggers.critical_value_o3_q90_min_ugm3
-    )
+    # 三、臭氧临界值: during an ozone campaign or when O3 matters.
     if crit is not None and ozone_matters:
         value = half_up(crit["critical_value_ugm3"])
         known = [x for x in (profile or []) if not math.isnan(x)]
@@ -208,7 +413,9 @@ def build_prompt(
             )
         else:
             out["critical_line"] = say("critical_low", value=value)
+        section("critical", [out["critical_line"]])
 
+    # 四、不利气象条件
     rk = fv.risk(forecast, area, today)
     if rk is not None and rk["p_heavy"] is not None:
         elevated = rk["p_heavy"] >= plan.triggers.adverse_p_heavy_min or bool(rk["stagnation"])
@@ -226,8 +433,9 @@ def build_prompt(
             if elevated
             else say("risk_low", p=percent_step(rk["p_heavy"]))
         )
+        section("risk", [out["risk_line"]])
 
-    # Warnings.
+    # 五、重污染天气预警
     warn_lines = []
     for t in transitions or []:
         lvl = t["to_level"] if t["action"] != "lifted" else t["from_level"]
@@ -238,7 +446,8 @@ def build_prompt(
                 until=say.date(t["end_date"], short=True),
             )
         )
-    if warning is not None and warning.active:
+    warned = warning is not None and warning.active
+    if warned:
         warn_lines.append(
             say(
                 "warning_active",
@@ -255,11 +464,16 @@ def build_prompt(
             "until": warning.until.isoformat() if warning.until else None,
             "rule_set": rules.name,
         }
+        measures = rules.measures(warning.level, lang)
+        if measures:
+            warn_lines.append(measures)
     if warn_lines:
         out["warning_lines"] = warn_lines
+        section("warning", warn_lines)
 
-    # Campaigns and today's actions.
+    # 六、工作要求: the campaigns, what today needs, the three teams' tasks.
     running = cfg.running_campaigns(district, today)
+    task_lines: list[str] = []
     if running:
         out["campaigns"] = [
             {
@@ -279,6 +493,7 @@ def build_prompt(
             )
             for c in running
         ]
+        task_lines.extend(out["campaign_lines"])
     if advisories is None:
         o3_mda8 = o3 or {}
         advisories = advisories_for_day(
@@ -292,25 +507,78 @@ def build_prompt(
             critical_value_ugm3=crit["critical_value_ugm3"] if crit else None,
             peak_hour=crit["peak_hour"] if crit else None,
         )
-    actions: list[str] = []
+    # Days of this forecast at heavy pollution or worse: never "no measures needed" then,
+    # even before a warning has been decided (a preview) or when the rules issue none.
+    heavy = [
+        d
+        for d in [today, *[x for x in fv.target_dates(forecast, area) if x > today]]
+        if (_day_aqi(forecast, area, d) or {"q50": 0})["q50"] > HEAVY_AQI_ABOVE
+    ]
+    elevated = bool(out.get("risk", {}).get("elevated"))
+    summary: list[str] = []
+    if heavy and not warned:
+        summary.append(say("heavy_ahead", dates=say.join([say.date(d, short=True) for d in heavy])))
+    # "Nothing needed" only on a day forecast good or better; a polluted day gets a watch.
+    polluted = day is not None and day["q50"] > GOOD_AQI_MAX
+    no_action = (
+        not advisories
+        and not warned
+        and not heavy
+        and not transitions
+        and not elevated
+        and not polluted
+    )
+    if no_action:
+        summary.append(say("no_action"))
+    elif not advisories and not warned and not heavy:
+        summary.append(say("stay_alert"))
+    task_lines.extend(summary)
+    conditions = {
+        "always": True,
+        "ozone_risk": bool(advisories),
+        "heavy_ahead": bool(heavy) and not warned,
+        "warning": warned,
+        "adverse": elevated,
+        **{f"campaign:{c.id}": True for c in running},
+    }
     focus = list(dict.fromkeys(f for c in running for f in c.focus))
-    if focus:
-        actions.append(say("field_focus", items=say.join([cfg.focus_text(f, lang) for f in focus])))
-    for adv in advisories:
-        actions.append(
+    teams = []
+    for i, team in enumerate(getattr(cfg, "teams", None) or []):
+        tasks = [t.text(lang) for t in team.tasks if conditions.get(t.when, False)]
+        if team.inspects_focus and focus:
+            tasks.append(
+                say("field_focus", items=say.join([cfg.focus_text(f, lang) for f in focus]))
+            )
+        if not tasks:
+            continue
+        teams.append({"id": team.id, "name": team.name(lang), "tasks": tasks})
+        number_text = ZH_NUMERALS[i] if lang == "zh" else str(i + 1)
+        task_lines.append(
             say(
-                "stagger_line",
-                sector=adv["name"][lang],
-                avoid=say.hours(adv["avoid_hours"]),
-                steps=say.join([s["name"][lang] for s in adv["steps"]]),
-                move=say("or_sep").join(say.hours(m["hours"]) for m in adv["move_to"]),
+                "team_line",
+                number=say("team_number", n=number_text),
+                team=team.name(lang),
+                tasks=SENTENCE_JOIN[lang].join(tasks),
             )
         )
-    if warning is not None and warning.active and rules.measures(warning.level, lang):
-        actions.append(rules.measures(warning.level, lang))
-    no_action = not advisories and not (warning is not None and warning.active)
-    if no_action:
-        actions.append(say("no_action"))
+    if not teams and focus:  # a campaign file without teams: the field focus on its own
+        task_lines.append(
+            say("field_focus", items=say.join([cfg.focus_text(f, lang) for f in focus]))
+        )
+    out["teams"] = teams
+    section("tasks", task_lines)
+    stagger = [
+        say(
+            "stagger_line",
+            sector=adv["name"][lang],
+            avoid=say.hours(adv["avoid_hours"]),
+            steps=say.join([s["name"][lang] for s in adv["steps"]]),
+            move=say("or_sep").join(say.hours(m["hours"]) for m in adv["move_to"]),
+        )
+        for adv in advisories
+    ]
+    stagger = [_sentence_case(x, lang) for x in stagger]
+    section("stagger", stagger)
     out["actions"] = {
         "field_focus": focus,
         "staggered": [
@@ -323,13 +591,20 @@ def build_prompt(
         ],
         "no_action": no_action,
     }
-    out["action_lines"] = [_sentence_case(a, lang) for a in actions]
+    out["action_lines"] = [*task_lines, *stagger]
 
+    # 七、年度目标进度
     if targets is not None:
-        out["targets"] = _targets_block(say, targets)
-        out["target_lines"] = out["targets"].pop("lines")
-        if not out["target_lines"]:
-            del out["targets"], out["target_lines"]
+        block = _targets_block(say, targets, today)
+        lines = block.pop("lines")
+        if lines:
+            out["targets"] = block
+            out["target_lines"] = lines
+            section("targets", lines)
+
+    for i, s in enumerate(sections):
+        s["number"] = say("section_number", n=ZH_NUMERALS[i] if lang == "zh" else i + 1)
+    out["sections"] = sections
     return out
 
 
@@ -349,6 +624,14 @@ def add_dispatch(prompt: dict, totals: dict) -> dict:
     old = (prompt.get("dispatch") or {}).get("line")
     lines = [x for x in prompt.get("action_lines") or [] if x != old]
     out["action_lines"] = [*lines, line]
+    # The sentence closes the advisories' section, which is what the prompt renders.
+    sections = [dict(s) for s in prompt.get("sections") or []]
+    for s in sections:
+        if s.get("id") == "stagger":
+            s["lines"] = [*(x for x in s["lines"] if x != old), line]
+            break
+    if sections:
+        out["sections"] = sections
     out["dispatch"] = {
         "notified": int(totals["notified"]),
         "acknowledged": int(totals["acknowledged"]),
@@ -362,62 +645,65 @@ def _sentence_case(line: str, lang: str) -> str:
     return line[:1].upper() + line[1:] if lang == "en" else line
 
 
-def _targets_block(say: Say, status: dict) -> dict:
+def _targets_block(say: Say, status: dict, today: date) -> dict:
+    """The year to date and what the rest of the year needs, judged after official
+    rounding (see alerts.targets)."""
     t, ytd, al = status["targets"], status["year_to_date"], status["allowance"]
     lines = []
-    if ytd["pm25_mean_ugm3"] is not None:
-        mean = half_up(ytd["pm25_mean_ugm3"])
-        if al["pm25_max_mean_ugm3"] is not None and al["pm25_max_mean_ugm3"] >= 0:
-            lines.append(
-                say(
-                    "targets_pm25",
-                    mean=mean,
-                    target=half_up(t["pm25_annual_mean_ugm3"]),
-                    days=al["remaining_days"],
-                    max_mean=int(al["pm25_max_mean_ugm3"]),
-                )
+    mean = None if ytd.get("pm25_mean_ugm3") is None else half_up(ytd["pm25_mean_ugm3"])
+    ratio = None if ytd.get("good_day_ratio_pct") is None else half_up_1(ytd["good_day_ratio_pct"])
+    through = ytd.get("through")
+    through_d = date.fromisoformat(through) if through else today - timedelta(days=1)
+    if mean is not None and ratio is not None:
+        lines.append(
+            say(
+                "targets_status",
+                date=say.date(through_d, short=True),
+                mean=mean,
+                target=f"{t['pm25_annual_mean_ugm3']:g}",
+                ratio=f"{ratio:.1f}",
+                ratio_target=f"{t['good_day_ratio_pct']:g}",
             )
+        )
+        floor = float(t.get("pm25_lowest_feasible_mean_ugm3") or 0)
+        max_mean = al.get("pm25_max_mean_ugm3")
+        pm_ok = max_mean is not None and max_mean >= max(floor, 0)
+        good_ok = bool(al.get("good_target_met_possible", True))
+        needs, missed = [], []
+        if pm_ok:
+            needs.append(say("targets_need_pm25", max_mean=int(max_mean)))
         else:
-            lines.append(
-                say(
-                    "targets_pm25_missed",
-                    mean=mean,
-                    target=half_up(t["pm25_annual_mean_ugm3"]),
-                    days=al["remaining_days"],
-                )
-            )
-    if ytd["good_day_ratio_pct"] is not None:
-        ratio = f"{ytd['good_day_ratio_pct']:.1f}%"
-        target = f"{t['good_day_ratio_pct']:g}"
-        if al["non_good_days_left"] >= 0:
-            lines.append(
-                say("targets_good", ratio=ratio, target=target, left=al["non_good_days_left"])
-            )
+            missed.append(say("targets_pm25_missed"))
+        if good_ok and al.get("good_days_needed", 1) == 0:
+            needs.append(say("targets_good_secured"))
+        elif good_ok:
+            needs.append(say("targets_need_good", ratio=f"{al['good_ratio_needed_pct']:.1f}"))
         else:
-            lines.append(
-                say(
-                    "targets_good_missed",
-                    ratio=ratio,
-                    target=target,
-                    over=-al["non_good_days_left"],
-                )
-            )
-        n, mx = ytd["n_heavy_days"], t["heavy_days_max"]
-        if al["heavy_days_left"] >= 0:
-            lines.append(say("targets_heavy", n=n, max=mx, left=al["heavy_days_left"]))
+            missed.append(say("targets_good_missed"))
+        days = al["remaining_days"]
+        if not needs:
+            lines.append(say("targets_all_missed", days=days))
         else:
-            lines.append(say("targets_heavy_missed", n=n, max=mx))
+            parts = say.join(needs)
+            if missed:
+                parts += say("sentence_sep") + say.join(missed)
+            lines.append(say("targets_needs", days=days, needs=parts))
+    n, mx = ytd["n_heavy_days"], t["heavy_days_max"]
+    if n is not None:
+        if n < mx:
+            lines.append(say("targets_heavy", n=n, max=mx, left=mx - n))
+        elif n == mx:
+            lines.append(say("targets_heavy_reached", n=n, max=mx))
+        else:
+            lines.append(say("targets_heavy_over", n=n, max=mx, over=n - mx))
     return {
-        "pm25_mean_ugm3": None if ytd["pm25_mean_ugm3"] is None else half_up(ytd["pm25_mean_ugm3"]),
-        "good_day_ratio_pct": None
-        if ytd["good_day_ratio_pct"] is None
-        else round(ytd["good_day_ratio_pct"], 1),
-        "heavy_days": ytd["n_heavy_days"],
-        "pm25_max_mean_ugm3": None
-        if al["pm25_max_mean_ugm3"] is None
-        else int(al["pm25_max_mean_ugm3"]),  # rounded down: the allowance must not overstate
-        "non_good_days_left": al["non_good_days_left"],
-        "heavy_days_left": al["heavy_days_left"],
+        "pm25_mean_ugm3": mean,
+        "good_day_ratio_pct": ratio,
+        "heavy_days": n,
+        "pm25_max_mean_ugm3": al.get("pm25_max_mean_ugm3"),
+        "good_ratio_needed_pct": al.get("good_ratio_needed_pct"),
+        "non_good_days_left": al.get("non_good_days_left"),
+        "heavy_days_left": al.get("heavy_days_left"),
         "remaining_days": al["remaining_days"],
         "targets": t,
         "lines": lines,
@@ -436,12 +722,40 @@ def _env() -> Environment:
     )
 
 
+def _legacy_sections(prompt: dict) -> dict:
+    """A prompt stored before prompts had numbered sections, in the current layout."""
+    lang = prompt.get("lang", "zh")
+    say = Say(lang)
+    p = {**prompt}
+    keys = [
+        ("forecast", [*prompt.get("today_lines", []), *prompt.get("outlook_lines", [])]),
+        ("critical", [prompt["critical_line"]] if "critical_line" in prompt else []),
+        ("risk", [prompt["risk_line"]] if "risk_line" in prompt else []),
+        ("warning", prompt.get("warning_lines", [])),
+        ("tasks", [*prompt.get("campaign_lines", []), *prompt.get("action_lines", [])]),
+        ("targets", prompt.get("target_lines", [])),
+    ]
+    sections = [{"id": k, "heading": say(f"heading_{k}"), "lines": v} for k, v in keys if v]
+    for i, s in enumerate(sections):
+        s["number"] = say("section_number", n=ZH_NUMERALS[i] if lang == "zh" else i + 1)
+    p["sections"] = sections
+    p.setdefault("issuer_line", "")
+    p.setdefault("preview", False)
+    p.setdefault("issue_date", "")
+    p.setdefault("area", "")
+    return p
+
+
 def render_prompt(prompt: dict, fmt: str = "text") -> str:
-    """The prompt as ``text``, ``html`` or ``json``; the template follows ``prompt["lang"]``."""
+    """The prompt as ``text``, ``html`` or ``json``, in the prompt's language."""
     if fmt == "json":
         return json.dumps(prompt, ensure_ascii=False, indent=2, default=str)
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
-    ext = "txt" if fmt == "text" else "html"
-    template = _env().get_template(f"prompt.{prompt['lang']}.{ext}.j2")
-    return template.render(p=prompt)
+    if "sections" not in prompt:
+        prompt = _legacy_sections(prompt)
+    lang = prompt.get("lang", "zh")
+    template = _env().get_template("prompt.txt.j2" if fmt == "text" else "prompt.html.j2")
+    return template.render(
+        p=prompt, notes_heading=text("notes_heading", lang), sep=SENTENCE_JOIN[lang]
+    )

@@ -48,3 +48,30 @@ def hour_ranges(hours: list[int]) -> list[tuple[int, int]]:
         else:
             out.append((h, h + 1))
     return out
+
+
+def half_up_1(x: float) -> float:
+    """Round half up to one decimal (a ratio in per cent as bulletins give it)."""
+    return math.floor(x * 10 + 0.5 + 1e-9) / 10
+
+
+def level_span(q10: float, q50: float, q90: float) -> tuple[int, int]:
+    """The AQI levels (numbers 1..6) a prompt names for a forecast band: one level, or two
+    adjacent ones, never more ("良至轻度污染").
+
+    The median's level is always named; when the 10-90 % band reaches other levels, the
+    neighbour on the side whose level boundary is nearer the median is added (the numbers
+    of the prompt still give the whole band).
+    """
+    from aqcast.features.aqi import aqi_level_numbers
+
+    lo, mid, hi = (int(n) for n in aqi_level_numbers([min(q10, q50), q50, max(q90, q50)]))
+    if lo == hi:
+        return mid, mid
+    uppers = (50, 100, 150, 200, 300)  # the top AQI of levels 1..5
+    candidates = []
+    if lo < mid:
+        candidates.append((q50 - uppers[mid - 2], (mid - 1, mid)))
+    if hi > mid:
+        candidates.append((uppers[mid - 1] - q50, (mid, mid + 1)))
+    return min(candidates)[1]

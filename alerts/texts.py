@@ -1,7 +1,10 @@
-"""Texts shown to people, kept in configuration in both languages."""
+"""Texts shown to people, kept in one catalogue (alerts/templates/catalogue.yaml) in both
+languages: the prompt, the duty officers' page and the CAP messages all read it through
+``text(key, lang, **values)``."""
 
 from __future__ import annotations
 
+import string
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -27,10 +30,17 @@ class Text(BaseModel):
         return self.zh if lang == "zh" else self.en
 
 
-PHRASES_PATH = Path(__file__).resolve().parent / "templates" / "phrases.yaml"
+CATALOGUE_PATH = Path(__file__).resolve().parent / "templates" / "catalogue.yaml"
+PHRASES_PATH = CATALOGUE_PATH  # the former name
 MONTHS_EN = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+PAGE_PREFIX = "page_"
+DATE_FORMATS = {"date_format", "short_date_format"}
 REQUIRED_PHRASES = {
     "title",
+    "number_line",
+    "issuer_line",
+    "time_format",
+    "preview_label",
     "today_aqi",
     "primary",
     "o3_line",
@@ -57,6 +67,7 @@ REQUIRED_PHRASES = {
     "note_fallback",
     "note_missing",
     "issued",
+    *(f"level_{n}" for n in range(1, 7)),
     "cap_warning_event",
     "cap_warning_headline",
     "cap_warning_description",
@@ -76,24 +87,53 @@ class PhraseFile(RootModel[dict[str, Text]]):
     pass
 
 
+def _fields(template: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(template) if f}
+
+
 @lru_cache(maxsize=2)
-def load_phrases(path: Path = PHRASES_PATH) -> dict[str, Text]:
+def load_phrases(path: Path = CATALOGUE_PATH) -> dict[str, Text]:
+    """The catalogue, checked: every key the code needs is there, and both languages of a
+    text take the same placeholders (a translation cannot drop a number)."""
     phrases = load_yaml_model(path, PhraseFile).root
     missing = sorted(REQUIRED_PHRASES - set(phrases))
     if missing:
         raise ConfigError(f"{path}: missing phrase(s) {missing}")
+    for key, t in phrases.items():
+        if key in DATE_FORMATS:  # each language names the month its own way
+            continue
+        zh, en = _fields(t.zh), _fields(t.en)
+        if zh != en:
+            raise ConfigError(f"{path}: {key}: zh takes {sorted(zh)} but en takes {sorted(en)}")
     return phrases
 
 
+load_catalogue = load_phrases
+
+
+def text(key: str, lang: str, **values: Any) -> str:
+    """The catalogue's text ``key`` in ``lang`` with ``values`` filled in."""
+    t = load_phrases()[key](lang)
+    return t.format(**values) if values else t
+
+
+def page_texts(lang: str) -> dict[str, str]:
+    """The page's labels (catalogue keys ``page_*``) in ``lang``, by their short names."""
+    return {
+        k[len(PAGE_PREFIX) :]: v(lang)
+        for k, v in load_phrases().items()
+        if k.startswith(PAGE_PREFIX)
+    }
+
+
 class Say:
-    """Phrases of one language, filled with values."""
+    """Texts of one language, filled with values."""
 
     def __init__(self, lang: str) -> None:
         self.lang = lang
-        self.p = load_phrases()
 
     def __call__(self, key: str, **kw: Any) -> str:
-        return self.p[key](self.lang).format(**kw)
+        return text(key, self.lang, **kw)
 
     def join(self, items: list[str]) -> str:
         return self("list_sep").join(items)
@@ -107,3 +147,14 @@ class Say:
 
     def hour_runs(self, hours: list[int]) -> str:
         return self("or_sep").join(self.hours(r) for r in hour_ranges(hours))
+
+    def level(self, number: int) -> str:
+        """The AQI level name (MEE official English)."""
+        return self(f"level_{number}")
+
+    def level_span(self, lo: int, hi: int) -> str:
+        if lo == hi:
+            return self.level(lo)
+        short = f"level_{lo}_short"
+        lo_name = self(short) if lo >= 3 and short in load_phrases() else self.level(lo)
+        return self("level_span", lo=lo_name, hi=self.level(hi))

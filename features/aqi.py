@@ -18,6 +18,10 @@ Rules taken from the standard, and the choices made where it leaves room:
   pollutant(s) are those whose IAQI equals the AQI, named only when AQI > 50. Ozone is
   named once: ``o3_8h`` when its 8-hour and 1-hour indices tie.
 - A daily AQI needs at least one sub-index; the frame version reports how many it used.
+- Daily concentrations are rounded before the index, as bureaus compute it (HJ 663):
+  CO to 0.1 mg/m3, the others to integers, half up (``round_daily``). So a PM2.5 daily
+  mean of 35.4 is reported as 35 and is "excellent" (``iaqi`` itself takes the value as
+  given: 35.1 -> 50.125 -> 51).
 
 Daily sub-indices (HJ 633 section 5.1): the 24-hour means of SO2, NO2, PM10, PM2.5 and
 CO, the daily maximum 1-hour O3 and the daily maximum 8-hour O3 (MDA8).
@@ -189,10 +193,26 @@ def daily_aqi(values: Mapping[str, float | None]) -> tuple[float, list[str], Aqi
     return float(row["aqi"]), primary, aqi_level(row["aqi"])
 
 
+# Decimals daily concentrations are reported with (HJ 663): CO [mg/m3] one, others none.
+DAILY_DECIMALS: dict[str, int] = {"co_24h": 1}
+
+
+def round_daily(name: str, conc: npt.ArrayLike) -> np.ndarray:
+    """A daily statistic rounded half up as reported: ``co_24h`` to 0.1 mg/m3, the other
+    concentrations to integers; ``aqi`` and unknown names are returned unchanged."""
+    a = np.asarray(conc, dtype=float)
+    if name not in DAILY_TO_IAQI and name not in CONC_BREAKPOINTS:
+        return a
+    scale = 10.0 ** DAILY_DECIMALS.get(name, 0)
+    # The rounding noise of a mean (0.15 * 10 = 1.4999999999999998) must not round down.
+    return np.floor(np.round(a * scale, 6) + 0.5) / scale
+
+
 def iaqi_frame(daily: pd.DataFrame) -> pd.DataFrame:
     """IAQI of every available daily statistic: one column per IAQI key, same index.
 
     ``daily`` holds columns named as daily statistics or IAQI keys; absent ones are NaN.
+    Concentrations are rounded as reported (``round_daily``) before they are indexed.
     """
     cols: dict[str, np.ndarray] = {}
     n = len(daily)
@@ -200,7 +220,8 @@ def iaqi_frame(daily: pd.DataFrame) -> pd.DataFrame:
     def column(*names: str) -> np.ndarray | None:
         for name in names:
             if name in daily.columns:
-                return daily[name].to_numpy(dtype=float)
+                key = DAILY_TO_IAQI.get(name, name)
+                return round_daily("co_24h" if key == "co_24h" else name, daily[name])
         return None
 
     o3_1h = column("o3_1h_max", "o3_1h")

@@ -8,8 +8,10 @@ Rules and the choices made where the standard leaves room:
 - ``o3_mda8``: 8-hour means over windows that lie inside the local day, i.e. the windows
   starting at 00..16 h (ending 08..24 h, as HJ 663 reports them). A window is valid with
   at least 6 valid hours and is the mean of its valid hours. MDA8 is the largest valid
-  window mean; NaN when no window is valid. ``n_valid`` is the number of valid windows
-  (0..17), so a caller can apply HJ 663's stricter rule of 14 valid windows per day.
+  window mean. The day's MDA8 needs at least 14 valid windows (HJ 663), except that a day
+  whose largest window already exceeds the limit of 160 counts with fewer (the exceedance
+  is certain whatever the missing windows held); otherwise it is NaN. ``n_valid`` is the
+  number of valid windows (0..17). ``mda8_ugm3`` gives the plain largest window mean.
   Windows reaching into the next day are not used: a day's MDA8 depends on that day only.
 - ``o3_1h_max``: the largest valid hour; NaN when none. ``n_valid`` is the number of valid
   hours, for callers that need a completeness rule.
@@ -19,7 +21,8 @@ Rules and the choices made where the standard leaves room:
   that are valid (24-h means, MDA8, 1-hour max); ``n_valid`` is how many of the seven
   sub-indices it was computed from (0 -> NaN). A day with PM2.5 missing can still have an
   AQI from the others; callers that need a complete AQI check ``n_valid == 7``.
-- Values are not rounded (HJ 663 reports integers; rounding is for display).
+- Values are rounded as bureaus report them (HJ 663): CO to 0.1 mg/m3, the others to
+  integers, half up; the AQI is computed from the rounded values (``features.aqi``).
 
 Areas use the mean concentration over the area's stations hour by hour (the mean over
 the stations that have a valid value in that hour), then the same daily rules: an area
@@ -36,13 +39,15 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from aqcast.features.aqi import aqi_frame
+from aqcast.features.aqi import aqi_frame, round_daily
 from aqcast.features.nomenclature import DAILY, POLLUTANTS
 
 MDA8_WINDOW_HOURS = 8
 MDA8_MIN_VALID_HOURS = 6
 MDA8_WINDOW_STARTS = 17  # windows starting 00..16 h lie inside the day
 MEAN_24H_MIN_VALID_HOURS = 20
+MDA8_MIN_VALID_WINDOWS = 14  # HJ 663: a day's MDA8 needs 14 valid 8-hour windows...
+O3_8H_LIMIT_UGM3 = 160.0  # ...unless it exceeds the Grade II limit with fewer
 
 # Daily 24-h mean statistic -> the hourly variable it averages.
 MEANS_24H: dict[str, str] = {
@@ -89,6 +94,16 @@ def mda8_ugm3(hourly_o3_ugm3: npt.ArrayLike) -> np.ndarray | float:
     means, _ = mda8_windows_ugm3(hourly_o3_ugm3)
     out = _nanmax_last(means)
     return float(out) if out.ndim == 0 else out
+
+
+def mda8_day_ugm3(max_window_ugm3: npt.ArrayLike, n_valid_windows: npt.ArrayLike) -> np.ndarray:
+    """The day's MDA8 under HJ 663's completeness rule: the largest window mean when at
+    least 14 windows are valid, or when fewer are but the largest already exceeds 160;
+    else NaN."""
+    m = np.asarray(max_window_ugm3, dtype=float)
+    n = np.asarray(n_valid_windows)
+    ok = (n >= MDA8_MIN_VALID_WINDOWS) | (m > O3_8H_LIMIT_UGM3)
+    return np.where(ok, m, np.nan)
 
 
 def o3_1h_max_ugm3(hourly_o3_ugm3: npt.ArrayLike) -> np.ndarray | float:
@@ -182,14 +197,16 @@ def _stats_for_cells(
     counts: dict[str, np.ndarray] = {}
     o3 = grid("o3")
     means, wcounts = mda8_windows_ugm3(o3)
-    values["o3_mda8"] = _nanmax_last(means)
-    counts["o3_mda8"] = (wcounts >= MDA8_MIN_VALID_HOURS).sum(axis=1)
+    n_windows = (wcounts >= MDA8_MIN_VALID_HOURS).sum(axis=1)
+    values["o3_mda8"] = mda8_day_ugm3(_nanmax_last(means), n_windows)
+    counts["o3_mda8"] = n_windows
     values["o3_1h_max"] = _nanmax_last(o3)
     counts["o3_1h_max"] = (~np.isnan(o3)).sum(axis=1)
     for stat, variable in MEANS_24H.items():
         g = grid(variable)
         values[stat] = mean_24h(g)
         counts[stat] = (~np.isnan(g)).sum(axis=1)
+    values = {k: round_daily(k, v) for k, v in values.items()}
     aqi = aqi_frame(pd.DataFrame(values))
     values["aqi"] = aqi["aqi"].to_numpy()
     counts["aqi"] = aqi["n_subindices"].to_numpy()

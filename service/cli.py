@@ -133,3 +133,7 @@ _forecasting.register(app)
 from aqcast.service.commands import enterprises as _enterprises  # noqa: E402
 
 _enterprises.register(app)
+
+from aqcast.service.commands import publish as _publish  # noqa: E402
+
+_publish.register(app)

@@ -15,7 +15,8 @@ Jobs (times in aqcast/config/schedule.yaml):
   to its ``missing_inputs`` and store it. The forecast falls back to its baselines on missing
   inputs, so something is always published.
 - ``publish``: the morning prompt, advisories and warnings from the stored forecast of the
-  issue date (made first if the 06:30 run left none).
+  issue date (made first if the 06:30 run left none). ``aqcast publish`` runs this same job
+  by hand (option ``areas`` limits it to some areas).
 - ``intraday_critical_value``: the ozone critical value from the hours observed so far.
 - ``retrain``: train on everything before the first of the month.
 - ``dispatch_webhooks``: send due webhook deliveries.
@@ -325,7 +326,11 @@ def publish(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
     if fc is None:
         fc, run_id, _ = make_and_store_forecast(ctx, run)
         detail = _forecast_detail(fc, run_id)
-    events = ctx.services.issue_alerts(ctx.engine, fc, now=run.now)
+    areas = run.options.get("areas")  # `aqcast publish --area A`; the schedule sets none
+    if areas:
+        events = ctx.services.issue_alerts(ctx.engine, fc, now=run.now, areas=list(areas))
+    else:
+        events = ctx.services.issue_alerts(ctx.engine, fc, now=run.now)
     detail.update(
         issue_date=str(run.local_date),
         method=fc.method,

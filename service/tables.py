@@ -327,3 +327,20 @@ class FeedStatus(Base):
     last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     latest_data_time: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class PromptIssue(Base):
+    """The work prompt's issue number (第N期): one per area and issue date, counted per
+    area and calendar year in the order the prompts were first published."""
+
+    __tablename__ = "prompt_issues"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    area: Mapped[str] = mapped_column(String(64))
+    year: Mapped[int] = mapped_column(Integer)
+    number: Mapped[int] = mapped_column(Integer)
+    issue_date: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (
+        UniqueConstraint("area", "issue_date", name="uq_prompt_issues_area_day"),
+        UniqueConstraint("area", "year", "number", name="uq_prompt_issues_number"),
+    )

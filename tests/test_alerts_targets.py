@@ -35,10 +35,14 @@ def test_allowances_by_hand():
     status = target_status(df, TARGETS, today)
     al = status["allowance"]
     assert al["remaining_days"] == 265
-    # (38 * 365 - 50 * 100) / 265
-    assert al["pm25_max_mean_ugm3"] == pytest.approx((38 * 365 - 5000) / 265)
-    # floor(365 * 0.29) = 105 non-good days allowed; 42 spent
-    assert al["non_good_days_allowed"] == 105 and al["non_good_days_left"] == 63
+    # Judged after rounding: the annual mean must stay below 38.5, so the remaining days
+    # may average at most the largest integer below (38.5 * 365 - 50 * 100) / 265 = 34.2.
+    assert al["pm25_max_mean_ugm3"] == 34
+    assert round((5000 + 34 * 265) / 365) == 38 and round((5000 + 35 * 265) / 365) == 39
+    # 70.95 % of 365 is 258.97: 259 good days in all (70.96 % -> 71.0 %), 201 of them still
+    # to come in 265 days (75.85 %, given rounded up as 75.9 %); 106 non-good days allowed.
+    assert al["good_days_needed"] == 201 and al["good_ratio_needed_pct"] == 75.9
+    assert al["non_good_days_allowed"] == 106 and al["non_good_days_left"] == 64
     assert al["heavy_days_left"] == 1
 
 
@@ -49,8 +53,9 @@ def test_missed_targets_show_as_negative():
     )
     assert al["heavy_days_left"] == -2
     assert al["remaining_days"] == 1
-    # 6 days in total: (38 * 6 - 1500) / 1 < 0: the PM2.5 target can no longer be met
+    # 6 days in total: (38.5 * 6 - 1500) / 1 < 0: the PM2.5 target can no longer be met
     assert al["pm25_max_mean_ugm3"] < 0 and not al["pm25_target_met_possible"]
+    assert not al["good_target_met_possible"]  # 5 good days needed of 1 remaining
 
 
 def test_missing_values_are_left_out():

@@ -206,3 +206,12 @@ def test_inverse_of_integer_index_is_exact(key: str, value: int) -> None:
     if value > top:
         return
     assert iaqi(key, conc_for_iaqi(key, value)) == value
+
+
+def test_daily_aqi_rounds_concentrations_first() -> None:
+    # HJ 663 as bureaus compute it: 35.4 -> 35 (IAQI 50, excellent); CO 4.04 -> 4.0 (IAQI 100)
+    aqi, primary, level = daily_aqi({"pm25_24h": 35.4})
+    assert aqi == 50.0 and primary == [] and level.number == 1
+    aqi, primary, _ = daily_aqi({"co_24h": 4.04, "pm25_24h": 20.0})
+    assert aqi == 100.0 and primary == ["co_24h"]
+    assert daily_aqi({"o3_mda8": 160.4})[0] == 100.0  # 160, not 100.4 -> 101

@@ -121,10 +121,11 @@ def test_local_days_from_utc_input() -> None:
     ]
     assert np.isnan(value(out, "A", "2015-06-01", "pm25_24h"))
     # 2 June local = UTC hours 16..39 of the input
-    assert value(out, "A", "2015-06-02", "pm25_24h") == pytest.approx(np.arange(16, 40).mean())
+    # (the mean 27.5, reported rounded half up as HJ 663 does)
+    assert value(out, "A", "2015-06-02", "pm25_24h") == 28.0
     # the same data read on UTC days: two full days
     utc = daily_statistics(hourly("A", "2015-06-01 00:00", 48, pm25=pm25), "UTC")
-    assert value(utc, "A", "2015-06-01", "pm25_24h") == pytest.approx(11.5)
+    assert value(utc, "A", "2015-06-01", "pm25_24h") == 12.0  # 11.5 reported as 12
 
 
 def test_daylight_saving_days() -> None:
@@ -193,8 +194,8 @@ def test_area_mean_over_stations_available_each_hour() -> None:
         ]
     )
     out = area_daily_statistics(frame, ["A", "B", "Z"], TZ)  # Z has no data at all
-    # 12 hours at (100 + 50) / 2 and 12 hours at 100 alone
-    assert value(out, "district", "2015-06-01", "pm25_24h") == pytest.approx(87.5)
+    # 12 hours at (100 + 50) / 2 and 12 hours at 100 alone: 87.5, reported as 88
+    assert value(out, "district", "2015-06-01", "pm25_24h") == 88.0
     assert value(out, "district", "2015-06-01", "pm25_24h", "n_valid") == 24
     assert value(out, "district", "2015-06-01", "o3_1h_max", "n_valid") == 4
     assert np.isnan(value(out, "district", "2015-06-01", "o3_mda8"))
@@ -245,3 +246,50 @@ def test_one_real_station(beijing_dir: Path) -> None:
     valid = wide.dropna(subset=["o3_mda8", "o3_1h_max"])
     assert (valid["o3_1h_max"] >= valid["o3_mda8"]).all()
     assert wide["aqi"].notna().mean() > 0.97
+
+
+# --- HJ 663 as bureaus compute it: rounding before the index, 14 valid windows ------------
+
+
+def test_daily_concentrations_are_rounded_before_the_index() -> None:
+    # PM2.5 of 35.4 all day is reported as 35: IAQI 50, "excellent" (unrounded 35.4 would
+    # be IAQI 50.5 -> 51, "good"). CO 0.15 mg/m3 is reported as 0.2.
+    frame = hourly("A", "2015-05-31 16:00", 24, pm25=35.4, co=0.15)
+    out = daily_statistics(frame, TZ)
+    assert value(out, "A", "2015-06-01", "pm25_24h") == 35.0
+    assert value(out, "A", "2015-06-01", "co_24h") == pytest.approx(0.2)
+    assert value(out, "A", "2015-06-01", "aqi") == 50.0
+    half = daily_statistics(hourly("A", "2015-05-31 16:00", 24, pm25=35.5), TZ)
+    assert value(half, "A", "2015-06-01", "pm25_24h") == 36.0  # half up, not to even
+    assert value(half, "A", "2015-06-01", "aqi") == 52.0  # 50 + 1 * 50 / 40 = 51.25, up
+
+
+def _o3_day(valid_hours: range, level: float) -> pd.DataFrame:
+    o3 = np.full(24, NAN)
+    o3[list(valid_hours)] = level
+    return hourly("A", "2015-05-31 16:00", 24, o3=o3)
+
+
+def test_mda8_needs_14_valid_windows() -> None:
+    # hours 0..20 valid: windows starting 0..15 have >= 6 valid hours (16 windows) -> valid
+    out = daily_statistics(_o3_day(range(0, 21), 100.0), TZ)
+    assert value(out, "A", "2015-06-01", "o3_mda8", "n_valid") == 16
+    assert value(out, "A", "2015-06-01", "o3_mda8") == 100.0
+    # hours 0..18 valid: windows starting 0..13 -> 14 windows, still valid
+    out = daily_statistics(_o3_day(range(0, 19), 100.0), TZ)
+    assert value(out, "A", "2015-06-01", "o3_mda8", "n_valid") == 14
+    assert value(out, "A", "2015-06-01", "o3_mda8") == 100.0
+    # hours 0..17 valid: 13 windows -> no MDA8 for the day (and no O3 8-hour sub-index)
+    out = daily_statistics(_o3_day(range(0, 18), 100.0), TZ)
+    assert value(out, "A", "2015-06-01", "o3_mda8", "n_valid") == 13
+    assert np.isnan(value(out, "A", "2015-06-01", "o3_mda8"))
+    assert value(out, "A", "2015-06-01", "o3_1h_max") == 100.0
+
+
+def test_mda8_with_few_windows_counts_when_it_exceeds_the_limit() -> None:
+    # 13 windows, but their largest mean is 180 > 160: the exceedance is certain
+    out = daily_statistics(_o3_day(range(0, 18), 180.0), TZ)
+    assert value(out, "A", "2015-06-01", "o3_mda8") == 180.0
+    # at the limit exactly it is not an exceedance: still too few windows
+    out = daily_statistics(_o3_day(range(0, 18), 160.0), TZ)
+    assert np.isnan(value(out, "A", "2015-06-01", "o3_mda8"))

@@ -24,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aqcast.alerts.prompt import baseline_name, input_names
 from aqcast.service.api.deps import (
     KEY_COOKIE,
     NowDep,
@@ -235,7 +236,8 @@ def page_context(
             "method": run.method,
             "fallback": run.method.startswith("fallback"),
             "met_mode": run.met_mode,
-            "missing_inputs": run.missing_inputs or [],
+            "missing_inputs": input_names(list(run.missing_inputs or []), lang),
+            "baseline": baseline_name(run.method, lang),
             "model_version": run.model_version,
         },
         today=today,
@@ -247,6 +249,7 @@ def page_context(
         advisories=advisories,
         prompt_text=prompt_text(session, day, area, lang),
         coverage=coverage_view(session, settings, day, area, lang),
+        verification=_verification(session, day, area, lang),
     )
     return ctx
 
@@ -287,6 +290,20 @@ def coverage_view(
             }
         )
     return rows or None
+
+
+def _verification(session: Session, day: date, area: str, lang: str) -> dict:
+    """The last 30 days' verification up to the day before ``day`` (the page's day is not
+    observed yet)."""
+    from datetime import timedelta
+
+    from aqcast.service.api.verification import recent_verification
+
+    v = recent_verification(session, area=area, end=day - timedelta(days=1), days=30)
+    t = TEXTS[lang]
+    for row in v["exceedances"]:
+        row["name"] = t[f"verif_{row['variable']}"]
+    return v
 
 
 def advisory_view(payload: dict, lang: str) -> dict:

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -52,10 +52,30 @@ def find_prompt(session: Session, day: date, area: str) -> AlertEvent | None:
     ).first()
 
 
+def _pdf(event: AlertEvent, lang: str) -> Response:
+    from aqcast.service.prompt_pdf import PdfFontMissingError, prompt_pdf
+
+    structured = ((event.payload or {}).get("prompt") or {}).get(lang)
+    if not isinstance(structured, dict):
+        raise ApiError(404, f"the prompt of {event.issue_date} has no {lang} content for a PDF")
+    try:
+        data = prompt_pdf(structured)
+    except PdfFontMissingError as exc:
+        raise ApiError(503, str(exc), code="pdf_font_missing") from exc
+    name = f"prompt-{event.area}-{event.issue_date.isoformat()}-{lang}.pdf"
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
+    )
+
+
 def _format(request: Request, fmt: str | None) -> str:
     if fmt is not None:
         return fmt
     accept = request.headers.get("accept", "")
+    if "application/pdf" in accept:
+        return "pdf"
     if "text/html" in accept:
         return "html"
     if "text/plain" in accept and "application/json" not in accept:
@@ -96,17 +116,19 @@ def list_prompts(
     summary="The prompt of a date",
     description=(
         "The work prompt published for issue date `day`: JSON (default), plain text "
-        "(`format=text` or `Accept: text/plain`) or the HTML page (`format=html` or "
-        "`Accept: text/html`)."
+        "(`format=text` or `Accept: text/plain`), the HTML page (`format=html` or "
+        "`Accept: text/html`), or an A4 PDF (`format=pdf` or `Accept: application/pdf`; "
+        "503 when the server has no CJK font)."
     ),
     responses={
         200: {
             "content": {
                 "text/plain": {"schema": {"type": "string"}},
                 "text/html": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
             }
         },
-        **error_responses(401, 403, 404, 422),
+        **error_responses(401, 403, 404, 422, 503),
     },
 )
 def get_prompt(
@@ -118,7 +140,7 @@ def get_prompt(
     day: Annotated[date, Path(description="Issue date (local).")],
     area: Annotated[str, Query(pattern=AREA_PATTERN)] = "district",
     lang: Literal["zh", "en"] = "zh",
-    format: Literal["json", "text", "html"] | None = None,  # noqa: A002
+    format: Literal["json", "text", "html", "pdf"] | None = None,  # noqa: A002
 ) -> Any:
     event = find_prompt(session, day, area)
     if event is None:
@@ -141,6 +163,8 @@ def get_prompt(
         )
     if fmt == "text":
         return PlainTextResponse(text or "")
+    if fmt == "pdf":
+        return _pdf(event, lang)
     return PromptPublic(
         issue_date=event.issue_date,
         area=event.area,

@@ -215,3 +215,87 @@ def get_verification(
         "station": station,
         "scores": scores,
     }
+
+
+# Exceedance days the page scores: AQI above 100 (not good), O3 MDA8 above 160, PM2.5
+# above 75 (GB 3095-2012 Grade II daily limits).
+PAGE_EXCEEDANCES: tuple[tuple[str, float], ...] = (
+    ("aqi", 100.0),
+    ("o3_mda8", 160.0),
+    ("pm25_24h", 75.0),
+)
+
+
+def recent_verification(session: Session, *, area: str, end: date, days: int = 30) -> dict:
+    """The duty officers' verification of the last ``days`` target days up to ``end``, for
+    the area and the forecasts issued on the day itself (lead 0): level accuracy (the
+    observed AQI level among the levels the prompt named, see ``alerts.rounding.level_span``)
+    and hits, misses and false alarms of exceedance days."""
+    from aqcast.alerts.rounding import level_span
+    from aqcast.features.aqi import aqi_level_numbers
+
+    start = window_start(end, days)
+    latest_runs = (
+        select(func.max(ForecastRun.id).label("run_id")).group_by(ForecastRun.issue_date).subquery()
+    )
+    rows = session.scalars(
+        select(ForecastValue).where(
+            ForecastValue.run_id.in_(select(latest_runs.c.run_id)),
+            ForecastValue.target_date >= start,
+            ForecastValue.target_date <= end,
+            ForecastValue.lead_days == 0,
+            ForecastValue.area == area,
+            ForecastValue.station == "",
+            ForecastValue.variable.in_([v for v, _ in PAGE_EXCEEDANCES]),
+        )
+    )
+    forecast = {(r.target_date, r.variable): r for r in rows if _finite(r.q50)}
+    observed = {
+        (d, v): val
+        for d, v, val in session.execute(
+            select(DailyStat.day, DailyStat.variable, DailyStat.value).where(
+                DailyStat.day >= start,
+                DailyStat.day <= end,
+                DailyStat.area == area,
+                DailyStat.station_id.is_(None),
+            )
+        )
+        if _finite(val)
+    }
+    right = n_level = 0
+    for (d, v), r in forecast.items():
+        if v != "aqi" or (d, v) not in observed:
+            continue
+        q10 = r.q10 if _finite(r.q10) else r.q50
+        q90 = r.q90 if _finite(r.q90) else r.q50
+        lo, hi = level_span(q10, r.q50, q90)
+        got = int(aqi_level_numbers([observed[(d, v)]])[0])
+        n_level += 1
+        right += int(lo <= got <= hi)
+    exceed = []
+    for variable, threshold in PAGE_EXCEEDANCES:
+        pairs = [
+            (forecast[(d, v)].q50, observed[(d, v)])
+            for (d, v) in forecast
+            if v == variable and (d, v) in observed
+        ]
+        exceed.append(
+            {
+                "variable": variable,
+                "threshold": threshold,
+                "n": len(pairs),
+                "hits": sum(f > threshold and o > threshold for f, o in pairs),
+                "misses": sum(f <= threshold < o for f, o in pairs),
+                "false_alarms": sum(o <= threshold < f for f, o in pairs),
+                "observed": sum(o > threshold for _, o in pairs),
+            }
+        )
+    return {
+        "start": start,
+        "end": end,
+        "days": days,
+        "level_n": n_level,
+        "level_right": right,
+        "level_accuracy_pct": round(100.0 * right / n_level) if n_level else None,
+        "exceedances": exceed,
+    }

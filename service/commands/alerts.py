@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 import typer
 from sqlalchemy import select
@@ -24,25 +25,40 @@ def prompt(
     day: str = typer.Option(..., "--date", help="Issue date, YYYY-MM-DD."),
     area: str | None = typer.Option(None, "--area", help="Area (default: the forecast's first)."),
     lang: str = typer.Option("zh", "--lang", help="zh or en."),
-    fmt: str = typer.Option("text", "--format", help="text, html or json."),
+    fmt: str = typer.Option("text", "--format", help="text, html, json or pdf."),
+    output: Path | None = typer.Option(
+        None, "--output", help="Write to this file (needed for pdf) instead of printing."
+    ),
 ) -> None:
-    """Print the morning work prompt of a stored forecast."""
+    """Print the morning work prompt: the published one, else a preview of the stored
+    forecast's (labelled as such; nothing is stored)."""
     from aqcast.alerts import forecast_view as fv
     from aqcast.alerts.campaign import current_campaign
-    from aqcast.alerts.engine import current_warning, rules_for, targets_for
-    from aqcast.alerts.prompt import FORMATS, build_prompt, render_prompt
+    from aqcast.alerts.engine import preview_prompt, published_prompt
+    from aqcast.alerts.prompt import FORMATS
 
     if lang not in ("zh", "en"):
         raise typer.BadParameter(f"--lang: expected zh or en, got {lang!r}")
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt not in (*FORMATS, "pdf"):
+        raise typer.BadParameter(
+            f"--format: expected one of {', '.join((*FORMATS, 'pdf'))}, got {fmt!r}"
+        )
+    if fmt == "pdf" and output is None:
+        raise typer.BadParameter("--format pdf needs --output FILE")
     issue_date = _parse_date(day, "--date")
+    engine = open_store()
+    if area is not None:
+        with session_scope(engine) as session:
+            event = published_prompt(session, area, issue_date)
+            stored = ((event.payload or {}).get("prompt") or {}).get(lang) if event else None
+        if stored is not None:
+            _emit(stored, fmt, output)
+            return
     try:
         from aqcast.models.forecast import load_forecast
     except ImportError as exc:
         typer.echo(f"error: forecasts cannot be loaded here: {exc}", err=True)
         raise typer.Exit(2) from exc
-    engine = open_store()
     forecast = load_forecast(engine, issue_date)
     if forecast is None:
         typer.echo(f"error: no forecast stored for issue date {issue_date}", err=True)
@@ -54,18 +70,42 @@ def prompt(
         raise typer.Exit(1)
     cfg = current_campaign()
     with session_scope(engine) as session:
-        warning = current_warning(session, area)
-        targets = targets_for(session, cfg, area, issue_date)
-    p = build_prompt(
-        forecast,
-        area,
-        cfg,
-        lang=lang,
-        warning=warning,
-        targets=targets,
-        warning_rules=rules_for(cfg, area, issue_date),
-    )
-    typer.echo(render_prompt(p, fmt), nl=False)
+        event = published_prompt(session, area, issue_date)
+        stored = ((event.payload or {}).get("prompt") or {}).get(lang) if event else None
+        p = (
+            stored
+            if stored is not None
+            else preview_prompt(session, forecast, area, cfg, lang=lang)
+        )
+    _emit(p, fmt, output)
+
+
+def _emit(prompt: dict, fmt: str, output: Path | None) -> None:
+    """Print the prompt, or write it to ``output`` (the PDF always goes to a file)."""
+    from aqcast.alerts.prompt import render_prompt
+
+    if fmt == "pdf":
+        from aqcast.service.prompt_pdf import PdfFontMissingError, prompt_pdf
+
+        try:
+            data = prompt_pdf(prompt)
+        except PdfFontMissingError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+    else:
+        data = render_prompt(prompt, fmt).encode()
+    if output is None:
+        typer.echo(data.decode(), nl=False)
+        return
+    tmp = output.with_name(output.name + ".part")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(output)  # never a half-written file under the asked name
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        typer.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"wrote {output} ({len(data)} bytes)")
 
 
 def warnings(
