@@ -147,6 +147,7 @@ def hindcast_events(
     config: CampaignFile | None = None,
     *,
     areas: Sequence[str] | None = None,
+    rules: RuleSet | None = None,
 ) -> list[dict]:
     """The alert events a sequence of forecasts would have raised, oldest issue first.
 
@@ -155,6 +156,7 @@ def hindcast_events(
     Each line: ``issue_date, type, area, level, start_date, end_date`` (ISO dates) plus
     ``action, from_level, to_level, rule_set`` for warnings and ``sector, avoid_hours``
     for advisories. The warning state starts empty and runs through the issues in order.
+    ``rules``: replay under this rule set instead of each district's configured one.
     """
     cfg = config or current_campaign()
     if isinstance(forecasts_by_issue_date, pd.DataFrame):
@@ -169,10 +171,10 @@ def hindcast_events(
     for fc in items:
         d = fv._as_date(fc.issue_date)
         for area in areas or fv.forecast_areas(fc):
-            rules = rules_for(cfg, area, d)
+            area_rules = rules or rules_for(cfg, area, d)
             before = states.get(area, WarningStatus())
             states[area], transitions = next_state(
-                before, fv.daily_aqi_forecasts(fc, area), rules, d
+                before, fv.daily_aqi_forecasts(fc, area), area_rules, d
             )
             iso = d.isoformat()
             lines.append(
@@ -198,7 +200,7 @@ def hindcast_events(
                         "action": t["action"],
                         "from_level": t["from_level"],
                         "to_level": t["to_level"],
-                        "rule_set": rules.name,
+                        "rule_set": area_rules.name,
                     }
                 )
             for adv in day_advisories(fc, area, cfg, d):
