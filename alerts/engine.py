@@ -31,7 +31,7 @@ from aqcast.alerts.campaign import CampaignFile, current_campaign, district_for_
 from aqcast.alerts.cap import advisory_cap, area_shape, reference, warning_cap
 from aqcast.alerts.prompt import build_prompt
 from aqcast.alerts.targets import target_status
-from aqcast.alerts.warnings import RuleSet, WarningStatus, next_state
+from aqcast.alerts.warnings import RuleSet, WarningStatus, assess, next_state
 from aqcast.features.aqi import aqi_level
 from aqcast.features.critical_value import intraday_critical_value_ugm3
 from aqcast.service.events import event_id, record_event
@@ -355,9 +355,16 @@ def _issue_area(
     )
     out: list[AlertEvent] = []
 
+    # The city's warning in force (an input), carried beside the district's own decision.
+    from aqcast.service.official import official_for_day
+
+    issued_at = getattr(forecast, "issued_at", None) or now_db
+    official = official_for_day(session, area, d, _naive_utc(issued_at), tz)
+
     # Warning life.
     row = session.get(WarningState, area)
     before, refs, writable = _warning_before(row, d)
+    assessment = assess(fv.daily_aqi_forecasts(forecast, area), rules, d, before.memory)
     if writable:
         state, transitions = next_state(before, fv.daily_aqi_forecasts(forecast, area), rules, d)
     else:
@@ -376,6 +383,9 @@ def _issue_area(
             **cap_common,
         ).decode()
         payload = {**_jsonable(t), "rule_set": rules.name, "cap_xml": xml}
+        if official is not None:
+            payload["official"] = official  # the state in force; this change is 会商建议
+            payload["consultation"] = True
         ev, _ = record_event(
             session,
             type="warning",
@@ -447,6 +457,8 @@ def _issue_area(
             targets=targets,
             advisories=advisories,
             warning_rules=rules,
+            official=official,
+            assessment=assessment,
         )
         for lang in PROMPT_LANGS
     }
@@ -457,7 +469,12 @@ def _issue_area(
         issue_date=d,
         start_date=d,
         end_date=d,
-        payload={"issue_date": d.isoformat(), "area": area, "prompt": prompts},
+        payload={
+            "issue_date": d.isoformat(),
+            "area": area,
+            "prompt": prompts,
+            **({"official": official} if official is not None else {}),
+        },
         dedup_key=f"prompt|{area}|{d.isoformat()}",
         level=today_level(forecast, area, d),
         now=now_db,

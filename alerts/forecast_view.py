@@ -161,20 +161,41 @@ def critical(forecast: Any, area: str, target_date: date) -> dict | None:
     }
 
 
-def risk(forecast: Any, area: str, target_date: date) -> dict | None:
-    """``{"p_heavy", "stagnation_index", "stagnation"}`` or None."""
-    rows = _area_rows(getattr(forecast, "risk", None), area)
-    if rows.empty:
-        return None
-    rows = rows[rows["target_date"] == target_date]
-    if rows.empty:
-        return None
-    r = rows.iloc[0]
+def _risk_row(r: Any) -> dict:
     stag = r.get("stagnation")
+    adverse = r.get("adverse")
     return {
         "p_heavy": _num(r.get("p_heavy")),
         "stagnation_index": _num(r.get("stagnation_index")),
         "stagnation": None
         if stag is None or (isinstance(stag, float) and math.isnan(stag))
         else bool(stag),
+        "ventilation_index": _num(r.get("ventilation_index")),
+        "adverse": None
+        if adverse is None or (isinstance(adverse, float) and math.isnan(adverse))
+        else bool(adverse),
+        "adverse_kind": r.get("adverse_kind") or "",
+        "adverse_conditions": r.get("adverse_conditions") or "",
     }
+
+
+def risk(forecast: Any, area: str, target_date: date) -> dict | None:
+    """``{"p_heavy", "stagnation_index", "stagnation", "ventilation_index", "adverse",
+    "adverse_kind", "adverse_conditions"}`` (None where unknown) or None."""
+    rows = _area_rows(getattr(forecast, "risk", None), area)
+    if rows.empty:
+        return None
+    rows = rows[rows["target_date"] == target_date]
+    if rows.empty:
+        return None
+    return _risk_row(rows.iloc[0])
+
+
+def risk_outlook(forecast: Any, area: str) -> list[dict]:
+    """Every risk row of the area (the adverse-weather outlook, D..D+6), oldest first,
+    each with its ``target_date``."""
+    rows = _area_rows(getattr(forecast, "risk", None), area)
+    if rows.empty:
+        return []
+    rows = rows.sort_values("target_date")
+    return [{"target_date": r["target_date"], **_risk_row(r)} for _, r in rows.iterrows()]

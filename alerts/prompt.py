@@ -87,12 +87,18 @@ def build_prompt(
     targets: dict | None = None,
     advisories: list[dict] | None = None,
     warning_rules: Any = None,
+    official: dict | None = None,
+    assessment: Any = None,
 ) -> dict:
     """The prompt for ``forecast.issue_date`` and ``area`` in ``lang`` (``zh`` or ``en``).
 
     ``warning``: the area's warning after this issue; ``transitions``: what this issue
     changed; ``targets``: ``alerts.targets.target_status``; ``advisories``: computed
-    from the forecast when not given.
+    from the forecast when not given; ``official``: the city's warning in force
+    (``service.official.official_dict``), which then sets the measures while the
+    district's own level becomes the consultation suggestion (会商建议);
+    ``assessment``: ``alerts.warnings.assess`` of this issue (health advice for an
+    episode led by ozone or dust).
     """
     if lang not in ("zh", "en"):
         raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
@@ -211,21 +217,78 @@ def build_prompt(
 
     rk = fv.risk(forecast, area, today)
     if rk is not None and rk["p_heavy"] is not None:
-        elevated = rk["p_heavy"] >= plan.triggers.adverse_p_heavy_min or bool(rk["stagnation"])
+        adverse = bool(rk.get("adverse"))
+        elevated = (
+            rk["p_heavy"] >= plan.triggers.adverse_p_heavy_min or bool(rk["stagnation"]) or adverse
+        )
+        heavy_today = day is not None and day["q50"] > 200
         out["risk"] = {
             "p_heavy_pct": percent_step(rk["p_heavy"]),
             "stagnation": rk["stagnation"],
-            "elevated": elevated,
+            "elevated": elevated or heavy_today,
+            "adverse": rk.get("adverse"),
+            "adverse_kind": rk.get("adverse_kind") or "",
+            "adverse_conditions": _condition_names(say, rk.get("adverse_conditions") or ""),
+            "ventilation_index_m2s": None
+            if rk.get("ventilation_index") is None
+            else half_up(rk["ventilation_index"]),
         }
-        out["risk_line"] = (
-            say(
+        if elevated:
+            out["risk_line"] = say(
                 "risk_high",
                 p=percent_step(rk["p_heavy"]),
-                stagnation=say("stagnation") if rk["stagnation"] else "",
+                stagnation=say("stagnation") if rk["stagnation"] or adverse else "",
             )
-            if elevated
-            else say("risk_low", p=percent_step(rk["p_heavy"]))
+        elif heavy_today:
+            # Never "risk low" beside a heavy forecast: one sentence says both.
+            conds = out["risk"]["adverse_conditions"]
+            out["risk_line"] = say(
+                "risk_heavy_forecast",
+                aqi=half_up(day["q50"]),
+                p=percent_step(rk["p_heavy"]),
+                adverse=say("adverse_today", conditions=say.join(conds))
+                if adverse and conds
+                else say("adverse_none_today"),
+            )
+        else:
+            out["risk_line"] = say("risk_low", p=percent_step(rk["p_heavy"]))
+    outlook_rows = fv.risk_outlook(forecast, area)
+    if any(r.get("adverse") is not None for r in outlook_rows):
+        flagged = [r for r in outlook_rows if r.get("adverse")]
+        out["adverse_outlook"] = [
+            {
+                "target_date": fv._as_date(r["target_date"]).isoformat(),
+                "adverse": bool(r.get("adverse")),
+                "adverse_kind": r.get("adverse_kind") or "",
+                "conditions": _condition_names(say, r.get("adverse_conditions") or ""),
+                "ventilation_index_m2s": None
+                if r.get("ventilation_index") is None
+                else half_up(r["ventilation_index"]),
+            }
+            for r in outlook_rows
+        ]
+        sentence = (
+            say(
+                "adverse_outlook",
+                days=say.join(
+                    [
+                        say(
+                            "adverse_day",
+                            date=say.date(fv._as_date(r["target_date"]), short=True),
+                            conditions=say.join(
+                                _condition_names(say, r.get("adverse_conditions") or "")
+                            ),
+                        )
+                        for r in flagged
+                    ]
+                ),
+            )
+            if flagged
+            else say("adverse_outlook_none")
         )
+        out["adverse_outlook_line"] = sentence
+        sep = "" if lang == "zh" else " "
+        out["risk_line"] = (out["risk_line"] + sep + sentence) if "risk_line" in out else sentence
 
     # Warnings.
     warn_lines = []
@@ -255,6 +318,53 @@ def build_prompt(
             "until": warning.until.isoformat() if warning.until else None,
             "rule_set": rules.name,
         }
+    if official is not None:
+        # The city's warning is the state the district carries out; the district's own
+        # forecast-based level stands beside it as the consultation suggestion.
+        from aqcast.alerts.cap import OFFICIAL_LEVEL_NAMES, RESPONSE_NAMES
+
+        start = datetime.fromisoformat(official["start"])
+        end = datetime.fromisoformat(official["end"]) if official.get("end") else None
+        lname = OFFICIAL_LEVEL_NAMES[official["level"]](lang)
+        own = warning.level if warning is not None and warning.active else "none"
+        official_lines = [
+            say(
+                "official_active",
+                level=lname,
+                response=RESPONSE_NAMES[official["response"]](lang),
+                start=f"{say.date(start.date(), short=True)} {start:%H}:00",
+                until=say("official_until", end=f"{say.date(end.date(), short=True)} {end:%H}:00")
+                if end
+                else "",
+            )
+        ]
+        if own != "none":
+            official_lines.append(say("official_consultation", level=rules.level_name(own, lang)))
+        else:
+            hours = getattr(rules, "lift_clear_hours", None)
+            official_lines.append(
+                say(
+                    "official_consultation_none",
+                    lift=say("official_lift_hint", hours=hours) if hours else "",
+                )
+            )
+        warn_lines = official_lines + warn_lines
+        out["official_warning"] = {
+            **{k: official[k] for k in ("level", "response", "start", "start_hour", "end")},
+            "document": official.get("document", ""),
+            "name": lname,
+            "consultation_level": own,
+        }
+    if assessment is not None and getattr(assessment, "advice", None):
+        kind = assessment.advice
+        warn_lines.append(
+            say(
+                "non_emergency_episode",
+                kind=say(f"kind_{kind}"),
+                level=rules.level_name(assessment.reached, lang),
+            )
+        )
+        out["non_emergency_episode"] = {"kind": kind, "reached": assessment.reached}
     if warn_lines:
         out["warning_lines"] = warn_lines
 
@@ -306,9 +416,22 @@ def build_prompt(
                 move=say("or_sep").join(say.hours(m["hours"]) for m in adv["move_to"]),
             )
         )
-    if warning is not None and warning.active and rules.measures(warning.level, lang):
+    if official is not None:
+        if rules.measures(official["level"], lang):
+            actions.append(rules.measures(official["level"], lang))
+    elif warning is not None and warning.active and rules.measures(warning.level, lang):
         actions.append(rules.measures(warning.level, lang))
-    no_action = not advisories and not (warning is not None and warning.active)
+    advice = ""
+    if assessment is not None and getattr(assessment, "advice", None):
+        advice = rules.advice_text(assessment.advice, lang)
+        if advice:
+            actions.append(advice)
+    no_action = (
+        not advisories
+        and not (warning is not None and warning.active)
+        and official is None
+        and not advice
+    )
     if no_action:
         actions.append(say("no_action"))
     out["actions"] = {
@@ -330,6 +453,17 @@ def build_prompt(
         out["target_lines"] = out["targets"].pop("lines")
         if not out["target_lines"]:
             del out["targets"], out["target_lines"]
+    return out
+
+
+def _condition_names(say: Say, joined: str) -> list[str]:
+    """Condition keys joined by "+" (features.adverse) as words of the language."""
+    out = []
+    for key in [k for k in joined.split("+") if k]:
+        try:
+            out.append(say(f"cond_{key}"))
+        except KeyError:
+            out.append(key)
     return out
 
 
