@@ -216,6 +216,7 @@ def score_risk(risk: pd.DataFrame, daily: pd.DataFrame, leads: Sequence[int] = (
     by_day = dict(zip(daily["day"], daily["aqi"], strict=True))
     r = risk.copy()
     r["target_date"] = pd.to_datetime(r["target_date"]).dt.date
+    r = r[r["target_date"].isin(set(by_day))]
     r["heavy"] = [bool((v := by_day.get(d, np.nan)) == v and v > 200) for d in r["target_date"]]
     out = {}
     for lead in leads:
@@ -270,6 +271,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.risk is not None:
         risk = pd.read_csv(args.risk)
         risk = risk[risk["area"] == "district"]
+        issued = pd.to_datetime(risk["issue_date"]).dt.date
+        risk = risk[(issued >= args.start) & (issued <= args.end)]
         report["adverse_flags"] = score_risk(risk, daily)
     print(json.dumps(report, indent=1, ensure_ascii=False, default=str))
 

@@ -107,3 +107,21 @@ def hindcast_risk(table: pd.DataFrame, rows: pd.DataFrame, config=None) -> pd.Da
     out = out.merge(aqi, on=["issue_date", "target_date", "area"], how="left")
     out = out.sort_values(["issue_date", "lead_days", "area"]).reset_index(drop=True)
     return out[RISK_COLUMNS]
+
+
+def with_outlook(risk: pd.DataFrame, weather: pd.DataFrame, config=None) -> pd.DataFrame:  # noqa: ANN001
+    """The risk frame extended to the outlook days of ``weather`` (``area, target_date,
+    wx_...``, one row per area and day, D..D+6), with ``ventilation_index, adverse,
+    adverse_kind, adverse_conditions``; days beyond the pollutant leads have no
+    ``p_heavy``."""
+    if weather is None or weather.empty:
+        return risk
+    flags = adverse_frame(weather, config, group_columns=("area",))
+    outlook = pd.concat([weather[["area", "target_date"]], flags], axis=1)
+    if risk is None or risk.empty:
+        return outlook
+    base = risk.drop(
+        columns=[c for c in flags.columns if c in risk.columns], errors="ignore"
+    ).assign(target_date=lambda f: pd.to_datetime(f["target_date"]).dt.date)
+    merged = base.merge(outlook, on=["area", "target_date"], how="outer")
+    return merged.sort_values(["area", "target_date"]).reset_index(drop=True)

@@ -58,8 +58,8 @@ def test_a_single_stagnant_day_is_not_an_episode():
     ("over", "why"),
     [
         ({"wx_wind_speed_mean": [2.0, 2.0]}, "wind of 2 m/s is not weak"),
-        ({"wx_precipitation_sum": [0.5, 0.5]}, "rain cleans"),
-        ({"wx_relative_humidity_mean": [70.0, 70.0]}, "70 % is not above 70"),
+        ({"wx_precipitation_sum": [1.0, 1.0]}, "1 mm of rain cleans"),
+        ({"wx_relative_humidity_mean": [65.0, 65.0]}, "65 % is not above 65"),
     ],
 )
 def test_each_winter_condition_at_its_boundary(over, why):

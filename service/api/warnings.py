@@ -59,9 +59,7 @@ class OfficialCreate(BaseModel):
     response: Literal["III", "II", "I"]
     start: datetime = Field(description="Start; local time when no offset is given.")
     end: datetime | None = Field(None, description="End; unset: until cleared.")
-    document: str = Field(
-        "", max_length=2000, description="The city's notice (文号)."
-    )
+    document: str = Field("", max_length=2000, description="The city's notice (文号).")
 
 
 OfficerKey = Annotated[Any, Depends(require_role("officer", "admin"))]
