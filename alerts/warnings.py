@@ -26,7 +26,7 @@ The life of a warning (docs/alerts.md) is the pure function ``next_state``:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -206,8 +206,9 @@ class Episode:
     values: tuple[float, ...]  # the rule set's statistic, one per day
     heavy: tuple[bool, ...]
     remembered_days: int = 0  # days taken from memory, before the issue date
-    # rolling_24h: the first covered local hour, and hours covered per clause bound.
-    start_hour: int | None = None
+    # rolling_24h: the first local hour covered by a window above the episode bound (it
+    # may lie on the day before ``start``), and the hours covered per clause bound.
+    onset: datetime | None = None
     hours: dict[str, int] = field(default_factory=dict)
     lead: str | None = None  # the pollutant leading the episode
 
@@ -308,6 +309,14 @@ def find_episode_rolling(
             mask = covered(rolling, above=c.above, at_least=c.at_least)
             hours[c.key] = int(mask[a : b + 1].sum())
     in_ep = series[a // 24 : b // 24 + 1]
+    # The warned days are those whose own daily value passes the bound: the shoulder
+    # hours a window reaches into a cleaner day before or after do not make it a day of
+    # the episode (the start hour still says when the first window passes).
+    above = [d for d, v, _ in in_ep if v > base]
+    first_day, last_day = (above[0], above[-1]) if above else (in_ep[0][0], in_ep[-1][0])
+    if last_day < issue_date and in_ep[-1][0] >= issue_date:
+        last_day = issue_date
+    in_ep = [x for x in in_ep if first_day <= x[0] <= last_day]
     values = tuple(v for _, v, _ in in_ep)
     return Episode(
         start=in_ep[0][0],
@@ -315,7 +324,7 @@ def find_episode_rolling(
         values=values,
         heavy=tuple(v > rules.heavy_aqi for v in values),
         remembered_days=sum(1 for d, _, _ in in_ep if d < issue_date),
-        start_hour=a % 24,
+        onset=datetime.combine(series[a // 24][0], time(a % 24)),
         hours=hours,
         lead=_lead([(v, p) for _, v, p in in_ep], base),
     )
@@ -462,6 +471,25 @@ def next_state(
     memory = _remember(state, forecasts, rules, issue_date)
     base = replace(state, updated_on=issue_date, memory=memory)
     cur = state.level
+
+    if (
+        rules.window == "rolling_24h"
+        and cur != "none"
+        and ep is not None
+        and state.until is not None
+        and issue_date > state.until
+        # whole clean days between the warned period and the next episode
+        and ((ep.start - state.until).days - 1) * 24 >= rules.merge_gap_hours
+        and wanted != "none"
+    ):
+        # The warned episode is over and the next one is a separate episode (its gap is
+        # long enough to clear): lift this warning, and warn the next one on its own.
+        lifted = replace(base, level="none", since=None, until=None, pending=None)
+        new = replace(lifted, level=wanted, since=ep.start, until=ep.end)
+        return new, [
+            _transition("lifted", state, lifted, issue_date, "episode over; the next is separate"),
+            _transition("issued", lifted, new, issue_date, f"episode {ep.start}..{ep.end}"),
+        ]
 
     if RANK[wanted] > RANK[cur]:
         assert ep is not None

@@ -4,7 +4,7 @@ ozone- and dust-led episodes, and the rule set's own lifting condition."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -109,7 +109,10 @@ def test_mee_2017_rolling_window_crossing_midnight_adds_hours():
     values = [0, 180, 260, 150, 0]
     ep = find_episode_rolling(days(values), M17, D0)
     assert ep is not None and ep.hours["above:200"] == 54
-    assert ep.start == D0 + timedelta(days=1) and ep.start_hour == 7
+    # The warned days are the days above 200; the first window passes 200 at 07:00 the
+    # day before.
+    assert ep.start == ep.end == D0 + timedelta(days=2)
+    assert ep.onset == datetime(2015, 12, 2, 7)
     assert level(M17, values) == "yellow"
     assert level(BTH, values) == "blue"
     # Without the high shoulder days the same peak day covers fewer than 48 hours.
@@ -263,3 +266,22 @@ def test_a_clause_takes_days_or_hours_not_both():
 def test_every_shipped_rule_set_names_its_statistic():
     for name in ("bth-2016", "tianjin-2018", "mee-2017", "mee-2024"):
         assert load_rule_set(name).statistic in ("q50", "q90")
+
+
+def test_a_separate_episode_after_the_warned_one_is_warned_on_its_own():
+    # An orange episode on 1-2 Dec; from 3 Dec the forecast sees only a second episode
+    # on 6-7 Dec, more than 36 hours after the first ended.
+    state, _ = next_state(WarningStatus(), days([201, 201, 0, 0]), M24, D0)
+    assert (state.level, state.since, state.until) == ("orange", D0, D0 + timedelta(days=1))
+    d = D0 + timedelta(days=2)
+    state, t = next_state(state, days([0, 0, 0, 201, 201], start=d), M24, d)
+    assert [x["action"] for x in t] == ["lifted", "issued"]
+    assert state.since == D0 + timedelta(days=5) and state.level == "orange"
+
+
+def test_an_episode_continuing_within_the_merge_gap_extends_the_warning():
+    state, _ = next_state(WarningStatus(), days([201, 201, 0, 0]), M24, D0)
+    d = D0 + timedelta(days=2)
+    # 3 Dec clean, 4 Dec heavy again: a 24-hour gap is too short to clear.
+    state, t = next_state(state, days([0, 201, 201, 0], start=d), M24, d)
+    assert [x["action"] for x in t] == ["extended"] and state.since == D0
