@@ -189,6 +189,7 @@ def outlook_weather(
         mf = load_met_forecasts(engine, issue_time_utc(issue_date, tz, issue_time), start, end)
         if mf.empty:
             return pd.DataFrame(columns=["area", "target_date"])
+        mf = mf.assign(issue_date=pd.Timestamp(issue_date))
         w = daily_weather(_forecast_entities(mf, amap), spec, tz)
     elif met == "observed":
         hourly = load_hourly(engine, start, end, variables=OBS_WEATHER)

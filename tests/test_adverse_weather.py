@@ -147,3 +147,94 @@ def test_hindcast_risk_rows_have_exactly_the_contract_columns():
     assert r["p_heavy"].tolist() == [0.25, 0.6]
     assert r["adverse"].tolist() == [True, True]
     assert r["area"].tolist() == ["district", "district"]
+
+
+def test_the_outlook_extends_the_risk_frame_to_seven_days():
+    from aqcast.models.risk import with_outlook
+
+    risk = pd.DataFrame(
+        {
+            "area": ["district"] * 4,
+            "target_date": [WINTER + timedelta(days=i) for i in range(4)],
+            "p_heavy": [0.1, 0.2, 0.3, 0.4],
+            "stagnation_index": [0.0] * 4,
+            "stagnation": [False] * 4,
+        }
+    )
+    # Stagnant on days 3-4 (D+3, D+4): an episode that spans the end of the leads.
+    wind = [3.0, 3.0, 3.0, 1.0, 1.0, 3.0, 3.0]
+    w = weather(WINTER, **stagnant(7, wx_wind_speed_mean=wind))
+    out = with_outlook(risk, w)
+    assert len(out) == 7
+    assert out["adverse"].tolist() == [False, False, False, True, True, False, False]
+    assert out["p_heavy"].iloc[:4].tolist() == [0.1, 0.2, 0.3, 0.4]
+    assert out["p_heavy"].iloc[4:].isna().all()
+    assert with_outlook(risk, pd.DataFrame()) is risk
+
+
+def test_outlook_weather_reads_only_forecasts_issued_before_the_issue_time(sqlite_url):
+    from aqcast.features.feature_table import load_feature_spec
+    from aqcast.features.synthetic import QuirkRates, synthetic_network
+    from aqcast.models.inputs import issue_time_utc, outlook_weather
+    from aqcast.models.risk import with_outlook
+    from aqcast.service.config_files import load_areas
+    from aqcast.service.ingest import ingest_frame, ingest_met_forecasts
+    from aqcast.service.settings import get_settings
+    from aqcast.service.store import engine_for
+
+    settings = get_settings()
+    engine = engine_for(sqlite_url)
+    net = synthetic_network(2, "2015-11-20", "2015-11-30", seed=3, quirks=QuirkRates(0, 0, 0, 0, 0))
+    ingest_frame(
+        engine,
+        net.hourly,
+        source="test",
+        file_label="synthetic",
+        stations=net.stations[["station", "name", "lat", "lon"]],
+        refresh_daily=False,
+        tz=settings.timezone,
+    )
+    issue = date(2015, 12, 1)
+    cutoff = issue_time_utc(issue, settings.timezone, settings.issue_time)
+    valid = pd.date_range(
+        pd.Timestamp("2015-12-01", tz=settings.timezone), periods=7 * 24, freq="h"
+    ).tz_convert("UTC")
+    day = (
+        valid.tz_convert(settings.timezone).normalize()
+        - pd.Timestamp("2015-12-01", tz=settings.timezone)
+    ).days
+    calm = np.isin(day, [4, 5])  # D+4 and D+5: shallow, calm, humid
+    frames = []
+    for st in net.stations["station"]:
+        frames.append(
+            pd.DataFrame(
+                {
+                    "station": st,
+                    "issued_at": cutoff - pd.Timedelta(hours=7),
+                    "valid_at": valid,
+                    "wind_speed": np.where(calm, 1.5, 5.0),
+                    "relative_humidity": np.where(calm, 85.0, 40.0),
+                    "precipitation": 0.0,
+                    "boundary_layer_height": np.where(calm, 300.0, 1500.0),
+                }
+            )
+        )
+    met = pd.concat(frames, ignore_index=True)
+    ingest_met_forecasts(engine, met, source="test", file_label="early")
+    late = met.assign(issued_at=cutoff, wind_speed=0.5, boundary_layer_height=100.0)
+    ingest_met_forecasts(engine, late, source="test", file_label="late")
+    w = outlook_weather(
+        engine,
+        issue,
+        spec=load_feature_spec(),
+        tz=settings.timezone,
+        issue_time=settings.issue_time,
+        areas=load_areas(),
+        met="stored",
+    )
+    w = w[w["area"] == "district"].reset_index(drop=True)
+    assert [d.day for d in w["target_date"]] == list(range(1, 8))
+    out = with_outlook(pd.DataFrame(), w)
+    assert out["adverse"].tolist() == [False] * 4 + [True, True, False]
+    assert out["ventilation_index"].iloc[4] == pytest.approx(300 * 1.5)  # the early issue
+    assert out["adverse_conditions"].iloc[4].startswith("low_ventilation")
