@@ -281,3 +281,43 @@ def test_the_outlook_names_each_adverse_day_and_its_conditions():
     assert "风险低" in zh["risk_line"]  # today itself is not heavy, nor adverse
     en = build_prompt(fc, "district", load_campaign(), lang="en")
     assert "11 Dec (weak wind, no precipitation, high humidity)" in en["risk_line"]
+
+
+def test_the_page_shows_the_official_warning_and_the_adverse_outlook(sqlite_url):
+    from api_seed import DAY, seed
+
+    from aqcast.service.tables import ForecastRun
+
+    seed(sqlite_url)
+    _set_official(sqlite_url, "yellow", "III", datetime(2015, 6, 15, 5, 0))
+    with session_scope(engine_for(sqlite_url)) as s:
+        run = s.scalars(
+            select(ForecastRun).where(ForecastRun.issue_date == DAY).order_by(ForecastRun.id.desc())
+        ).first()
+        risk = [
+            {
+                "area": "district",
+                "target_date": (DAY + timedelta(days=i)).isoformat(),
+                "p_heavy": 0.1 if i < 4 else None,
+                "stagnation_index": 0.0,
+                "stagnation": False,
+                "ventilation_index": None,
+                "adverse": i == 5,
+                "adverse_kind": "summer_ozone" if i == 5 else "",
+                "adverse_conditions": "high_tmax+low_humidity" if i == 5 else "",
+            }
+            for i in range(7)
+        ]
+        run.payload = {**(run.payload or {}), "risk": risk}
+    with make_client(sqlite_url) as client:
+        html = client.get(f"/prompt/{DAY}").text
+        assert "按照区域应急联动要求，执行黄色预警（Ⅲ级应急响应），自6月15日 05:00起" in html
+        assert "会商建议" in html  # the district's own (orange) warning beside it
+        assert "不利气象条件：高温、湿度低" in html
+        en = client.get(f"/prompt/{DAY}?lang=en").text
+        assert "the city&#39;s yellow warning is in force (level III emergency response)" in en
+        r = client.get(f"/v1/forecasts/{DAY}/risk", headers=auth(_keys(sqlite_url)["officer"]))
+        rows = r.json()["risk"]
+        assert len(rows) == 7 and rows[5]["adverse"] is True
+        assert rows[5]["adverse_conditions"] == ["high_tmax", "low_humidity"]
+        assert rows[6]["p_heavy"] is None

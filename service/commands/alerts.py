@@ -53,10 +53,15 @@ def prompt(
     if area not in areas:
         typer.echo(f"error: area {area!r} not in the forecast; it has {areas}", err=True)
         raise typer.Exit(1)
+    from aqcast.service.official import official_for_day
+
     cfg = current_campaign()
     with session_scope(engine) as session:
         warning = current_warning(session, area)
         targets = targets_for(session, cfg, area, issue_date)
+        official = official_for_day(
+            session, area, issue_date, forecast.issued_at, get_settings().tz
+        )
     p = build_prompt(
         forecast,
         area,
@@ -65,6 +70,7 @@ def prompt(
         warning=warning,
         targets=targets,
         warning_rules=rules_for(cfg, area, issue_date),
+        official=official,
     )
     typer.echo(render_prompt(p, fmt), nl=False)
 
