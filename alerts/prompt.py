@@ -222,10 +222,14 @@ def build_prompt(
             rk["p_heavy"] >= plan.triggers.adverse_p_heavy_min or bool(rk["stagnation"]) or adverse
         )
         heavy_today = day is not None and day["q50"] > 200
+        o3_today = (o3 or {}).get("q50")
+        polluted_today = (day is not None and day["q50"] > 150) or (
+            o3_today is not None and o3_today > 160
+        )
         out["risk"] = {
             "p_heavy_pct": percent_step(rk["p_heavy"]),
             "stagnation": rk["stagnation"],
-            "elevated": elevated or heavy_today,
+            "elevated": elevated or heavy_today or polluted_today,
             "adverse": rk.get("adverse"),
             "adverse_kind": rk.get("adverse_kind") or "",
             "adverse_conditions": _condition_names(say, rk.get("adverse_conditions") or ""),
@@ -249,6 +253,20 @@ def build_prompt(
                 adverse=say("adverse_today", conditions=say.join(conds))
                 if adverse and conds
                 else say("adverse_none_today"),
+            )
+        elif polluted_today:
+            # An ozone exceedance or a polluted AQI is not "low risk" either.
+            conds = out["risk"]["adverse_conditions"]
+            level_name, _ = _level_name(day["q50"], lang) if day is not None else ("", 0)
+            out["risk_line"] = say(
+                "risk_polluted_forecast",
+                level=level_name,
+                aqi=half_up(day["q50"]) if day is not None else "",
+                o3=half_up(o3_today) if o3_today is not None else "",
+                p=percent_step(rk["p_heavy"]),
+                adverse=say("adverse_today", conditions=say.join(conds))
+                if adverse and conds
+                else "",
             )
         else:
             out["risk_line"] = say("risk_low", p=percent_step(rk["p_heavy"]))

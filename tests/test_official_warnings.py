@@ -321,3 +321,17 @@ def test_the_page_shows_the_official_warning_and_the_adverse_outlook(sqlite_url)
         assert len(rows) == 7 and rows[5]["adverse"] is True
         assert rows[5]["adverse_conditions"] == ["high_tmax", "low_humidity"]
         assert rows[6]["p_heavy"] is None
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_an_ozone_exceedance_day_is_not_called_low_risk(lang):
+    from aqcast.alerts.campaign import load_campaign
+    from aqcast.alerts.prompt import build_prompt
+
+    d = date(2015, 6, 20)
+    fc = make_forecast(d, [170, 120, 100, 90], o3_mda8=[231.0, 150.0, 120.0, 110.0])
+    fc = _with_risk(fc, [(False, "")] * 4, p_heavy=0.01)
+    p = build_prompt(fc, "district", load_campaign(), lang=lang)
+    low = "风险低" if lang == "zh" else "is low"
+    assert low not in p["risk_line"]
+    assert "231" in p["risk_line"]
