@@ -209,8 +209,11 @@ def warning_cap(
     rules: RuleSet,
     references: list[str] | None = None,
     web: str | None = None,
+    official: dict | None = None,
 ) -> bytes:
-    """A CAP message for one warning transition (``alerts.warnings.next_state``)."""
+    """A CAP message for one warning transition (``alerts.warnings.next_state``). With
+    ``official`` (the city's warning in force) the message is the district's consultation
+    suggestion: its parameters and note carry the official level, grade and start hour."""
     action = transition["action"]
     level = transition["from_level"] if action == "lifted" else transition["to_level"]
     start, end = transition["start_date"], transition["end_date"]
@@ -254,9 +257,29 @@ def warning_cap(
                 "description": description,
                 "instruction": "" if action == "lifted" else rules.measures(level, lang),
                 "web": web,
-                "parameters": {"level": level, "action": action, "rule_set": rules.name},
+                "parameters": {
+                    "level": level,
+                    "action": action,
+                    "rule_set": rules.name,
+                    **(
+                        {
+                            "official_level": official["level"],
+                            "official_response": official["response"],
+                            "official_start_hour": official["start_hour"],
+                            "consultation": "true",
+                        }
+                        if official
+                        else {}
+                    ),
+                },
                 "area": {"areaDesc": area_name(lang), **shape},
             }
+        )
+    note = None
+    if official:
+        note = (
+            f"consultation suggestion; official warning in force: {official['level']}, "
+            f"response {official['response']}, from {official['start_hour']}"
         )
     return cap_message(
         identifier=identifier,
@@ -265,6 +288,7 @@ def warning_cap(
         msg_type=MSG_TYPE[action],
         infos=infos,
         references=references if action != "issued" else None,
+        note=note,
     )
 
 

@@ -380,6 +380,7 @@ def _issue_area(
             rules=rules,
             references=refs or None,
             web=f"{base_url}/v1/events/{eid}",
+            official=official,
             **cap_common,
         ).decode()
         payload = {**_jsonable(t), "rule_set": rules.name, "cap_xml": xml}

@@ -205,9 +205,13 @@ def test_the_prompt_carries_the_official_warning_and_the_consultation_level(sqli
     assert "regional joint response" in " ".join(en["warning_lines"])
     assert "Consultation suggestion" in " ".join(en["warning_lines"])
     assert events[0].payload["official"]["response"] == "II"
-    for e in events:
-        if e.type == "warning" and e.payload.get("source") != "official":
-            assert e.payload["official"]["level"] == "orange" and e.payload["consultation"]
+    own = [e for e in events if e.type == "warning" and e.payload.get("source") != "official"]
+    assert own  # the district's own decision is still made and sent, as 会商建议
+    for e in own:
+        assert e.payload["official"]["level"] == "orange" and e.payload["consultation"]
+        validate_cap(e.payload["cap_xml"].encode())
+        assert "<valueName>official_response</valueName>" in e.payload["cap_xml"]
+        assert "<note>consultation suggestion" in e.payload["cap_xml"]
 
 
 def test_without_an_official_warning_the_district_decision_stands(sqlite_url):
