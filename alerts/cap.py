@@ -12,6 +12,7 @@ reference the warning's earlier messages; a lift is a Cancel. Advisories are Ale
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -208,8 +209,11 @@ def warning_cap(
     rules: RuleSet,
     references: list[str] | None = None,
     web: str | None = None,
+    official: dict | None = None,
 ) -> bytes:
-    """A CAP message for one warning transition (``alerts.warnings.next_state``)."""
+    """A CAP message for one warning transition (``alerts.warnings.next_state``). With
+    ``official`` (the city's warning in force) the message is the district's consultation
+    suggestion: its parameters and note carry the official level, grade and start hour."""
     action = transition["action"]
     level = transition["from_level"] if action == "lifted" else transition["to_level"]
     start, end = transition["start_date"], transition["end_date"]
@@ -253,9 +257,29 @@ def warning_cap(
                 "description": description,
                 "instruction": "" if action == "lifted" else rules.measures(level, lang),
                 "web": web,
-                "parameters": {"level": level, "action": action, "rule_set": rules.name},
+                "parameters": {
+                    "level": level,
+                    "action": action,
+                    "rule_set": rules.name,
+                    **(
+                        {
+                            "official_level": official["level"],
+                            "official_response": official["response"],
+                            "official_start_hour": official["start_hour"],
+                            "consultation": "true",
+                        }
+                        if official
+                        else {}
+                    ),
+                },
                 "area": {"areaDesc": area_name(lang), **shape},
             }
+        )
+    note = None
+    if official:
+        note = (
+            f"consultation suggestion; official warning in force: {official['level']}, "
+            f"response {official['response']}, from {official['start_hour']}"
         )
     return cap_message(
         identifier=identifier,
@@ -264,6 +288,7 @@ def warning_cap(
         msg_type=MSG_TYPE[action],
         infos=infos,
         references=references if action != "issued" else None,
+        note=note,
     )
 
 
@@ -428,4 +453,99 @@ def cap_test_message(
         msg_type="Alert",
         status="Test",
         infos=infos,
+    )
+
+
+RESPONSE_NAMES = {
+    "III": Text(zh="Ⅲ级", en="level III"),
+    "II": Text(zh="Ⅱ级", en="level II"),
+    "I": Text(zh="Ⅰ级", en="level I"),
+}
+OFFICIAL_LEVEL_NAMES = {
+    "blue": Text(zh="蓝色预警", en="blue warning"),
+    "yellow": Text(zh="黄色预警", en="yellow warning"),
+    "orange": Text(zh="橙色预警", en="orange warning"),
+    "red": Text(zh="红色预警", en="red warning"),
+}
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot hold (a notice typed by people)."""
+    return _NOT_XML.sub("", text)
+
+
+def official_cap(
+    official: dict,
+    *,
+    action: str,
+    identifier: str,
+    sent: datetime,
+    tz: ZoneInfo,
+    sender: str,
+    sender_name: Text,
+    area_name: Text,
+    shape: dict,
+    web: str | None = None,
+    measures: dict[str, str] | None = None,
+) -> bytes:
+    """A CAP message for the city's warning the district carries out (``action``:
+    issued or cleared). ``official``: ``service.official.official_dict``."""
+    level, response = official["level"], official["response"]
+    start = datetime.fromisoformat(official["start"])
+    end = datetime.fromisoformat(official["end"]) if official.get("end") else None
+    infos = []
+    for lang in ("zh", "en"):
+        say = Say(lang)
+        lname = OFFICIAL_LEVEL_NAMES[level](lang)
+        grade = RESPONSE_NAMES[response](lang)
+        start_text = f"{say.date(start.date())} {start:%H}:00"
+        description = (
+            say("cap_official_cleared", level=lname)
+            if action == "cleared"
+            else say(
+                "cap_official_description",
+                level=lname,
+                response=grade,
+                start=start_text,
+                document=xml_safe(official.get("document") or "") or "-",
+            )
+        )
+        infos.append(
+            {
+                "language": LANGUAGE_TAGS[lang],
+                "event": say("cap_warning_event"),
+                "responseType": ["AllClear"] if action == "cleared" else ["Execute"],
+                "urgency": "Past" if action == "cleared" else "Immediate",
+                "severity": SEVERITY.get(level, "Unknown"),
+                "certainty": "Observed",
+                "effective": cap_time(sent, tz),
+                "onset": None if action == "cleared" else cap_time(start, tz),
+                "expires": cap_time(end, tz) if end and action != "cleared" else None,
+                "senderName": sender_name(lang),
+                "headline": say(
+                    "cap_official_headline", area=area_name(lang), level=lname, response=grade
+                ),
+                "description": description,
+                "instruction": "" if action == "cleared" else (measures or {}).get(lang, ""),
+                "web": web,
+                "parameters": {
+                    "level": level,
+                    "response": response,
+                    "action": f"official_{action}",
+                    "start_hour": official["start_hour"],
+                    "source": "official",
+                },
+                "area": {"areaDesc": area_name(lang), **shape},
+            }
+        )
+    return cap_message(
+        identifier=identifier,
+        sender=sender,
+        sent=cap_time(sent, tz),
+        msg_type="Cancel" if action == "cleared" else "Alert",
+        infos=infos,
+        references=None,
     )

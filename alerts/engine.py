@@ -37,7 +37,7 @@ from aqcast.alerts.cap import (
 )
 from aqcast.alerts.prompt import build_prompt
 from aqcast.alerts.targets import target_status
-from aqcast.alerts.warnings import RuleSet, WarningStatus, next_state
+from aqcast.alerts.warnings import RuleSet, WarningStatus, assess, next_state
 from aqcast.features.aqi import AQI_LEVELS, aqi_level, daily_aqi
 from aqcast.features.critical_value import intraday_critical_value_ugm3
 from aqcast.service.events import event_id, record_event
@@ -153,6 +153,7 @@ def hindcast_events(
     config: CampaignFile | None = None,
     *,
     areas: Sequence[str] | None = None,
+    rules: RuleSet | None = None,
 ) -> list[dict]:
     """The alert events a sequence of forecasts would have raised, oldest issue first.
 
@@ -161,6 +162,7 @@ def hindcast_events(
     Each line: ``issue_date, type, area, level, start_date, end_date`` (ISO dates) plus
     ``action, from_level, to_level, rule_set`` for warnings and ``sector, avoid_hours``
     for advisories. The warning state starts empty and runs through the issues in order.
+    ``rules``: replay under this rule set instead of each district's configured one.
     """
     cfg = config or current_campaign()
     if isinstance(forecasts_by_issue_date, pd.DataFrame):
@@ -175,10 +177,10 @@ def hindcast_events(
     for fc in items:
         d = fv._as_date(fc.issue_date)
         for area in areas or fv.forecast_areas(fc):
-            rules = rules_for(cfg, area, d)
+            area_rules = rules or rules_for(cfg, area, d)
             before = states.get(area, WarningStatus())
             states[area], transitions = next_state(
-                before, fv.daily_aqi_forecasts(fc, area), rules, d
+                before, fv.daily_aqi_forecasts(fc, area), area_rules, d
             )
             iso = d.isoformat()
             lines.append(
@@ -204,7 +206,7 @@ def hindcast_events(
                         "action": t["action"],
                         "from_level": t["from_level"],
                         "to_level": t["to_level"],
-                        "rule_set": rules.name,
+                        "rule_set": area_rules.name,
                     }
                 )
             for adv in day_advisories(fc, area, cfg, d):
@@ -451,9 +453,16 @@ def _issue_area(
     )
     out: list[AlertEvent] = []
 
+    # The city's warning in force (an input), carried beside the district's own decision.
+    from aqcast.service.official import official_for_day
+
+    issued_at = getattr(forecast, "issued_at", None) or now_db
+    official = official_for_day(session, area, d, _naive_utc(issued_at), tz)
+
     # Warning life.
     row = session.get(WarningState, area)
     before, refs, writable = _warning_before(row, d)
+    assessment = assess(fv.daily_aqi_forecasts(forecast, area), rules, d, before.memory)
     if writable:
         state, transitions = next_state(before, fv.daily_aqi_forecasts(forecast, area), rules, d)
     else:
@@ -469,9 +478,13 @@ def _issue_area(
             rules=rules,
             references=refs or None,
             web=f"{base_url}/v1/events/{eid}",
+            official=official,
             **cap_common,
         ).decode()
         payload = {**_jsonable(t), "rule_set": rules.name, "cap_xml": xml}
+        if official is not None:
+            payload["official"] = official  # the state in force; this change is 会商建议
+            payload["consultation"] = True
         ev, _ = record_event(
             session,
             type="warning",
@@ -547,6 +560,8 @@ def _issue_area(
             warning_rules=rules,
             number=number,
             yesterday=_station_names(yesterday, lang),
+            official=official,
+            assessment=assessment,
         )
         for lang in PROMPT_LANGS
     }
@@ -558,7 +573,12 @@ def _issue_area(
         issue_date=d,
         start_date=d,
         end_date=d,
-        payload={"issue_date": d.isoformat(), "area": area, "prompt": prompts},
+        payload={
+            "issue_date": d.isoformat(),
+            "area": area,
+            "prompt": prompts,
+            **({"official": official} if official is not None else {}),
+        },
         dedup_key=f"prompt|{area}|{d.isoformat()}",
         level=today_level(forecast, area, d),
         now=now_db,
@@ -586,9 +606,15 @@ def preview_prompt(
     """The prompt ``issue_alerts`` would publish for ``area`` now, without storing anything:
     the warning is decided from the same state the publication would start from, so a
     preview never misses a warning that publishing would issue."""
+    from aqcast.service.official import official_for_day
+
     d = fv._as_date(forecast.issue_date)
     rules = rules_for(cfg, area, d)
     before, _, writable = _warning_before(session.get(WarningState, area), d)
+    # The city's warning in force, carried as the published prompt carries it.
+    issued_at = getattr(forecast, "issued_at", None) or datetime.now(UTC)
+    official = official_for_day(session, area, d, _naive_utc(issued_at), get_settings().tz)
+    assessment = assess(fv.daily_aqi_forecasts(forecast, area), rules, d, before.memory)
     if writable:
         state, transitions = next_state(before, fv.daily_aqi_forecasts(forecast, area), rules, d)
     else:
@@ -605,6 +631,8 @@ def preview_prompt(
         warning_rules=rules,
         preview=True,
         yesterday=_station_names(yesterday_observed(session, area, d), lang),
+        official=official,
+        assessment=assessment,
     )
 
 

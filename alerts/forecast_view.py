@@ -12,7 +12,18 @@ from typing import Any
 
 import pandas as pd
 
-from aqcast.alerts.warnings import DayAqi
+from aqcast.alerts.warnings import PRIMARY_SHORT, DayAqi
+from aqcast.features.aqi import daily_aqi
+
+_SUB_INDEX_VARIABLES = (
+    "pm25_24h",
+    "pm10_24h",
+    "o3_mda8",
+    "o3_1h_max",
+    "no2_24h",
+    "so2_24h",
+    "co_24h",
+)
 
 
 def _as_date(v: Any) -> date:
@@ -82,13 +93,32 @@ def value(forecast: Any, area: str, variable: str, target_date: date) -> dict | 
     return dict(got) if got is not None else None
 
 
+def primary_pollutant(forecast: Any, area: str, target_date: date) -> str | None:
+    """The short name (pm25, pm10, o3, ...) of the pollutant whose q50 sub-index is the
+    largest on the day (PM2.5 first on a tie: the pollutant emergency measures act on)."""
+    subs = {}
+    for var in _SUB_INDEX_VARIABLES:
+        v = value(forecast, area, var, target_date)
+        if v is not None:
+            subs[var] = v["q50"]
+    if not subs:
+        return None
+    _, primary, _ = daily_aqi(subs)
+    names = [PRIMARY_SHORT[p] for p in primary if p in PRIMARY_SHORT]
+    if not names:
+        return None
+    return "pm25" if "pm25" in names else names[0]
+
+
 def daily_aqi_forecasts(forecast: Any, area: str) -> list[DayAqi]:
     """The daily AQI forecasts of the coming days (``aqi`` rows), for the warning rules."""
     out = []
     for d in target_dates(forecast, area):
         v = value(forecast, area, "aqi", d)
         if v is not None:
-            out.append(DayAqi(d, v["q50"], v["q90"], v["p_exceed"]))
+            out.append(
+                DayAqi(d, v["q50"], v["q90"], v["p_exceed"], primary_pollutant(forecast, area, d))
+            )
     return out
 
 
@@ -131,20 +161,41 @@ def critical(forecast: Any, area: str, target_date: date) -> dict | None:
     }
 
 
-def risk(forecast: Any, area: str, target_date: date) -> dict | None:
-    """``{"p_heavy", "stagnation_index", "stagnation"}`` or None."""
-    rows = _area_rows(getattr(forecast, "risk", None), area)
-    if rows.empty:
-        return None
-    rows = rows[rows["target_date"] == target_date]
-    if rows.empty:
-        return None
-    r = rows.iloc[0]
+def _risk_row(r: Any) -> dict:
     stag = r.get("stagnation")
+    adverse = r.get("adverse")
     return {
         "p_heavy": _num(r.get("p_heavy")),
         "stagnation_index": _num(r.get("stagnation_index")),
         "stagnation": None
         if stag is None or (isinstance(stag, float) and math.isnan(stag))
         else bool(stag),
+        "ventilation_index": _num(r.get("ventilation_index")),
+        "adverse": None
+        if adverse is None or (isinstance(adverse, float) and math.isnan(adverse))
+        else bool(adverse),
+        "adverse_kind": r.get("adverse_kind") or "",
+        "adverse_conditions": r.get("adverse_conditions") or "",
     }
+
+
+def risk(forecast: Any, area: str, target_date: date) -> dict | None:
+    """``{"p_heavy", "stagnation_index", "stagnation", "ventilation_index", "adverse",
+    "adverse_kind", "adverse_conditions"}`` (None where unknown) or None."""
+    rows = _area_rows(getattr(forecast, "risk", None), area)
+    if rows.empty:
+        return None
+    rows = rows[rows["target_date"] == target_date]
+    if rows.empty:
+        return None
+    return _risk_row(rows.iloc[0])
+
+
+def risk_outlook(forecast: Any, area: str) -> list[dict]:
+    """Every risk row of the area (the adverse-weather outlook, D..D+6), oldest first,
+    each with its ``target_date``."""
+    rows = _area_rows(getattr(forecast, "risk", None), area)
+    if rows.empty:
+        return []
+    rows = rows.sort_values("target_date")
+    return [{"target_date": r["target_date"], **_risk_row(r)} for _, r in rows.iterrows()]

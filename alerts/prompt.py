@@ -256,6 +256,8 @@ def build_prompt(
     preview: bool = False,
     number: int | None = None,
     yesterday: dict | None = None,
+    official: dict | None = None,
+    assessment: Any = None,
 ) -> dict:
     """The prompt for ``forecast.issue_date`` and ``area`` in ``lang`` (``zh`` or ``en``).
 
@@ -263,7 +265,11 @@ def build_prompt(
     changed; ``targets``: ``alerts.targets.target_status``; ``advisories``: computed
     from the forecast when not given; ``preview``: the prompt is not (yet) published, and
     says so; ``number``: its issue number in the area's year (第N期); ``yesterday``: the
-    observed day before (see ``alerts.engine.yesterday_observed``).
+    observed day before (see ``alerts.engine.yesterday_observed``); ``official``: the
+    city's warning in force (``service.official.official_dict``), which then sets the
+    measures while the district's own level becomes the consultation suggestion (会商建议);
+    ``assessment``: ``alerts.warnings.assess`` of this issue (health advice for an
+    episode led by ozone or dust).
     """
     if lang not in ("zh", "en"):
         raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
@@ -418,21 +424,97 @@ def build_prompt(
     # 四、不利气象条件
     rk = fv.risk(forecast, area, today)
     if rk is not None and rk["p_heavy"] is not None:
-        elevated = rk["p_heavy"] >= plan.triggers.adverse_p_heavy_min or bool(rk["stagnation"])
+        adverse = bool(rk.get("adverse"))
+        elevated = (
+            rk["p_heavy"] >= plan.triggers.adverse_p_heavy_min or bool(rk["stagnation"]) or adverse
+        )
+        heavy_today = day is not None and day["q50"] > 200
+        o3_today = (o3 or {}).get("q50")
+        polluted_today = (day is not None and day["q50"] > 150) or (
+            o3_today is not None and o3_today > 160
+        )
         out["risk"] = {
             "p_heavy_pct": percent_step(rk["p_heavy"]),
             "stagnation": rk["stagnation"],
-            "elevated": elevated,
+            "elevated": elevated or heavy_today or polluted_today,
+            "adverse": rk.get("adverse"),
+            "adverse_kind": rk.get("adverse_kind") or "",
+            "adverse_conditions": _condition_names(say, rk.get("adverse_conditions") or ""),
+            "ventilation_index_m2s": None
+            if rk.get("ventilation_index") is None
+            else half_up(rk["ventilation_index"]),
         }
-        out["risk_line"] = (
-            say(
+        if elevated:
+            out["risk_line"] = say(
                 "risk_high",
                 p=percent_step(rk["p_heavy"]),
-                stagnation=say("stagnation") if rk["stagnation"] else "",
+                stagnation=say("stagnation") if rk["stagnation"] or adverse else "",
             )
-            if elevated
-            else say("risk_low", p=percent_step(rk["p_heavy"]))
+        elif heavy_today:
+            # Never "risk low" beside a heavy forecast: one sentence says both.
+            conds = out["risk"]["adverse_conditions"]
+            out["risk_line"] = say(
+                "risk_heavy_forecast",
+                aqi=half_up(day["q50"]),
+                p=percent_step(rk["p_heavy"]),
+                adverse=say("adverse_today", conditions=say.join(conds))
+                if adverse and conds
+                else say("adverse_none_today"),
+            )
+        elif polluted_today:
+            # An ozone exceedance or a polluted AQI is not "low risk" either.
+            conds = out["risk"]["adverse_conditions"]
+            level_name, _ = _level_name(day["q50"], lang) if day is not None else ("", 0)
+            out["risk_line"] = say(
+                "risk_polluted_forecast",
+                level=level_name,
+                aqi=half_up(day["q50"]) if day is not None else "",
+                o3=half_up(o3_today) if o3_today is not None else "",
+                p=percent_step(rk["p_heavy"]),
+                adverse=say("adverse_today", conditions=say.join(conds))
+                if adverse and conds
+                else "",
+            )
+        else:
+            out["risk_line"] = say("risk_low", p=percent_step(rk["p_heavy"]))
+    outlook_rows = fv.risk_outlook(forecast, area)
+    if any(r.get("adverse") is not None for r in outlook_rows):
+        flagged = [r for r in outlook_rows if r.get("adverse")]
+        out["adverse_outlook"] = [
+            {
+                "target_date": fv._as_date(r["target_date"]).isoformat(),
+                "adverse": bool(r.get("adverse")),
+                "adverse_kind": r.get("adverse_kind") or "",
+                "conditions": _condition_names(say, r.get("adverse_conditions") or ""),
+                "ventilation_index_m2s": None
+                if r.get("ventilation_index") is None
+                else half_up(r["ventilation_index"]),
+            }
+            for r in outlook_rows
+        ]
+        sentence = (
+            say(
+                "adverse_outlook",
+                days=say.join(
+                    [
+                        say(
+                            "adverse_day",
+                            date=say.date(fv._as_date(r["target_date"]), short=True),
+                            conditions=say.join(
+                                _condition_names(say, r.get("adverse_conditions") or "")
+                            ),
+                        )
+                        for r in flagged
+                    ]
+                ),
+            )
+            if flagged
+            else say("adverse_outlook_none")
         )
+        out["adverse_outlook_line"] = sentence
+        sep = "" if lang == "zh" else " "
+        out["risk_line"] = (out["risk_line"] + sep + sentence) if "risk_line" in out else sentence
+    if "risk_line" in out:  # the risk and the week's adverse weather in one sentence
         section("risk", [out["risk_line"]])
 
     # 五、重污染天气预警
@@ -464,9 +546,61 @@ def build_prompt(
             "until": warning.until.isoformat() if warning.until else None,
             "rule_set": rules.name,
         }
+    if official is not None:
+        # The city's warning is the state the district carries out; the district's own
+        # forecast-based level stands beside it as the consultation suggestion.
+        from aqcast.alerts.cap import OFFICIAL_LEVEL_NAMES, RESPONSE_NAMES
+
+        start = datetime.fromisoformat(official["start"])
+        end = datetime.fromisoformat(official["end"]) if official.get("end") else None
+        lname = OFFICIAL_LEVEL_NAMES[official["level"]](lang)
+        own = warning.level if warning is not None and warning.active else "none"
+        official_lines = [
+            say(
+                "official_active",
+                level=lname,
+                response=RESPONSE_NAMES[official["response"]](lang),
+                start=f"{say.date(start.date(), short=True)} {start:%H}:00",
+                until=say("official_until", end=f"{say.date(end.date(), short=True)} {end:%H}:00")
+                if end
+                else "",
+            )
+        ]
+        if own != "none":
+            official_lines.append(say("official_consultation", level=rules.level_name(own, lang)))
+        else:
+            hours = getattr(rules, "lift_clear_hours", None)
+            official_lines.append(
+                say(
+                    "official_consultation_none",
+                    lift=say("official_lift_hint", hours=hours) if hours else "",
+                )
+            )
+        warn_lines = official_lines + warn_lines
+        out["official_warning"] = {
+            **{k: official[k] for k in ("level", "response", "start", "start_hour", "end")},
+            "document": official.get("document", ""),
+            "name": lname,
+            "consultation_level": own,
+        }
+    # The measures carried out: the city's level when it is in force, else the district's.
+    measures = ""
+    if official is not None:
+        measures = rules.measures(official["level"], lang)
+    elif warned:
         measures = rules.measures(warning.level, lang)
-        if measures:
-            warn_lines.append(measures)
+    if measures:
+        warn_lines.append(measures)
+    if assessment is not None and getattr(assessment, "advice", None):
+        kind = assessment.advice
+        warn_lines.append(
+            say(
+                "non_emergency_episode",
+                kind=say(f"kind_{kind}"),
+                level=rules.level_name(assessment.reached, lang),
+            )
+        )
+        out["non_emergency_episode"] = {"kind": kind, "reached": assessment.reached}
     if warn_lines:
         out["warning_lines"] = warn_lines
         section("warning", warn_lines)
@@ -515,29 +649,39 @@ def build_prompt(
         if (_day_aqi(forecast, area, d) or {"q50": 0})["q50"] > HEAVY_AQI_ABOVE
     ]
     elevated = bool(out.get("risk", {}).get("elevated"))
+    # The city's warning in force is carried out like the district's own.
+    in_force = warned or official is not None
     summary: list[str] = []
-    if heavy and not warned:
+    if heavy and not in_force:
         summary.append(say("heavy_ahead", dates=say.join([say.date(d, short=True) for d in heavy])))
+    # An episode led by ozone or dust starts no emergency reductions: the health advice
+    # and the supervision the rules give for it instead.
+    advice = ""
+    if assessment is not None and getattr(assessment, "advice", None):
+        advice = rules.advice_text(assessment.advice, lang)
+        if advice:
+            summary.append(advice)
     # "Nothing needed" only on a day forecast good or better; a polluted day gets a watch.
     polluted = day is not None and day["q50"] > GOOD_AQI_MAX
     no_action = (
         not advisories
-        and not warned
+        and not in_force
         and not heavy
         and not transitions
         and not elevated
         and not polluted
+        and not advice
     )
     if no_action:
         summary.append(say("no_action"))
-    elif not advisories and not warned and not heavy:
+    elif not advisories and not in_force and not heavy:
         summary.append(say("stay_alert"))
     task_lines.extend(summary)
     conditions = {
         "always": True,
         "ozone_risk": bool(advisories),
-        "heavy_ahead": bool(heavy) and not warned,
-        "warning": warned,
+        "heavy_ahead": bool(heavy) and not in_force,
+        "warning": in_force,
         "adverse": elevated,
         **{f"campaign:{c.id}": True for c in running},
     }
@@ -638,6 +782,17 @@ def add_dispatch(prompt: dict, totals: dict) -> dict:
         "pending": int(totals["pending"]),
         "line": line,
     }
+    return out
+
+
+def _condition_names(say: Say, joined: str) -> list[str]:
+    """Condition keys joined by "+" (features.adverse) as words of the language."""
+    out = []
+    for key in [k for k in joined.split("+") if k]:
+        try:
+            out.append(say(f"cond_{key}"))
+        except KeyError:
+            out.append(key)
     return out
 
 

@@ -1,5 +1,12 @@
 """Heavy-pollution warnings: the level a rule set gives a forecast, and the warning's life.
 
+Two kinds of rule set (docs/alerts.md): ``window: calendar_day`` (bth-2016,
+tianjin-2018) counts calendar days, as below; ``window: rolling_24h`` (mee-2017,
+mee-2024) counts hours covered by rolling 24-hour windows that may cross midnight
+(features/rolling_aqi.py), merges episodes whose gap is shorter than ``merge_gap_hours``,
+and, with ``emergency_pollutants``, warns only episodes led by those pollutants: an
+episode led by ozone or dust gets the rule set's health advice instead (``assess``).
+
 A rule set (alerts/warning_rules/<name>.yaml) says which level an *episode* reaches. An
 episode is a run of consecutive days whose daily AQI is heavy (above ``heavy_aqi``,
 200): the first such run among the forecast days from the issue date on, joined to the
@@ -19,19 +26,21 @@ The life of a warning (docs/alerts.md) is the pure function ``next_state``:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aqcast.alerts.texts import Text
+from aqcast.features.rolling_aqi import covered, rolling_from_daily, runs
 from aqcast.service.config_files import ConfigError, load_yaml_model
 
 RULES_DIR = Path(__file__).resolve().parent / "warning_rules"
 LEVELS: tuple[str, ...] = ("none", "blue", "yellow", "orange", "red")
 RANK: dict[str, int] = {name: i for i, name in enumerate(LEVELS)}
 MEMORY_DAYS = 10  # heavy days remembered before the issue date
+ISSUE_HOUR = 7  # local hour of the morning issue (settings.issue_time), for lifting
 
 WarningLevel = Literal["blue", "yellow", "orange", "red"]
 
@@ -41,17 +50,26 @@ class _Strict(BaseModel):
 
 
 class Clause(_Strict):
-    """At least ``days`` days of the episode with AQI > ``above`` (or >= ``at_least``)."""
+    """At least ``days`` days of the episode with AQI > ``above`` (or >= ``at_least``);
+    or, in a rolling rule set, at least ``hours`` hours covered by 24-hour windows whose
+    mean AQI is > ``above`` (>= ``at_least``)."""
 
     above: float | None = None
     at_least: float | None = None
-    days: int = Field(ge=1)
+    days: int | None = Field(None, ge=1)
+    hours: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _one_bound(self) -> Clause:
         if (self.above is None) == (self.at_least is None):
             raise ValueError("a clause needs exactly one of 'above' or 'at_least'")
+        if (self.days is None) == (self.hours is None):
+            raise ValueError("a clause needs exactly one of 'days' or 'hours'")
         return self
+
+    @property
+    def key(self) -> str:
+        return f"above:{self.above:g}" if self.above is not None else f"at_least:{self.at_least:g}"
 
 
 class LevelRule(_Strict):
@@ -69,10 +87,41 @@ DEFAULT_NAMES = {
 }
 
 
+Pollutant = Literal["pm25", "pm10", "o3", "no2", "so2", "co"]
+# Primary-pollutant keys of features.aqi.daily_aqi -> the short names rule sets use.
+PRIMARY_SHORT = {
+    "pm25_24h": "pm25",
+    "pm10_24h": "pm10",
+    "o3_8h": "o3",
+    "o3_1h": "o3",
+    "no2_24h": "no2",
+    "so2_24h": "so2",
+    "co_24h": "co",
+}
+# What an episode led by a pollutant without emergency reductions is called.
+ADVICE_KIND = {"o3": "ozone", "pm10": "dust"}
+
+
 class RuleSet(_Strict):
     name: str
     title: Text
+    # Where the rules come from (document, date) and how far they were checked.
+    source: str | None = None
+    published: str | None = None
+    verification: str | None = None
     heavy_aqi: float = 200.0
+    # calendar_day: clauses count calendar days; rolling_24h: clauses count hours of
+    # rolling 24-hour windows that may cross midnight (features/rolling_aqi.py).
+    window: Literal["calendar_day", "rolling_24h"] = "calendar_day"
+    # rolling_24h: two episodes whose gap is shorter than this count as one.
+    merge_gap_hours: int = Field(0, ge=0, le=240)
+    # Only episodes led by these pollutants are warned (emergency emission reductions);
+    # unset: every episode. Others get ``advice`` of their kind (ozone, dust, other).
+    emergency_pollutants: list[Pollutant] | None = None
+    advice: dict[Literal["ozone", "dust", "other"], Text] = Field(default_factory=dict)
+    # Lift at once when no level is forecast for at least this many hours from the issue
+    # time (unset: the lift waits for ``confirm_issues`` agreeing issues, as a downgrade).
+    lift_clear_hours: int | None = Field(None, ge=1, le=96)
     # Which forecast statistic of the daily AQI is compared with the clauses.
     statistic: Literal["q50", "q90"] = "q50"
     # A day also counts as heavy when P(AQI > heavy_aqi) reaches this (unset: never).
@@ -85,7 +134,30 @@ class RuleSet(_Strict):
         names = [lv.level for lv in self.levels]
         if len(set(names)) != len(names):
             raise ValueError(f"levels: each level may appear once, got {names}")
+        unit = "hours" if self.window == "rolling_24h" else "days"
+        for lv in self.levels:
+            for alt in lv.any_of:
+                for c in alt:
+                    if getattr(c, unit) is None:
+                        raise ValueError(
+                            f"levels.{lv.level}: a {self.window} rule set counts {unit}; "
+                            f"clause {c.model_dump(exclude_none=True)} does not"
+                        )
         return self
+
+    @property
+    def clauses(self) -> list[Clause]:
+        return [c for lv in self.levels for alt in lv.any_of for c in alt]
+
+    @property
+    def episode_aqi(self) -> float:
+        """The AQI above which hours belong to an episode: the lowest ``above`` bound."""
+        bounds = [c.above for c in self.clauses if c.above is not None]
+        return min(bounds) if bounds else self.heavy_aqi
+
+    def advice_text(self, kind: str, lang: str) -> str:
+        t = self.advice.get(kind)  # type: ignore[call-overload]
+        return t(lang) if t is not None else ""
 
     def level_name(self, level: str, lang: str) -> str:
         for lv in self.levels:
@@ -124,6 +196,7 @@ class DayAqi:
     q50: float
     q90: float | None = None
     p_exceed: float | None = None  # P(AQI > heavy_aqi)
+    primary: str | None = None  # short name (pm25, pm10, o3, ...) of the leading pollutant
 
 
 @dataclass(frozen=True)
@@ -133,6 +206,11 @@ class Episode:
     values: tuple[float, ...]  # the rule set's statistic, one per day
     heavy: tuple[bool, ...]
     remembered_days: int = 0  # days taken from memory, before the issue date
+    # rolling_24h: the first local hour covered by a window above the episode bound (it
+    # may lie on the day before ``start``), and the hours covered per clause bound.
+    onset: datetime | None = None
+    hours: dict[str, int] = field(default_factory=dict)
+    lead: str | None = None  # the pollutant leading the episode
 
 
 def day_value(d: DayAqi, rules: RuleSet) -> float:
@@ -177,14 +255,91 @@ def find_episode(
     return Episode(start, run[-1].day, tuple(values), tuple(heavy), remembered)
 
 
+def _lead(primaries: list[tuple[float, str | None]], threshold: float) -> str | None:
+    """The pollutant leading most days above ``threshold`` (ties: the highest day's)."""
+    above = [(v, p) for v, p in primaries if p and v > threshold]
+    if not above:
+        return None
+    counts: dict[str, int] = {}
+    for _, p in above:
+        counts[p] = counts.get(p, 0) + 1  # type: ignore[index]
+    top = max(counts.values())
+    best = max((v, p) for v, p in above if counts[p] == top)  # type: ignore[index]
+    return best[1]
+
+
+def find_episode_rolling(
+    forecasts: list[DayAqi], rules: RuleSet, issue_date: date, memory: dict[str, dict] | None = None
+) -> Episode | None:
+    """The first episode (merged run of hours covered by rolling 24-hour windows above
+    ``rules.episode_aqi``) that reaches the issue date or lies after it.
+
+    The series is the remembered days just before the issue date (lead-0 forecasts of
+    earlier issues) followed by the consecutive forecast days from the issue date on.
+    """
+    memory = memory or {}
+    days = sorted((d for d in forecasts if d.day >= issue_date), key=lambda d: d.day)
+    series: list[tuple[date, float, str | None]] = []
+    for d in days:
+        if series and d.day != series[-1][0] + timedelta(days=1):
+            break
+        if not series and d.day != issue_date:
+            break
+        series.append((d.day, day_value(d, rules), d.primary))
+    if not series:
+        return None
+    prev = issue_date - timedelta(days=1)
+    n_mem = 0
+    while n_mem < MEMORY_DAYS and (m := memory.get(prev.isoformat())) is not None:
+        series.insert(0, (prev, float(m["value"]), m.get("primary")))
+        prev, n_mem = prev - timedelta(days=1), n_mem + 1
+    rolling = rolling_from_daily([v for _, v, _ in series])
+    base = rules.episode_aqi
+    spans = runs(covered(rolling, above=base), rules.merge_gap_hours)
+    # Hours before the issue time (07:00) are past: an episode that ended before it (a
+    # remembered day spilling into the early hours) asks for nothing.
+    issue_idx = 24 * n_mem + ISSUE_HOUR
+    span = next(((a, b) for a, b in spans if b >= issue_idx), None)
+    if span is None:
+        return None
+    a, b = span
+    hours: dict[str, int] = {}
+    for c in rules.clauses:
+        if c.key not in hours:
+            mask = covered(rolling, above=c.above, at_least=c.at_least)
+            hours[c.key] = int(mask[a : b + 1].sum())
+    in_ep = series[a // 24 : b // 24 + 1]
+    # The warned days are those whose own daily value passes the bound: the shoulder
+    # hours a window reaches into a cleaner day before or after do not make it a day of
+    # the episode (the start hour still says when the first window passes).
+    above = [d for d, v, _ in in_ep if v > base]
+    first_day, last_day = (above[0], above[-1]) if above else (in_ep[0][0], in_ep[-1][0])
+    if last_day < issue_date and in_ep[-1][0] >= issue_date:
+        last_day = issue_date
+    in_ep = [x for x in in_ep if first_day <= x[0] <= last_day]
+    values = tuple(v for _, v, _ in in_ep)
+    return Episode(
+        start=in_ep[0][0],
+        end=in_ep[-1][0],
+        values=values,
+        heavy=tuple(v > rules.heavy_aqi for v in values),
+        remembered_days=sum(1 for d, _, _ in in_ep if d < issue_date),
+        onset=datetime.combine(series[a // 24][0], time(a % 24)),
+        hours=hours,
+        lead=_lead([(v, p) for _, v, p in in_ep], base),
+    )
+
+
 def _clause_holds(c: Clause, ep: Episode, rules: RuleSet) -> bool:
+    if c.hours is not None:
+        return ep.hours.get(c.key, 0) >= c.hours
     if c.above is not None and c.above == rules.heavy_aqi:
         n = sum(ep.heavy)  # heavy by value or by probability
     elif c.above is not None:
         n = sum(v > c.above for v in ep.values)
     else:
         n = sum(v >= c.at_least for v in ep.values)  # type: ignore[operator]
-    return n >= c.days
+    return n >= (c.days or 0)
 
 
 def episode_level(ep: Episode | None, rules: RuleSet) -> str:
@@ -198,6 +353,49 @@ def episode_level(ep: Episode | None, rules: RuleSet) -> str:
         ):
             best = lv.level
     return best
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What one issue's forecast asks for under a rule set.
+
+    ``level``: the warning level asked for ("none" also when the episode is led by a
+    pollutant without emergency reductions); ``reached``: the level the episode reaches
+    whatever leads it; ``advice``: the kind (ozone, dust, other) when the episode reaches
+    a level but gets health advice and supervision instead of a warning.
+    """
+
+    level: str
+    reached: str
+    episode: Episode | None
+    advice: str | None = None
+
+
+def assess(
+    forecasts: list[DayAqi], rules: RuleSet, issue_date: date, memory: dict[str, dict] | None = None
+) -> Assessment:
+    if rules.window == "rolling_24h":
+        ep = find_episode_rolling(forecasts, rules, issue_date, memory)
+    else:
+        ep = find_episode(forecasts, rules, issue_date, memory)
+        if ep is not None:
+            prim = {d.day: d.primary for d in forecasts}
+            mem = memory or {}
+            lead_days = [
+                (
+                    v,
+                    prim.get(ep.start + timedelta(days=i))
+                    or (mem.get((ep.start + timedelta(days=i)).isoformat()) or {}).get("primary"),
+                )
+                for i, v in enumerate(ep.values)
+            ]
+            ep = replace(ep, lead=_lead(lead_days, rules.heavy_aqi))
+    reached = episode_level(ep, rules)
+    if reached == "none" or rules.emergency_pollutants is None or ep is None:
+        return Assessment(reached, reached, ep)
+    if ep.lead is None or ep.lead in rules.emergency_pollutants:
+        return Assessment(reached, reached, ep)
+    return Assessment("none", reached, ep, ADVICE_KIND.get(ep.lead, "other"))
 
 
 # --- the life of a warning -----------------------------------------------------------
@@ -250,7 +448,11 @@ def _remember(
     memory = dict(state.memory)
     for d in forecasts:
         if d.day == issue_date:
-            memory[d.day.isoformat()] = {"value": day_value(d, rules), "heavy": is_heavy(d, rules)}
+            memory[d.day.isoformat()] = {
+                "value": day_value(d, rules),
+                "heavy": is_heavy(d, rules),
+                **({"primary": d.primary} if d.primary else {}),
+            }
     oldest = (issue_date - timedelta(days=MEMORY_DAYS)).isoformat()
     return {k: v for k, v in sorted(memory.items()) if k >= oldest}
 
@@ -264,11 +466,30 @@ def next_state(
     date). Returns the new state and the transitions made (none, or one dict with
     ``action`` in issued/upgraded/extended/downgraded/lifted and the warned period).
     """
-    ep = find_episode(forecasts, rules, issue_date, state.memory)
-    wanted = episode_level(ep, rules)
+    found = assess(forecasts, rules, issue_date, state.memory)
+    ep, wanted = found.episode, found.level
     memory = _remember(state, forecasts, rules, issue_date)
     base = replace(state, updated_on=issue_date, memory=memory)
     cur = state.level
+
+    if (
+        rules.window == "rolling_24h"
+        and cur != "none"
+        and ep is not None
+        and state.until is not None
+        and issue_date > state.until
+        # whole clean days between the warned period and the next episode
+        and ((ep.start - state.until).days - 1) * 24 >= rules.merge_gap_hours
+        and wanted != "none"
+    ):
+        # The warned episode is over and the next one is a separate episode (its gap is
+        # long enough to clear): lift this warning, and warn the next one on its own.
+        lifted = replace(base, level="none", since=None, until=None, pending=None)
+        new = replace(lifted, level=wanted, since=ep.start, until=ep.end)
+        return new, [
+            _transition("lifted", state, lifted, issue_date, "episode over; the next is separate"),
+            _transition("issued", lifted, new, issue_date, f"episode {ep.start}..{ep.end}"),
+        ]
 
     if RANK[wanted] > RANK[cur]:
         assert ep is not None
@@ -306,6 +527,14 @@ def next_state(
     # downgrade to a level still in force could (the next issue may ask for more again),
     # so it always waits for agreeing issues.
     lift_at_end = period_over and target == "none"
+    clear = False
+    if wanted == "none" and rules.lift_clear_hours is not None:
+        # Lift at once when the whole horizon from the issue time (07:00) is clear for
+        # at least the rule set's hours: the rule set's own lifting condition.
+        ahead = [d.day for d in forecasts if d.day >= issue_date]
+        horizon_h = 24 * ((max(ahead) - issue_date).days + 1) - ISSUE_HOUR if ahead else 0
+        if horizon_h >= rules.lift_clear_hours:
+            target, lift_at_end, clear = "none", True, True
     if not lift_at_end and count < rules.confirm_issues:
         new_pending = {
             "level": target,
@@ -314,6 +543,8 @@ def next_state(
         }
         return replace(base, pending=new_pending), []
     reason = "announced period over" if period_over else f"{count} consecutive issues agree"
+    if clear:
+        reason = f"no level forecast for the next {rules.lift_clear_hours} hours or more"
     if target == "none":
         new = replace(base, level="none", since=None, until=None, pending=None)
         return new, [_transition("lifted", state, new, issue_date, reason)]

@@ -41,6 +41,8 @@ def first_observation_day(engine: Engine, tz: str | None = None) -> date:
 class Hindcast:
     rows: pd.DataFrame  # exactly models.hindcast.HINDCAST_COLUMNS
     meta: dict  # what the sidecar FILE.csv.meta.json holds
+    # exactly models.risk.RISK_COLUMNS: P(AQI > 200) and the adverse-weather flags
+    risk: pd.DataFrame | None = None
 
 
 def run_hindcast(
@@ -80,6 +82,9 @@ def run_hindcast(
         predict_rows=predict_rows,
     )
     rows = hindcast_rows(result.predictions)
+    from aqcast.models.risk import hindcast_risk
+
+    risk = hindcast_risk(predict_rows if predict_rows is not None else train_inputs.table, rows)
     entities = train_inputs.hourly["entity"]
     stations = sorted(entities[~entities.str.startswith("area:")].unique())
     meta = {
@@ -97,7 +102,7 @@ def run_hindcast(
         "seconds": round(clock.perf_counter() - t0, 1),
         "database": settings.database_url.split("@")[-1],
     }
-    return Hindcast(rows=rows, meta=meta)
+    return Hindcast(rows=rows, meta=meta, risk=risk)
 
 
 def observed_daily(engine: Engine, labels: set[str], first: date, last: date) -> pd.DataFrame:

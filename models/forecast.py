@@ -253,7 +253,7 @@ def make_forecast(
             version="baselines",
             with_models=False,
         )
-    return forecast_from_table(
+    fc = forecast_from_table(
         bundle,
         inputs.table,
         issue_date=issue_date,
@@ -261,6 +261,21 @@ def make_forecast(
         met_mode=met,
         notes=notes,
     )
+    # The adverse-weather outlook D..D+6 comes from the weather alone, beyond the leads.
+    from aqcast.models.inputs import outlook_weather
+    from aqcast.models.risk import with_outlook
+
+    weather = outlook_weather(
+        engine,
+        issue_date,
+        spec=spec,
+        tz=tz,
+        issue_time=settings.issue_time,
+        areas=areas,
+        met=met,
+    )
+    fc.risk = with_outlook(fc.risk, weather)
+    return fc
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:

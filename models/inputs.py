@@ -170,3 +170,51 @@ def load_inputs(
     # Hours at or after an issue time are in `hourly` only for target-day weather; the
     # daily statistics of those days are targets (y_*), never features of that issue.
     return inputs
+
+
+OUTLOOK_DAYS = 7  # the adverse-weather outlook covers D..D+6
+
+
+def outlook_weather(
+    engine: Engine,
+    issue_date: date,
+    *,
+    spec: FeatureSpec,
+    tz: str,
+    issue_time: time,
+    areas: AreasFile,
+    met: MetMode,
+    days: int = OUTLOOK_DAYS,
+) -> pd.DataFrame:
+    """Daily weather aggregates per area for ``issue_date .. issue_date + days - 1`` (the
+    outlook, beyond the pollutant leads): ``area, target_date, wx_<aggregate>...``, from
+    the weather forecasts issued before the issue time (``met="stored"``) or the observed
+    weather (``met="observed"``, perfect prognosis). Empty for ``met="none"``."""
+    start = local_midnight_utc(issue_date, tz)
+    end = local_midnight_utc(issue_date + timedelta(days=days), tz)
+    codes = list_stations(engine)["station"].tolist()
+    amap = area_map(areas, codes)
+    if met == "stored":
+        mf = load_met_forecasts(engine, issue_time_utc(issue_date, tz, issue_time), start, end)
+        if mf.empty:
+            return pd.DataFrame(columns=["area", "target_date"])
+        mf = mf.assign(issue_date=pd.Timestamp(issue_date))
+        w = daily_weather(_forecast_entities(mf, amap), spec, tz)
+    elif met == "observed":
+        hourly = load_hourly(engine, start, end, variables=OBS_WEATHER)
+        if hourly.empty:
+            return pd.DataFrame(columns=["area", "target_date"])
+        he = with_area_entities(hourly, amap)
+        w = daily_weather(he[["entity", "time", *[c for c in OBS_WEATHER if c in he]]], spec, tz)
+    else:
+        return pd.DataFrame(columns=["area", "target_date"])
+    w = w.reset_index()
+    w = w[w["entity"].astype(str).str.startswith("area:")]
+    out = w.drop(columns=[c for c in ("issue_date",) if c in w.columns]).rename(
+        columns={"day": "target_date"}
+    )
+    out.insert(0, "area", out.pop("entity").astype(str).str.slice(len("area:")))
+    out["target_date"] = pd.to_datetime(out["target_date"]).dt.date
+    agg = [c for c in out.columns if c not in ("area", "target_date")]
+    out = out.rename(columns={c: f"wx_{c}" for c in agg})
+    return out.sort_values(["area", "target_date"]).reset_index(drop=True)

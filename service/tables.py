@@ -189,6 +189,24 @@ class WarningState(Base):
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+class OfficialWarning(Base):
+    """A heavy-pollution warning issued by the city (or region) that the district carries
+    out (按照区域应急联动要求): level, response grade and start hour, as an input."""
+
+    __tablename__ = "official_warnings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    area: Mapped[str] = mapped_column(String(64), index=True)
+    level: Mapped[str] = mapped_column(String(16))  # blue | yellow | orange | red
+    response: Mapped[str] = mapped_column(String(8))  # III | II | I
+    start_at: Mapped[datetime] = mapped_column(DateTime)  # naive UTC
+    end_at: Mapped[datetime | None] = mapped_column(DateTime)  # naive UTC; None: until cleared
+    document: Mapped[str] = mapped_column(Text, default="")
+    issued_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cleared_by: Mapped[str | None] = mapped_column(String(128))
+
+
 class ApiKey(Base):
     __tablename__ = "api_keys"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -15,7 +15,7 @@ from aqcast.service.config_files import ConfigError
 def test_shipped_configuration_loads_and_has_the_seed_plan():
     cfg = load_campaign()
     plan = cfg.plan("district", 2024)
-    assert plan.warning_rules == "bth-2016"
+    assert plan.warning_rules == "mee-2024"
     assert plan.targets.pm25_annual_mean_ugm3 == 38
     assert plan.targets.good_day_ratio_pct == 71 and plan.targets.heavy_days_max == 3
     summer = next(c for c in plan.campaigns if c.id == "summer_ozone")
@@ -65,7 +65,7 @@ def test_year_override_replaces_whole_fields(tmp_path):
     assert cfg.plan("district", 2018).warning_rules == "tianjin-2018"
     assert cfg.plan("district", 2018).targets.heavy_days_max == 10
     assert cfg.plan("district", 2018).campaigns == cfg.plan("district", 2017).campaigns
-    assert cfg.plan("district", 2017).warning_rules == "bth-2016"
+    assert cfg.plan("district", 2017).warning_rules == "mee-2024"
 
 
 @pytest.mark.parametrize(

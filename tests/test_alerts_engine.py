@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
-from test_alerts_support import make_forecast
+from test_alerts_support import campaign_with_rule_set, make_forecast
 
 from aqcast.alerts import hindcast_events
 from aqcast.alerts.campaign import load_campaign
@@ -20,6 +20,17 @@ from aqcast.alerts.engine import (
 )
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import AlertEvent, DailyStat, Station, WarningState
+
+
+@pytest.fixture(autouse=True)
+def _bth_2016(tmp_path, monkeypatch):
+    """These tests follow the warning life under the calendar-day rules of bth-2016 (the
+    national rule sets are tested in test_warning_rules_mee.py)."""
+    from aqcast.service import settings as settings_module
+
+    monkeypatch.setenv("AQCAST_CAMPAIGN_FILE", str(campaign_with_rule_set(tmp_path, "bth-2016")))
+    settings_module.get_settings.cache_clear()
+
 
 EPISODE = [
     [150, 250, 350],

@@ -135,3 +135,18 @@ def test_fake_forecast_has_the_contract_columns():
     }
     assert len(f.hourly_o3) == 3 * 24
     assert f.critical["critical_value_ugm3"].notna().all()
+
+
+def campaign_with_rule_set(tmp_path, name: str):
+    """A copy of the shipped campaign file whose district uses warning rule set ``name``;
+    returns its path (set it as AQCAST_CAMPAIGN_FILE)."""
+    import yaml
+
+    from aqcast.alerts.campaign import PACKAGE_CAMPAIGN_FILE
+
+    raw = yaml.safe_load(PACKAGE_CAMPAIGN_FILE.read_text(encoding="utf-8"))
+    for district in raw["districts"].values():
+        district["default"]["warning_rules"] = name
+    path = tmp_path / f"campaign-{name}.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path

@@ -121,8 +121,9 @@ def test_prompt_of_an_unpublished_day_is_a_preview_that_does_not_say_no_measures
     out = runner.invoke(app, ["prompt", "--date", HEAVY_DAY.isoformat(), "--lang", lang])
     assert out.exit_code == 0, out.output
     assert label in out.output and no_action not in out.output
-    # The preview decides the warning the publication would issue, and stores nothing.
-    assert ("黄色预警" if lang == "zh" else "yellow") in out.output
+    # The preview decides the warning the publication would issue, and stores nothing
+    # (three days above 200 are an orange warning under the district's mee-2024).
+    assert ("橙色预警" if lang == "zh" else "orange") in out.output
     assert _counts(sqlite_url) == (0, 0)
 
     assert runner.invoke(app, ["publish", "--date", HEAVY_DAY.isoformat()]).exit_code == 0

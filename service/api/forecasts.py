@@ -122,6 +122,18 @@ class RiskPublic(BaseModel):
     p_heavy: float | None = Field(description="Probability of a heavy-pollution day (AQI>200).")
     stagnation_index: float | None
     stagnation: bool | None
+    ventilation_index: float | None = Field(
+        None,
+        description="Boundary-layer height x mean wind [m2/s]; null when the weather source "
+        "has no boundary-layer height.",
+    )
+    adverse: bool | None = Field(
+        None, description="Adverse meteorological conditions (不利气象条件) from the weather."
+    )
+    adverse_kind: str = Field("", description="winter, summer_ozone or empty.")
+    adverse_conditions: list[str] = Field(
+        default_factory=list, description="The conditions that hold (e.g. weak_wind)."
+    )
 
 
 class RiskOutlookPublic(BaseModel):
@@ -339,7 +351,9 @@ def _finite(value: float | None) -> float | None:
     "/{issue_date}/risk",
     response_model=RiskOutlookPublic,
     summary="Risk of adverse conditions",
-    description="Probability of heavy pollution and the stagnation indicator per target day.",
+    description="Probability of heavy pollution and the stagnation indicator per target day, "
+    "and the adverse-weather outlook from the weather forecast for D..D+6 (beyond the "
+    "pollutant leads, where `p_heavy` is null).",
     responses={304: {"description": "Not modified."}, **error_responses(401, 403, 404, 422)},
 )
 def get_risk(
@@ -354,7 +368,7 @@ def get_risk(
     body = RiskOutlookPublic(
         issue_date=run.issue_date,
         run_id=run.id,
-        risk=[RiskPublic.model_validate(_defaults(r)) for r in risk],
+        risk=[RiskPublic.model_validate(_risk_defaults(r)) for r in risk],
     )
     return cached_response(request, _json_bytes(body), "application/json")
 
@@ -363,6 +377,20 @@ def _csv_cell(value: object) -> object:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     return value
+
+
+def _risk_defaults(record: dict) -> dict:
+    """A risk record with the adverse-weather fields in their public shape."""
+    out = _defaults(record)
+    for k in ("ventilation_index", "p_heavy", "stagnation_index"):
+        v = out.get(k)
+        out[k] = None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
+    adverse = out.get("adverse")
+    out["adverse"] = None if adverse is None or adverse != adverse else bool(adverse)
+    out["adverse_kind"] = out.get("adverse_kind") or ""
+    conds = out.get("adverse_conditions") or ""
+    out["adverse_conditions"] = [c for c in str(conds).split("+") if c]
+    return out
 
 
 def _defaults(record: dict) -> dict:

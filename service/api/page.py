@@ -204,7 +204,7 @@ def page_context(
             ),
         )
     risk = [
-        r
+        {**r, "adverse_names": _adverse_names(r, lang)}
         for r in select_records(payload_records(run, "risk"), area=area)
         if str(r.get("target_date", ""))[:10] >= day.isoformat()
     ]
@@ -217,6 +217,7 @@ def page_context(
         }
         for w in active_warnings(session, area)
     ]
+    official = _official_view(session, area, day, run.issued_at, lang, settings)
     advisories = [
         advisory_view(e.payload or {}, lang)
         for e in session.scalars(
@@ -246,6 +247,7 @@ def page_context(
         chart=chart,
         risk=risk,
         warnings=warnings,
+        official=official,
         advisories=advisories,
         prompt_text=prompt_text(session, day, area, lang),
         coverage=coverage_view(session, settings, day, area, lang),
@@ -510,3 +512,46 @@ def logout() -> RedirectResponse:
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(KEY_COOKIE)
     return resp
+
+
+def _adverse_names(record: dict, lang: str) -> str:
+    """The adverse-weather conditions of a risk record, in words ("" when not adverse)."""
+    if not record.get("adverse"):
+        return ""
+    from aqcast.alerts.texts import Say
+
+    say = Say(lang)
+    names = []
+    for key in [k for k in str(record.get("adverse_conditions") or "").split("+") if k]:
+        try:
+            names.append(say(f"cond_{key}"))
+        except KeyError:
+            names.append(key)
+    return say.join(names)
+
+
+def _official_view(session, area, day, issued_at, lang, settings) -> list[str]:  # noqa: ANN001
+    """The city's warning the prompt of ``day`` carries, as the prompt says it."""
+    from aqcast.alerts.cap import OFFICIAL_LEVEL_NAMES, RESPONSE_NAMES
+    from aqcast.alerts.texts import Say
+    from aqcast.service.official import official_for_day
+
+    o = official_for_day(session, area, day, issued_at, settings.tz)
+    if o is None:
+        return []
+    from datetime import datetime as _dt
+
+    say = Say(lang)
+    start = _dt.fromisoformat(o["start"])
+    end = _dt.fromisoformat(o["end"]) if o.get("end") else None
+    return [
+        say(
+            "official_active",
+            level=OFFICIAL_LEVEL_NAMES[o["level"]](lang),
+            response=RESPONSE_NAMES[o["response"]](lang),
+            start=f"{say.date(start.date(), short=True)} {start:%H}:00",
+            until=say("official_until", end=f"{say.date(end.date(), short=True)} {end:%H}:00")
+            if end
+            else "",
+        )
+    ]

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from sqlalchemy import select
 
+from aqcast.service.settings import get_settings
 from aqcast.service.store import open_store, session_scope
 from aqcast.service.tables import AlertEvent, WarningState
 
@@ -108,13 +109,37 @@ def _emit(prompt: dict, fmt: str, output: Path | None) -> None:
     typer.echo(f"wrote {output} ({len(data)} bytes)")
 
 
+warnings_app = typer.Typer(
+    help="Heavy-pollution warnings: the state per area, and the city's warning.",
+    invoke_without_command=True,
+)
+
+
+@warnings_app.callback()
 def warnings(
+    ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="One JSON object per area."),
 ) -> None:
     """Show the heavy-pollution warning in force for each area."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from aqcast.service.events import utcnow
+    from aqcast.service.official import official_dict, officials_in_force
+
+    settings = get_settings()
     engine = open_store()
     with session_scope(engine) as session:
         rows = list(session.scalars(select(WarningState).order_by(WarningState.area)))
+        official = [official_dict(o, settings.tz) for o in officials_in_force(session, utcnow())]
+    for o in official:
+        if as_json:
+            typer.echo(json.dumps({"official": o}, ensure_ascii=False, default=str))
+        else:
+            end = f" to {o['end']}" if o["end"] else ""
+            typer.echo(
+                f"{o['area']}: city warning {o['level']} (response {o['response']}) "
+                f"from {o['start_hour']}{end}; {o['document']}"
+            )
     if not rows:
         typer.echo("no warning decided yet")
         return
@@ -138,6 +163,82 @@ def warnings(
         period = f" {r.since} to {r.until}" if r.level != "none" else ""
         wait = f" (lower level {pending['level']} asked {pending['count']}x)" if pending else ""
         typer.echo(f"{r.area}: {r.level}{period}; decided {r.updated_on}{wait}")
+
+
+def _local_time(value: str, option: str):  # noqa: ANN202 - datetime
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{option}: expected 'YYYY-MM-DD HH:MM', got {value!r}") from None
+
+
+@warnings_app.command("set-official")
+def set_official_cmd(
+    level: str = typer.Option(..., "--level", help="blue, yellow, orange or red."),
+    response: str = typer.Option(..., "--response", help="Response grade: III, II or I."),
+    start: str = typer.Option(..., "--start", help="Start, local time 'YYYY-MM-DD HH:MM'."),
+    end: str | None = typer.Option(None, "--end", help="End, local time (unset: until cleared)."),
+    document: str = typer.Option("", "--document", help="The city's notice (文号)."),
+    area: str = typer.Option("district", "--area"),
+) -> None:
+    """Record the city's warning that the district carries out (区域应急联动)."""
+    from aqcast.service.events import utcnow
+    from aqcast.service.official import (
+        OfficialWarningError,
+        cap_context,
+        official_dict,
+        set_official,
+    )
+
+    t0 = _local_time(start, "--start")
+    t1 = _local_time(end, "--end") if end else None
+    settings = get_settings()
+    engine = open_store()
+    try:
+        with session_scope(engine) as session:
+            row = set_official(
+                session,
+                area=area,
+                level=level,
+                response=response,
+                start=t0,
+                end=t1,
+                document=document,
+                issued_by="cli",
+                now=utcnow(),
+                cap=cap_context(session, area),
+            )
+            o = official_dict(row, settings.tz)
+    except OfficialWarningError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    end_text = f" to {o['end']}" if o["end"] else " until cleared"
+    typer.echo(
+        f"{area}: city warning {o['level']} (response {o['response']}) "
+        f"from {o['start_hour']}{end_text} recorded (id {o['id']})"
+    )
+
+
+@warnings_app.command("clear-official")
+def clear_official_cmd(area: str = typer.Option("district", "--area")) -> None:
+    """Record that the city lifted its warning."""
+    from aqcast.service.events import utcnow
+    from aqcast.service.official import cap_context, clear_official
+
+    engine = open_store()
+    with session_scope(engine) as session:
+        row = clear_official(
+            session, area=area, cleared_by="cli", now=utcnow(), cap=cap_context(session, area)
+        )
+    if row is None:
+        typer.echo(f"error: no official warning recorded for area {area!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{area}: city warning {row.level} lifted")
+
+
+warnings_app.command("clear", help="Same as clear-official.")(clear_official_cmd)
 
 
 def events(
@@ -197,5 +298,5 @@ def events(
 
 def register(app: typer.Typer) -> None:
     app.command("prompt")(prompt)
-    app.command("warnings")(warnings)
+    app.add_typer(warnings_app, name="warnings")
     app.command("events")(events)

@@ -177,12 +177,19 @@ def hindcast(
     met: str = typer.Option("observed", "--met", help="observed or stored."),
     retrain: str = typer.Option("monthly", "--retrain", help="monthly or none."),
     train_from: str | None = typer.Option(None, "--train-from", help="First training day."),
+    warning_rules: str | None = typer.Option(
+        None, "--warning-rules", help="Replay the alerts under this warning rule set."
+    ),
+    risk_out: Path | None = typer.Option(
+        None, "--risk-out", help="P(AQI>200) and adverse-weather flags CSV."
+    ),
 ) -> None:
     """Replay issue dates with only the data known at each issue time."""
     from aqcast.models.evaluation import run_hindcast
 
     _choice(met, "--met", ("observed", "stored"))
     _choice(retrain, "--retrain", ("monthly", "none"))
+    rules = _warning_rules(warning_rules) if warning_rules else None
     d1, d2 = _date(start, "--start"), _date(end, "--end")
     if d2 < d1:
         raise typer.BadParameter(f"--end {d2} is before --start {d1}")
@@ -197,18 +204,35 @@ def hindcast(
     typer.echo(f"hindcast {d1}..{d2}: {len(hc.rows)} rows in {hc.meta['seconds']:.1f} s -> {out}")
     for note in hc.meta["notes"]:
         typer.echo(f"note: {note}")
+    if risk_out is not None and hc.risk is not None:
+        risk_out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = risk_out.with_name(risk_out.name + ".tmp")
+        hc.risk.to_csv(tmp, index=False, float_format="%.4g")
+        tmp.replace(risk_out)
+        typer.echo(f"{len(hc.risk)} risk rows -> {risk_out}")
     if alerts_out is not None:
-        _write_alerts(hc.rows, alerts_out)
+        _write_alerts(hc.rows, alerts_out, rules)
 
 
-def _write_alerts(rows: pd.DataFrame, path: Path) -> None:
+def _warning_rules(name: str):  # noqa: ANN202 - alerts.warnings.RuleSet
+    """The named rule set (the campaign file's own first, then the shipped ones)."""
+    from aqcast.alerts.campaign import current_campaign
+    from aqcast.service.config_files import ConfigError
+
+    try:
+        return current_campaign().rule_set(name)
+    except ConfigError as exc:
+        raise typer.BadParameter(f"--warning-rules: {exc}") from None
+
+
+def _write_alerts(rows: pd.DataFrame, path: Path, rules=None) -> None:  # noqa: ANN001
     try:
         from aqcast.alerts import hindcast_events
     except ImportError as exc:
         typer.echo(f"error: alerts are not available: {exc}", err=True)
         raise typer.Exit(2) from exc
     area_rows = rows[~rows["area"].str.startswith("station:")]
-    lines = hindcast_events(area_rows)
+    lines = hindcast_events(area_rows, rules=rules)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:
         for line in lines:
