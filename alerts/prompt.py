@@ -652,15 +652,15 @@ def build_prompt(
     # The city's warning in force is carried out like the district's own.
     in_force = warned or official is not None
     summary: list[str] = []
-    if heavy and not in_force:
-        summary.append(say("heavy_ahead", dates=say.join([say.date(d, short=True) for d in heavy])))
     # An episode led by ozone or dust starts no emergency reductions: the health advice
-    # and the supervision the rules give for it instead.
+    # and the supervision the rules give for it instead (never "prepare the cuts" then).
     advice = ""
     if assessment is not None and getattr(assessment, "advice", None):
         advice = rules.advice_text(assessment.advice, lang)
-        if advice:
-            summary.append(advice)
+    if heavy and not in_force and not advice:
+        summary.append(say("heavy_ahead", dates=say.join([say.date(d, short=True) for d in heavy])))
+    if advice:
+        summary.append(advice)
     # "Nothing needed" only on a day forecast good or better; a polluted day gets a watch.
     polluted = day is not None and day["q50"] > GOOD_AQI_MAX
     no_action = (
@@ -680,7 +680,7 @@ def build_prompt(
     conditions = {
         "always": True,
         "ozone_risk": bool(advisories),
-        "heavy_ahead": bool(heavy) and not in_force,
+        "heavy_ahead": bool(heavy) and not in_force and not advice,
         "warning": in_force,
         "adverse": elevated,
         **{f"campaign:{c.id}": True for c in running},

@@ -217,6 +217,81 @@ def test_the_prompt_carries_the_official_warning_and_the_consultation_level(sqli
         assert "<note>consultation suggestion" in e.payload["cap_xml"]
 
 
+def _section(prompt: dict, key: str) -> list[str]:
+    return next((s["lines"] for s in prompt["sections"] if s["id"] == key), [])
+
+
+def test_the_rendered_warning_section_has_the_city_level_its_measures_and_the_consultation(
+    sqlite_url,
+):
+    _set_official(sqlite_url, "red", "I", datetime(2015, 12, 7, 6, 0))
+    d = date(2015, 12, 7)
+    fc = make_forecast(d, [180, 230, 260, 120])  # the district's own rules: orange
+    events = issue_alerts(engine_for(sqlite_url), fc, now=datetime(2015, 12, 6, 23, 30))
+    zh, en = events[0].payload["prompt"]["zh"], events[0].payload["prompt"]["en"]
+    warning = _section(zh, "warning")
+    assert warning[0].startswith("按照区域应急联动要求，执行红色预警（Ⅰ级应急响应）")
+    assert "会商建议：根据本区预报，建议预警等级为橙色预警。" in warning
+    # The measures carried out are the city's level's, not the district's own.
+    assert any("红色预警减排" in x for x in warning)
+    assert not any("橙色预警减排" in x for x in warning)
+    text = render_prompt(zh, "text")
+    assert "重污染天气预警" in text and "会商建议" in text and "红色预警减排" in text
+    assert "今日无需" not in text and "请按照区域应急联动要求做好应急减排准备" not in text
+    assert "Consultation suggestion" in render_prompt(en, "text")
+
+
+def test_the_preview_carries_the_official_warning_as_the_publication_does(sqlite_url):
+    from aqcast.alerts.campaign import current_campaign
+    from aqcast.alerts.engine import preview_prompt
+
+    _set_official(sqlite_url, "orange", "II", datetime(2015, 12, 7, 6, 0))
+    d = date(2015, 12, 7)
+    fc = make_forecast(d, [180, 230, 260, 120])
+    with session_scope(engine_for(sqlite_url)) as s:
+        preview = preview_prompt(s, fc, "district", current_campaign(), lang="zh")
+    assert preview["preview"] and preview["official_warning"]["level"] == "orange"
+    assert any("会商建议" in x for x in _section(preview, "warning"))
+    published = issue_alerts(engine_for(sqlite_url), fc, now=datetime(2015, 12, 6, 23, 30))
+    assert _section(published[0].payload["prompt"]["zh"], "warning") == _section(preview, "warning")
+
+
+def test_an_ozone_led_episode_gets_the_health_advice_and_no_call_for_emergency_cuts():
+    from aqcast.alerts import forecast_view as fv
+    from aqcast.alerts.campaign import load_campaign
+    from aqcast.alerts.engine import rules_for
+    from aqcast.alerts.prompt import build_prompt
+    from aqcast.alerts.warnings import WarningStatus, assess, next_state
+
+    cfg, d = load_campaign(), date(2015, 7, 7)
+    fc = make_forecast(d, [250, 250, 100], o3_mda8=[300, 300, 80], pm25=[40, 40, 30])
+    rules = rules_for(cfg, "district", d)
+    assert rules.name == "mee-2024"
+    before = WarningStatus("none", None, None)
+    daily = fv.daily_aqi_forecasts(fc, "district")
+    assessment = assess(daily, rules, d, before.memory)
+    state, transitions = next_state(before, daily, rules, d)
+    assert (state.level, assessment.advice) == ("none", "ozone")
+    for lang in ("zh", "en"):
+        p = build_prompt(
+            fc,
+            "district",
+            cfg,
+            lang=lang,
+            warning=state,
+            transitions=transitions,
+            warning_rules=rules,
+            assessment=assessment,
+        )
+        episode = "臭氧污染过程" if lang == "zh" else "ozone pollution"
+        assert any(episode in x for x in _section(p, "warning"))
+        tasks = _section(p, "tasks")
+        assert rules.advice_text("ozone", lang) in tasks
+        text = render_prompt(p, "text")
+        prepare = "做好应急减排准备" if lang == "zh" else "prepare the emergency emission cuts"
+        assert prepare not in text and rules.advice_text("ozone", lang) in text
+
+
 def test_without_an_official_warning_the_district_decision_stands(sqlite_url):
     d = date(2015, 12, 7)
     events = issue_alerts(
@@ -288,6 +363,10 @@ def test_the_outlook_names_each_adverse_day_and_its_conditions():
     assert "风险低" in zh["risk_line"]  # today itself is not heavy, nor adverse
     en = build_prompt(fc, "district", load_campaign(), lang="en")
     assert "11 Dec (weak wind, no precipitation, high humidity)" in en["risk_line"]
+    # The risk section renders the one reconciled sentence, outlook included.
+    for p in (zh, en):
+        assert _section(p, "risk") == [p["risk_line"]]
+        assert p["risk_line"] in render_prompt(p, "text")
 
 
 def test_the_page_shows_the_official_warning_and_the_adverse_outlook(sqlite_url):
