@@ -124,6 +124,23 @@ class YearOverride(_Strict):
     targets: Targets | None = None
 
 
+class IntradayLevels(_Strict):
+    """The intraday P(MDA8 > 160) (features/intraday.py): event levels and status words."""
+
+    # The hourly job raises one event per level and day when the probability first
+    # reaches it (and one when exceedance is certain).
+    event_levels: list[float] = Field(default_factory=lambda: [0.5, 0.9])
+    near_certain: float = Field(0.9, gt=0, le=1)  # 基本确定超标 from this probability on
+    no_risk: float = Field(0.02, ge=0, lt=1)  # 已无超标风险 at or below this probability
+
+    @field_validator("event_levels")
+    @classmethod
+    def _levels(cls, v: list[float]) -> list[float]:
+        if any(not 0 < x <= 1 for x in v):
+            raise ValueError(f"event levels must lie in (0, 1], got {v}")
+        return sorted(set(v))
+
+
 class CapSettings(_Strict):
     sender: str = Field(min_length=1, pattern=r"^[^\s,<&]+$")
     sender_name: Text
@@ -143,6 +160,7 @@ class CampaignFile(_Strict):
     focus_items: dict[str, Text] = Field(default_factory=dict)
     districts: dict[str, District] = Field(min_length=1)
     cap: CapSettings
+    intraday: IntradayLevels = Field(default_factory=IntradayLevels)
     # Rule sets written here take precedence over the shipped ones of the same name.
     rule_sets: dict[str, RuleSet] = Field(default_factory=dict)
 
