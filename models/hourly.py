@@ -540,3 +540,45 @@ def critical_table(hourly_pred: pd.DataFrame) -> pd.DataFrame:
         )
     cols = ["critical_value_ugm3", "peak_hour", "likely_hours", "possible_hours", "capped"]
     return pd.concat([first, pd.DataFrame(rows, columns=cols)], axis=1)
+
+
+# --- what a stored forecast run keeps for the intraday update ----------------------------
+
+
+def intraday_payload(model: HourlyModel) -> dict:
+    """JSON-able parts of the model the intraday update needs: the hour-to-hour error
+    correlation and the calibration maps (isotonic steps, per hours observed). The error
+    spread of each hour is recovered from the stored band: (q90 - q10) / (2 z90)."""
+    return {
+        "correlation": [[round(float(x), 5) for x in row] for row in model.correlation],
+        "calibration": {
+            str(h): {
+                "x": [float(x) for x in iso.X_thresholds_],
+                "y": [float(y) for y in iso.y_thresholds_],
+            }
+            for h, iso in model.calibrators.items()
+        },
+        "samples": model.intraday_samples,
+    }
+
+
+def calibrator_from_payload(payload: dict):
+    """``f(p_raw, hours_observed) -> p`` from :func:`intraday_payload`'s calibration (the
+    raw value outside the calibrated range and for an hour without a map)."""
+    maps = {int(h): (np.asarray(m["x"]), np.asarray(m["y"])) for h, m in payload.items()}
+
+    def calibrate(p_raw, hours_observed: int):
+        m = maps.get(int(hours_observed))
+        p = np.asarray(p_raw, dtype=float)
+        if m is None or not len(m[0]):
+            return p
+        x, y = m
+        inside = (p >= x[0]) & (p <= x[-1])
+        return np.where(inside, np.interp(p, x, y), p)
+
+    return calibrate
+
+
+def spread_from_band(q10: np.ndarray, q90: np.ndarray) -> np.ndarray:
+    """Error spread [ug/m3] of each hour from its stored q10/q90 band."""
+    return np.maximum((np.asarray(q90, float) - np.asarray(q10, float)) / (2 * Z90), 1.0)
