@@ -582,3 +582,47 @@ def calibrator_from_payload(payload: dict):
 def spread_from_band(q10: np.ndarray, q90: np.ndarray) -> np.ndarray:
     """Error spread [ug/m3] of each hour from its stored q10/q90 band."""
     return np.maximum((np.asarray(q90, float) - np.asarray(q10, float)) / (2 * Z90), 1.0)
+
+
+@dataclass(frozen=True)
+class IntradayUpdate:
+    hours_observed: int
+    p_mda8_exceed: float | None  # None without a usable stored profile and payload
+    status: str | None  # features.intraday.Status
+    remaining_hour_limits_ugm3: dict[int, float | None]
+
+
+def intraday_update(
+    observed_ugm3: list[float],
+    profile: pd.DataFrame,
+    payload: dict,
+    *,
+    near_certain: float = 0.9,
+    no_risk: float = 0.02,
+) -> IntradayUpdate:
+    """The intraday update of one area and day from a stored run: the observed hours
+    0..H-1 (H = len(observed_ugm3), NaN missing), the morning's lead-0 profile
+    (``hour, q10, q50, q90``, 24 rows) and :func:`intraday_payload`. Without a payload
+    (a run made without the hourly model) the probability is None; the per-hour limits
+    are given either way."""
+    from aqcast.features.intraday import exceedance_probability, remaining_hour_limits_ugm3
+
+    h_obs = len(observed_ugm3)
+    prof = profile.sort_values("hour")
+    q50 = prof["q50"].to_numpy(dtype=float)
+    limits = remaining_hour_limits_ugm3(observed_ugm3, h_obs, q50)
+    if not payload or "correlation" not in payload or len(prof) != 24:
+        return IntradayUpdate(h_obs, None, None, limits)
+    sd = spread_from_band(prof["q10"].to_numpy(), prof["q90"].to_numpy())
+    res = exceedance_probability(
+        observed_ugm3,
+        h_obs,
+        q50,
+        sd,
+        np.asarray(payload["correlation"], dtype=float),
+        near_certain=near_certain,
+        no_risk=no_risk,
+        calibrate=calibrator_from_payload(payload.get("calibration", {})),
+        draws=standard_normal_draws(int(payload.get("samples", 300))),
+    )
+    return IntradayUpdate(h_obs, res.p_exceed, res.status, limits)
