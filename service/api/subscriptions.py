@@ -29,7 +29,9 @@ from aqcast.service.webhooks import subscriptions as ops
 router = APIRouter(tags=["subscriptions"])
 
 EnterpriseKey = Annotated[ApiKey, Depends(require_role("enterprise", "admin"))]
-EventType = Literal["prompt", "advisory", "warning", "critical_value_crossed", "test"]
+EventType = Literal[
+    "prompt", "advisory", "warning", "critical_value_crossed", "ozone_exceedance_risk", "test"
+]
 Language = Literal["zh", "en"]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
 SubscriptionId = Annotated[str, Path(min_length=1, max_length=64)]
