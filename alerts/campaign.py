@@ -92,10 +92,15 @@ class Triggers(_Strict):
 
 
 class WindowRule(_Strict):
-    peak_fraction: float = Field(0.75, gt=0, le=1)
+    """How the window to avoid follows the forecast formation of the day (advisories)."""
+
+    # The build-up starts at the first hour after the morning minimum whose q50 has risen
+    # this share of the way from that minimum to the day's peak.
+    buildup_fraction: float = Field(0.2, gt=0, lt=1)
     lead_hours: int = Field(2, ge=0, le=6)
     earliest: int = 6
     latest: int = 20
+    min_hours: int = Field(3, ge=1, le=12)  # the floor: a window is at least this long
 
     _hours = field_validator("earliest", "latest")(_check_hour)
 

@@ -22,9 +22,11 @@ prognosis). Then, over June-September 2015:
 from __future__ import annotations
 
 import argparse
+import pickle
 import resource
 import time
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -54,9 +56,15 @@ def main() -> None:
     ap.add_argument("--start", default="2015-03-01")
     ap.add_argument("--end", default="2016-02-29")
     ap.add_argument("--train-from", default="2013-03-01")
+    ap.add_argument("--cache", default=None, help="pickle of the replay, reused if present")
     args = ap.parse_args()
     start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
 
+    if args.cache and Path(args.cache).is_file():
+        with open(args.cache, "rb") as fh:
+            inputs, daily, hh = pickle.load(fh)
+        report(inputs, daily, hh, start)
+        return
     files = prsa_files([Settings().beijing_dir])
     hourly = pd.concat([read_prsa(f) for f in files], ignore_index=True)
     t0, c0 = time.perf_counter(), cpu_s()
@@ -100,7 +108,14 @@ def main() -> None:
     )
     print(f"total (no I/O)      wall {t3 - t0:6.1f} s  cpu {c3 - c0:6.1f} s")
     print("peak RSS MB", round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
-    print("hourly model", hh.model.metrics)
+    print("hourly model", hh.model.metrics, flush=True)
+    if args.cache:
+        with open(args.cache, "wb") as fh:
+            pickle.dump((inputs, daily, hh), fh)
+    report(inputs, daily, hh, start)
+
+
+def report(inputs, daily: pd.DataFrame, hh, start: date) -> None:
 
     obs = observed_o3_frame(inputs.hourly, TZ)
     prof = hh.hourly
@@ -116,8 +131,8 @@ def main() -> None:
     mx = daily[daily["variable"] == "o3_1h_max"].set_index(["entity", "issue_date", "target_date"])
     mx = mx["q50"]
     md = daily[daily["variable"] == "o3_mda8"].set_index(["entity", "issue_date", "target_date"])
-    keys = summer.iloc[::24][["entity", "issue_date", "target_date"]]
-    kidx = pd.MultiIndex.from_frame(keys)
+    keys = summer.iloc[::24][["entity", "issue_date", "target_date", "lead_days"]]
+    kidx = pd.MultiIndex.from_frame(keys[["entity", "issue_date", "target_date"]])
     old = (
         np.vstack(
             [

@@ -356,7 +356,7 @@ def store_forecast(engine: Engine, forecast: Forecast, *, now: datetime | None =
                 "hourly_o3": _records(forecast.hourly_o3),
                 "critical": _records(forecast.critical),
                 "risk": _records(forecast.risk),
-                "intraday": forecast.intraday,
+                "intraday": getattr(forecast, "intraday", None) or {},
             },
         )
         s.add(run)
