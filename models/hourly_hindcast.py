@@ -51,6 +51,29 @@ class HourlyHindcast:
     intraday: pd.DataFrame  # intraday_table output (areas only)
 
 
+def train_for_replay(
+    train_table: pd.DataFrame,
+    train_weather_hourly: pd.DataFrame,
+    observed_hourly: pd.DataFrame,
+    *,
+    tz: str,
+    start: date,
+    train_from: date | None = None,
+    config: HourlyConfig | None = None,
+) -> HourlyModel:
+    """The replay's hourly model: trained on the lead-0 rows before ``start``. It needs
+    no daily forecast, so a caller may train it while the daily replay runs."""
+    config = config or load_hourly_config()
+    return train_hourly(
+        train_table,
+        hourly_weather_frame(train_weather_hourly, tz, config),
+        observed_o3_frame(observed_hourly, tz),
+        train_until=pd.Timestamp(start),
+        train_start=pd.Timestamp(train_from) if train_from else None,
+        config=config,
+    )
+
+
 def replay_hourly(
     train_table: pd.DataFrame,
     train_weather_hourly: pd.DataFrame,
@@ -67,6 +90,7 @@ def replay_hourly(
     config: HourlyConfig | None = None,
     near_certain: float = 0.9,
     no_risk: float = 0.02,
+    model: HourlyModel | None = None,
 ) -> HourlyHindcast:
     """Train the hourly model before ``start``, forecast every issue date in
     ``start..end`` and derive critical values and (for area entities) the intraday
@@ -74,18 +98,20 @@ def replay_hourly(
 
     ``observed_hourly``: hourly observations with ``entity`` (areas included), for the
     training targets and the day-before O3; ``intraday_observed`` (same layout) gives the
-    replayed days' own hours for the intraday rows (default ``observed_hourly``)."""
+    replayed days' own hours for the intraday rows (default ``observed_hourly``);
+    ``model``: one :func:`train_for_replay` already trained (else it is trained here)."""
     config = config or load_hourly_config()
     obs_o3 = observed_o3_frame(observed_hourly, tz)
     wx_train = hourly_weather_frame(train_weather_hourly, tz, config)
-    model = train_hourly(
-        train_table,
-        wx_train,
-        obs_o3,
-        train_until=pd.Timestamp(start),
-        train_start=pd.Timestamp(train_from) if train_from else None,
-        config=config,
-    )
+    if model is None:
+        model = train_hourly(
+            train_table,
+            wx_train,
+            obs_o3,
+            train_until=pd.Timestamp(start),
+            train_start=pd.Timestamp(train_from) if train_from else None,
+            config=config,
+        )
     rows_src = train_table if predict_table is None else predict_table
     rows = rows_src[
         (rows_src["issue_date"] >= pd.Timestamp(start))
