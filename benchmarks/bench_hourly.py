@@ -208,6 +208,30 @@ def report(inputs, daily: pd.DataFrame, hh, start: date) -> None:
             f"  {od_mda8.get(td, np.nan):13.0f}"
         )
 
+    # Staggered windows of a week (alerts/advisories.py, campaign.yaml rules).
+    from aqcast.alerts.advisories import avoid_window, formation_window
+    from aqcast.alerts.campaign import load_campaign
+
+    rule = load_campaign().plan("district", 2015).window
+    week = summer[
+        (summer["entity"] == "area:district")
+        & (summer["lead_days"] == 0)
+        & (summer["target_date"] >= "2015-06-14")
+        & (summer["target_date"] <= "2015-06-20")
+    ]
+    print("\ndistrict windows to avoid, 14-20 June 2015 (lead 0 q50 profile)")
+    print("date        peak  q50 peak  formation  coating (default 9-16)  fuel (default 10-18)")
+    for td, g in week.groupby("target_date"):
+        q = g.sort_values("hour")["q50"].to_numpy()
+        fw = formation_window(list(q), rule)
+        print(
+            f"{pd.Timestamp(td).date()}  {int(np.argmax(q)):4d}  {q.max():8.0f}  {fw}"
+            f"  {avoid_window(fw, (9, 16), rule)}  {avoid_window(fw, (10, 18), rule)}"
+        )
+    # Old windows: the climatological June shape (the old building-hours rule).
+    old_shape = shape_for(diurnal, "area:district", 6)
+    print("old method's June shape, formation window:", formation_window(list(old_shape), rule))
+
     # Intraday, all entities (the hindcast file holds the areas only).
     lead0 = summer[summer["lead_days"] == 0]
     t4 = time.perf_counter()
