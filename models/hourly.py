@@ -107,7 +107,10 @@ class HourlyModel:
         if iso is None:
             return p
         inside = (p >= iso.X_min_) & (p <= iso.X_max_)
-        return np.where(inside, iso.predict(np.clip(p, iso.X_min_, iso.X_max_)), p)
+        out = np.where(inside, iso.predict(np.clip(p, iso.X_min_, iso.X_max_)), p)
+        # No simulated day exceeding stays 0: the calibration's lowest step is fitted on
+        # days of concern and would otherwise put a floor under clean days.
+        return np.where(p > 0, out, 0.0)
 
     def draws(self) -> np.ndarray:
         return standard_normal_draws(self.intraday_samples)
@@ -596,7 +599,8 @@ def intraday_payload(model: HourlyModel) -> dict:
 
 def calibrator_from_payload(payload: dict):
     """``f(p_raw, hours_observed) -> p`` from :func:`intraday_payload`'s calibration (the
-    raw value outside the calibrated range and for an hour without a map)."""
+    raw value outside the calibrated range and for an hour without a map; a raw 0 stays
+    0, as in :meth:`HourlyModel.calibrate`)."""
     maps = {int(h): (np.asarray(m["x"]), np.asarray(m["y"])) for h, m in payload.items()}
 
     def calibrate(p_raw, hours_observed: int):
@@ -606,7 +610,7 @@ def calibrator_from_payload(payload: dict):
             return p
         x, y = m
         inside = (p >= x[0]) & (p <= x[-1])
-        return np.where(inside, np.interp(p, x, y), p)
+        return np.where(p > 0, np.where(inside, np.interp(p, x, y), p), 0.0)
 
     return calibrate
 

@@ -116,3 +116,11 @@ def test_remaining_hour_limits_hand_computed() -> None:
     assert limits[23] == pytest.approx(680.0)
     # ten hours of 200 observed: nothing keeps the day at or below 160
     assert remaining_hour_limits_ugm3(np.full(10, 200.0), 10, np.zeros(24))[10] is None
+
+
+def test_stored_calibration_keeps_a_raw_zero_at_zero() -> None:
+    from aqcast.models.hourly import calibrator_from_payload
+
+    cal = calibrator_from_payload({"12": {"x": [0.0, 0.5, 1.0], "y": [0.03, 0.4, 0.9]}})
+    np.testing.assert_allclose(cal(np.array([0.0, 0.25, 0.5, 1.0]), 12), [0.0, 0.215, 0.4, 0.9])
+    np.testing.assert_allclose(cal(np.array([0.3]), 9), [0.3])  # no map for 9 h: raw
