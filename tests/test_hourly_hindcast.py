@@ -202,3 +202,78 @@ def test_hindcast_command_writes_the_three_files(sqlite_url, tmp_path, monkeypat
     i = pd.read_csv(paths["intraday"])
     assert len(i) == 4 * 13  # the district, each day (lead 0) x hours observed 8..20
     assert "--intraday-out: 52 rows" in r.output
+
+
+def test_hourly_hindcast_with_stored_weather_forecasts(sqlite_url, tmp_path, monkeypatch):
+    """`--met stored`: the hourly profiles are driven by each issue's stored forecast
+    hours, and a forecast run issued after the issue time changes none of them."""
+    from typer.testing import CliRunner
+
+    from aqcast.service.cli import app
+    from aqcast.service.ingest import ingest_frame, ingest_met_forecasts
+    from aqcast.service.store import engine_for
+
+    net = synthetic_network(
+        3, "2013-03-01", "2013-05-10", seed=11, quirks=QuirkRates(0, 0, 0, 0, 0)
+    )
+    engine = engine_for(sqlite_url)
+    ingest_frame(
+        engine,
+        net.hourly,
+        source="test",
+        file_label="synthetic",
+        stations=net.stations[["station", "name", "lat", "lon"]],
+        refresh_daily=False,
+        tz=TZ,
+    )
+    monkeypatch.setattr(
+        "aqcast.models.train.load_training_config",
+        lambda path=None: load_training_config().model_copy(
+            update={"max_rounds": 20, "min_rounds": 10}
+        ),
+    )
+    monkeypatch.setattr(
+        "aqcast.models.hourly_hindcast.load_hourly_config", lambda path=None: _small_hourly_config()
+    )
+    weather = ["temp_air", "dewpoint", "pressure", "precipitation", "wind_speed", "wind_direction"]
+    runs = []
+    for d in pd.date_range("2013-05-01", "2013-05-03", freq="D"):
+        issued = pd.Timestamp(d, tz="UTC") - pd.Timedelta(hours=4)  # 04:00 Beijing
+        sel = (net.hourly["time"] >= issued) & (net.hourly["time"] < issued + pd.Timedelta(days=5))
+        met = net.hourly.loc[sel, ["station", "time", *weather]].rename(
+            columns={"time": "valid_at"}
+        )
+        runs.append(met.assign(issued_at=issued))
+    ingest_met_forecasts(engine, pd.concat(runs), source="test", file_label="met-runs")
+    args = ["hindcast", "--start", "2013-05-01", "--end", "2013-05-03", "--met", "stored"]
+    args += ["--retrain", "none"]
+    runner = CliRunner()
+    r = runner.invoke(
+        app, [*args, "--out", str(tmp_path / "a.csv"), "--hourly-out", str(tmp_path / "ha.csv")]
+    )
+    assert r.exit_code == 0, r.output
+    first = pd.read_csv(tmp_path / "ha.csv")
+    assert len(first) == 3 * 4 * 4 * 24 and first["q50"].notna().all()
+    issued = pd.Timestamp("2013-05-03", tz="UTC") - pd.Timedelta(hours=1)  # 07:00 Beijing
+    sel = (net.hourly["time"] >= issued - pd.Timedelta(days=2)) & (
+        net.hourly["time"] < issued + pd.Timedelta(days=5)
+    )
+    met = net.hourly.loc[sel, ["station", "time", *weather]].rename(columns={"time": "valid_at"})
+    met[weather] = met[weather] * 1.5 + 5.0
+    ingest_met_forecasts(engine, met.assign(issued_at=issued), source="test", file_label="late")
+    r = runner.invoke(
+        app, [*args, "--out", str(tmp_path / "b.csv"), "--hourly-out", str(tmp_path / "hb.csv")]
+    )
+    assert r.exit_code == 0, r.output
+    pd.testing.assert_frame_equal(first, pd.read_csv(tmp_path / "hb.csv"))
+    # the test can fail: a changed run issued before the last issue time moves its profiles
+    early = pd.Timestamp("2013-05-03", tz="UTC") - pd.Timedelta(hours=2)  # 06:00 Beijing
+    ingest_met_forecasts(engine, met.assign(issued_at=early), source="test", file_label="early")
+    r = runner.invoke(
+        app, [*args, "--out", str(tmp_path / "c.csv"), "--hourly-out", str(tmp_path / "hc.csv")]
+    )
+    assert r.exit_code == 0, r.output
+    third = pd.read_csv(tmp_path / "hc.csv")
+    last = third["issue_date"] == "2013-05-03"
+    pd.testing.assert_frame_equal(third[~last], first[~last])
+    assert not np.allclose(third.loc[last, "q50"], first.loc[last, "q50"])
