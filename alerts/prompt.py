@@ -405,6 +405,9 @@ def build_prompt(
             "critical_value_ugm3": value,
             "peak_hour": crit["peak_hour"],
             "likely_hours": crit["likely_hours"],
+            # new fields (docs/critical_value.md): the q90 hours and the 1-hour cap
+            "possible_hours": crit.get("possible_hours", []),
+            "capped_at_1h_limit": crit.get("capped", False),
         }
         near = peak is None or peak >= CRITICAL_NEAR_FRACTION * crit["critical_value_ugm3"]
         if near and crit["likely_hours"]:

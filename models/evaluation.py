@@ -12,7 +12,7 @@ from __future__ import annotations
 import time as clock
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -41,6 +41,7 @@ def first_observation_day(engine: Engine, tz: str | None = None) -> date:
 class Hindcast:
     rows: pd.DataFrame  # exactly models.hindcast.HINDCAST_COLUMNS
     meta: dict  # what the sidecar FILE.csv.meta.json holds
+    hourly: Any = None  # models.hourly_hindcast.HourlyHindcast with ``hourly=True``
 
 
 def run_hindcast(
@@ -51,8 +52,11 @@ def run_hindcast(
     met: Literal["observed", "stored"] = "observed",
     retrain: Literal["monthly", "none"] = "monthly",
     train_from: date | None = None,
+    hourly: bool = False,
 ) -> Hindcast:
-    """Replay every issue date in ``start..end`` from the store."""
+    """Replay every issue date in ``start..end`` from the store; with ``hourly`` also
+    the hourly O3 forecast, critical values and intraday probabilities
+    (models/hourly_hindcast.py)."""
     if end < start:
         raise ValueError(f"hindcast end {end} is before its start {start}")
     settings = get_settings()
@@ -66,8 +70,28 @@ def run_hindcast(
     # training); with met="stored", the replayed days see only stored forecasts.
     train_inputs = load_inputs(engine, issue_dates, met="observed", history_start=d0, **common)
     predict_rows = None
+    predict_inputs = None
     if met == "stored":
-        predict_rows = load_inputs(engine, issue_dates, met="stored", **common).table
+        predict_inputs = load_inputs(engine, issue_dates, met="stored", **common)
+        predict_rows = predict_inputs.table
+    pool = future = None
+    if hourly:
+        # The hourly model needs no daily forecast: it trains beside the daily replay
+        # (LightGBM releases the GIL), which keeps the year's replay near its old time.
+        from concurrent.futures import ThreadPoolExecutor
+
+        from aqcast.models.hourly_hindcast import train_for_replay
+
+        pool = ThreadPoolExecutor(max_workers=1)
+        future = pool.submit(
+            train_for_replay,
+            train_inputs.table,
+            train_inputs.weather_hourly,
+            train_inputs.hourly,
+            tz=settings.timezone,
+            start=start,
+            train_from=d0,
+        )
     result = replay(
         train_inputs.table,
         train_inputs.hourly,
@@ -80,6 +104,13 @@ def run_hindcast(
         predict_rows=predict_rows,
     )
     rows = hindcast_rows(result.predictions)
+    hourly_result = None
+    if future is not None and pool is not None:
+        model = future.result()
+        pool.shutdown()
+        hourly_result = _hourly_replay(
+            engine, train_inputs, predict_inputs, result.predictions, start, end, d0, areas, model
+        )
     entities = train_inputs.hourly["entity"]
     stations = sorted(entities[~entities.str.startswith("area:")].unique())
     meta = {
@@ -97,7 +128,49 @@ def run_hindcast(
         "seconds": round(clock.perf_counter() - t0, 1),
         "database": settings.database_url.split("@")[-1],
     }
-    return Hindcast(rows=rows, meta=meta)
+    if hourly_result is not None:
+        meta["hourly_model"] = {
+            "trained_until": hourly_result.model.train_end,
+            "reconcile": hourly_result.model.reconcile,
+            **hourly_result.model.metrics,
+        }
+    return Hindcast(rows=rows, meta=meta, hourly=hourly_result)
+
+
+def _hourly_replay(engine, train_inputs, predict_inputs, predictions, start, end, d0, areas, model):
+    from aqcast.alerts.campaign import load_campaign
+    from aqcast.features.feature_table import with_area_entities
+    from aqcast.models.hourly_hindcast import replay_hourly
+    from aqcast.models.inputs import area_map
+    from aqcast.service.observations import list_stations
+
+    tz = get_settings().timezone
+    # The replayed days' own hours, for the intraday rows (each row reads only the hours
+    # stamped before its hours_observed; models.hourly.intraday_table).
+    day_obs = load_hourly(
+        engine,
+        local_midnight_utc(start, tz),
+        local_midnight_utc(end + timedelta(days=1), tz),
+        variables=["o3"],
+    )
+    amap = area_map(areas, list_stations(engine)["station"].tolist())
+    levels = load_campaign().intraday
+    return replay_hourly(
+        train_inputs.table,
+        train_inputs.weather_hourly,
+        train_inputs.hourly,
+        predictions,
+        tz=tz,
+        start=start,
+        end=end,
+        train_from=d0,
+        predict_table=None if predict_inputs is None else predict_inputs.table,
+        predict_weather_hourly=None if predict_inputs is None else predict_inputs.weather_hourly,
+        intraday_observed=with_area_entities(day_obs, amap),
+        near_certain=levels.near_certain,
+        no_risk=levels.no_risk,
+        model=model,
+    )
 
 
 def observed_daily(engine: Engine, labels: set[str], first: date, last: date) -> pd.DataFrame:

@@ -52,6 +52,10 @@ class Inputs:
     table: pd.DataFrame  # the feature table
     hourly: pd.DataFrame  # hourly frame with entities (areas included)
     observed_weather: pd.DataFrame  # daily observed weather per entity and day
+    # Hourly weather of the target days per entity: the observed hours (``time``) with
+    # met="observed", each issue's stored forecasts (``valid_at``, ``issue_date``) with
+    # met="stored"; the hourly O3 model reads it (models/hourly.py).
+    weather_hourly: pd.DataFrame | None = None
 
 
 def frames_to_table(
@@ -80,12 +84,15 @@ def frames_to_table(
     weather_obs = daily_weather(
         he[["entity", "time", *[c for c in OBS_WEATHER if c in he]]], spec, tz
     )
+    weather_hourly = None
     if met == "observed":
         weather = weather_obs
+        weather_hourly = he.drop(columns=[c for c in ("o3",) if c in he.columns])
     elif met == "stored" and met_forecasts is not None and len(met_forecasts):
         mf = met_forecasts.rename(columns={"station": "station"})
         mfe = _forecast_entities(mf, areas)
         weather = daily_weather(mfe, spec, tz)
+        weather_hourly = mfe
     else:
         weather = weather_obs.iloc[0:0]
     table = build_feature_table(
@@ -97,7 +104,9 @@ def frames_to_table(
         issue_dates=issue_dates,
         weather_before_issue=weather_obs,
     )
-    return Inputs(table=table, hourly=he, observed_weather=weather_obs)
+    return Inputs(
+        table=table, hourly=he, observed_weather=weather_obs, weather_hourly=weather_hourly
+    )
 
 
 def _forecast_entities(mf: pd.DataFrame, areas: dict[str, list[str]]) -> pd.DataFrame:

@@ -167,5 +167,34 @@ def train_and_register(
         train_until=until,
         version=new_version(at),
     )
+    bundle.hourly = _train_hourly(inputs, settings.timezone, until, start)  # type: ignore[attr-defined]
     save_bundle(engine, bundle, settings.models_path, now=at, activate=activate)
     return bundle
+
+
+def _train_hourly(inputs, tz: str, until: date, start: date):
+    """The hourly O3 model (models/hourly.py) on the same data, or None when the data are
+    too few for it (the forecast then uses the climatological shape and says so)."""
+    import pandas as pd
+
+    from aqcast.models.hourly import (
+        hourly_weather_frame,
+        load_hourly_config,
+        observed_o3_frame,
+        train_hourly,
+    )
+
+    config = load_hourly_config()
+    if inputs.weather_hourly is None:
+        return None
+    try:
+        return train_hourly(
+            inputs.table,
+            hourly_weather_frame(inputs.weather_hourly, tz, config),
+            observed_o3_frame(inputs.hourly, tz),
+            train_until=pd.Timestamp(until),
+            train_start=pd.Timestamp(start),
+            config=config,
+        )
+    except ValueError:
+        return None

@@ -67,6 +67,9 @@ class Services:
     check_critical_crossing: Callable[..., Any] = _lazy(
         "aqcast.alerts.engine", "check_critical_crossing"
     )
+    check_exceedance_probability: Callable[..., Any] = _lazy(
+        "aqcast.alerts.engine", "check_exceedance_probability"
+    )
     train: Callable[..., Any] = field(default_factory=lambda: train_and_register)
     ingest_observations: Callable[..., Any] = _lazy("aqcast.service.ingest", "ingest_frame")
     ingest_met_forecasts: Callable[..., Any] = _lazy(
@@ -382,8 +385,15 @@ def intraday_critical_value(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
         result = ctx.services.check_critical_crossing(
             ctx.engine, area, day, observed_ugm3, fc, run.now
         )
+        risk = ctx.services.check_exceedance_probability(
+            ctx.engine, area, day, observed_ugm3, fc, run.now
+        )
         n_valid = sum(1 for v in observed_ugm3 if v == v)  # NaN != NaN
-        out[area] = {"hours_observed": n_valid, "event": _brief(result)}
+        out[area] = {
+            "hours_observed": n_valid,
+            "event": _brief(result),
+            "exceedance_events": _brief(risk),
+        }
     return out
 
 

@@ -177,6 +177,15 @@ def hindcast(
     met: str = typer.Option("observed", "--met", help="observed or stored."),
     retrain: str = typer.Option("monthly", "--retrain", help="monthly or none."),
     train_from: str | None = typer.Option(None, "--train-from", help="First training day."),
+    hourly_out: Path | None = typer.Option(
+        None, "--hourly-out", help="Hourly O3 q10/q50/q90 CSV to write."
+    ),
+    critical_out: Path | None = typer.Option(
+        None, "--critical-out", help="Ozone critical values CSV to write."
+    ),
+    intraday_out: Path | None = typer.Option(
+        None, "--intraday-out", help="Intraday P(MDA8 > 160) CSV to write."
+    ),
 ) -> None:
     """Replay issue dates with only the data known at each issue time."""
     from aqcast.models.evaluation import run_hindcast
@@ -188,17 +197,54 @@ def hindcast(
         raise typer.BadParameter(f"--end {d2} is before --start {d1}")
     engine = _engine()
     d0 = _date(train_from, "--train-from") if train_from else _first_observation_day(engine)
-    hc = run_hindcast(engine, d1, d2, met=met, retrain=retrain, train_from=d0)  # type: ignore[arg-type]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    hc.rows.to_csv(tmp, index=False, float_format="%.4g")
-    tmp.replace(out)
+    extra = {"--hourly-out": hourly_out, "--critical-out": critical_out}
+    extra["--intraday-out"] = intraday_out
+    want_hourly = any(p is not None for p in extra.values())
+    try:
+        hc = run_hindcast(
+            engine,
+            d1,
+            d2,
+            met=met,  # type: ignore[arg-type]
+            retrain=retrain,  # type: ignore[arg-type]
+            train_from=d0,
+            hourly=want_hourly,
+        )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    _write_csv(hc.rows, out)
+    if want_hourly:
+        from aqcast.models.hourly_hindcast import (
+            critical_csv_rows,
+            hourly_csv_rows,
+            intraday_csv_rows,
+        )
+
+        frames = {
+            "--hourly-out": hourly_csv_rows,
+            "--critical-out": critical_csv_rows,
+            "--intraday-out": intraday_csv_rows,
+        }
+        for option, path in extra.items():
+            if path is not None:
+                rows = frames[option](hc.hourly)
+                _write_csv(rows, path)
+                typer.echo(f"{option}: {len(rows)} rows -> {path}")
     Path(str(out) + ".meta.json").write_text(json.dumps(hc.meta, indent=1))
     typer.echo(f"hindcast {d1}..{d2}: {len(hc.rows)} rows in {hc.meta['seconds']:.1f} s -> {out}")
     for note in hc.meta["notes"]:
         typer.echo(f"note: {note}")
     if alerts_out is not None:
         _write_alerts(hc.rows, alerts_out)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write through a temporary file, so a failed write never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_csv(tmp, index=False, float_format="%.4g")
+    tmp.replace(path)
 
 
 def _write_alerts(rows: pd.DataFrame, path: Path) -> None:
