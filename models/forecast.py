@@ -119,6 +119,8 @@ def profiles_and_critical(
                 "critical_value_ugm3": cv.critical_value_ugm3,
                 "peak_hour": cv.peak_hour,
                 "likely_hours": list(cv.likely_hours),
+                "possible_hours": [],
+                "capped": cv.capped,
             }
         )
     prof = (
@@ -135,6 +137,8 @@ def profiles_and_critical(
             "critical_value_ugm3",
             "peak_hour",
             "likely_hours",
+            "possible_hours",
+            "capped",
         ],
     )
     return prof, crit
