@@ -25,7 +25,12 @@ from aqcast.features.feature_table import (
 )
 from aqcast.features.nomenclature import OBS_WEATHER
 from aqcast.service.config_files import AreasFile, area_stations
-from aqcast.service.observations import list_stations, load_hourly, load_met_forecasts
+from aqcast.service.observations import (
+    list_stations,
+    load_hourly,
+    load_met_forecasts,
+    load_spike_flagged,
+)
 
 MetMode = Literal["stored", "observed", "none"]
 
@@ -59,9 +64,13 @@ def frames_to_table(
     issue_dates: list[date] | None,
     met: MetMode,
     met_forecasts: pd.DataFrame | None = None,
+    morning_hourly: pd.DataFrame | None = None,
 ) -> Inputs:
     """Feature table from an hourly observation frame (and, for ``met="stored"``, the
-    weather forecasts with an ``issue_date`` column, each issue's own forecasts)."""
+    weather forecasts with an ``issue_date`` column, each issue's own forecasts).
+
+    ``morning_hourly`` (default ``hourly``) gives the hours of the issue day before the
+    issue time as they were known then (see :func:`as_known_at_issue`)."""
     daily_st = daily_statistics(hourly, tz)
     daily_ar = (
         pd.concat(
@@ -84,9 +93,10 @@ def frames_to_table(
         weather = daily_weather(mfe, spec, tz)
     else:
         weather = weather_obs.iloc[0:0]
+    he_morning = he if morning_hourly is None else with_area_entities(morning_hourly, areas)
     table = build_feature_table(
         wide,
-        he,
+        he_morning,
         weather,
         spec=spec,
         tz=tz,
@@ -94,6 +104,32 @@ def frames_to_table(
         weather_before_issue=weather_obs,
     )
     return Inputs(table=table, hourly=he, observed_weather=weather_obs)
+
+
+def as_known_at_issue(
+    hourly: pd.DataFrame, spikes: pd.DataFrame, tz: str, issue_time: time
+) -> pd.DataFrame:
+    """The hourly frame as a forecast issued at ``issue_time`` (local, every day) saw its
+    last hour: a spike is judged when the next hour arrives (features/qc.py), so a value
+    of the hour just before the issue time that was later flagged as a spike was valid
+    then. ``spikes``: ``station, time, variable, value`` (service.observations)."""
+    if spikes.empty:
+        return hourly
+    local = pd.to_datetime(spikes["time"], utc=True).dt.tz_convert(tz)
+    last = (datetime.combine(date(2000, 1, 1), issue_time) - timedelta(hours=1)).time()
+    at_edge = spikes[(local.dt.hour == last.hour) & (local.dt.minute == last.minute)]
+    at_edge = at_edge[at_edge["variable"].isin(hourly.columns)]
+    if at_edge.empty:
+        return hourly
+    out = hourly.copy()
+    pos = pd.MultiIndex.from_frame(out[["station", "time"]])
+    for v, g in at_edge.groupby("variable"):
+        idx = pos.get_indexer(pd.MultiIndex.from_frame(g[["station", "time"]]))
+        ok = idx >= 0
+        col = out[v].to_numpy(dtype=float, copy=True)
+        col[idx[ok]] = g["value"].to_numpy(dtype=float)[ok]
+        out[v] = col
+    return out
 
 
 def _forecast_entities(mf: pd.DataFrame, areas: dict[str, list[str]]) -> pd.DataFrame:
@@ -149,6 +185,7 @@ def load_inputs(
             frames.append(f.assign(issue_date=pd.Timestamp(d)))
         met_frames = pd.concat(frames, ignore_index=True) if frames else None
     table_dates = None if history_start is not None else list(issue_dates)
+    spikes = load_spike_flagged(engine, local_midnight_utc(start, tz), cutoff)
     inputs = frames_to_table(
         hourly,
         amap,
@@ -157,6 +194,7 @@ def load_inputs(
         issue_dates=table_dates,
         met=met,
         met_forecasts=met_frames,
+        morning_hourly=as_known_at_issue(hourly, spikes, tz, issue_time),
     )
     # Hours at or after an issue time are in `hourly` only for target-day weather; the
     # daily statistics of those days are targets (y_*), never features of that issue.

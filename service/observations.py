@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import Column, Connection, Engine, String, case, func, select, type_coerce
 
 from aqcast.features.nomenclature import DAILY, MET_FORECAST_VARIABLES, OBS_VARIABLES
-from aqcast.features.qc import VALID
+from aqcast.features.qc import SPIKE, VALID
 from aqcast.service.tables import DailyStat, MetForecast, Observation, Station
 
 OBS = Observation.__table__
@@ -156,6 +156,46 @@ def load_hourly(
     order = np.lexsort((pd.DatetimeIndex(out["time"]).asi8, out["station"].to_numpy()))
     out = out.iloc[order].reset_index(drop=True)
     return out
+
+
+def load_spike_flagged(
+    bind: Engine | Connection,
+    start: datetime | pd.Timestamp | str,
+    end: datetime | pd.Timestamp | str,
+) -> pd.DataFrame:
+    """Stored values flagged as spikes with ``start <= time < end``: long frame
+    ``station, time, variable, value`` (few rows). A spike is judged on the next hour,
+    so a forecast issued before that hour arrived saw the value as valid."""
+    from sqlalchemy import or_
+
+    cols = [OBS.c.station_id, raw_time(OBS.c.time)]
+    for v in OBS_VARIABLES:
+        cols += [OBS.c[v], OBS.c[f"{v}_qc"]]
+    with connected(bind) as conn:
+        ids = station_ids(conn)
+        stmt = select(*cols).where(
+            OBS.c.time >= to_naive_utc(start),
+            OBS.c.time < to_naive_utc(end),
+            or_(*[OBS.c[f"{v}_qc"] == SPIKE for v in OBS_VARIABLES]),
+        )
+        rows = fetch_tuples(conn, stmt)
+    names = ["station_id", "time"] + [c for v in OBS_VARIABLES for c in (v, f"{v}_qc")]
+    raw = pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
+    code_of = {i: c for c, i in ids.items()}
+    parts = []
+    for v in OBS_VARIABLES:
+        sel = raw[raw[f"{v}_qc"] == SPIKE]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "station": sel["station_id"].map(code_of).astype(str),
+                    "time": store_times_utc(sel["time"]),
+                    "variable": v,
+                    "value": sel[v].astype(float),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
 
 
 def load_met_forecasts(
