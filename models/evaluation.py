@@ -12,6 +12,7 @@ from __future__ import annotations
 import time as clock
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Literal
 
 import pandas as pd
@@ -21,12 +22,18 @@ from aqcast.features.daily import area_daily_statistics, daily_statistics
 from aqcast.features.feature_table import load_feature_spec
 from aqcast.models.forecast import PERFECT_PROGNOSIS_NOTE
 from aqcast.models.hindcast import STATION_PREFIX, hindcast_rows, replay
-from aqcast.models.inputs import load_inputs, local_midnight_utc
+from aqcast.models.inputs import load_inputs, load_perturbed_inputs, local_midnight_utc
+from aqcast.models.met_error import ERROR_MODEL_PATH, load_met_error_model
 from aqcast.models.skill import observed_with_aqi, score, verification_frame
 from aqcast.service.config_files import area_stations, load_areas
 from aqcast.service.observations import first_observation_day as stored_first_day
 from aqcast.service.observations import load_hourly, observed_area_o3_hours
 from aqcast.service.settings import get_settings
+
+PERTURBED_NOTE = (
+    "weather of the target days: observed weather plus forecast-like errors from the "
+    "weather-error model (seed {seed}), not real weather forecasts"
+)
 
 
 class NoObservationsError(RuntimeError):
@@ -52,11 +59,16 @@ def run_hindcast(
     start: date,
     end: date,
     *,
-    met: Literal["observed", "stored"] = "observed",
+    met: Literal["observed", "stored", "perturbed"] = "observed",
     retrain: Literal["monthly", "none"] = "monthly",
     train_from: date | None = None,
+    met_error: Path | None = None,
+    seed: int = 0,
 ) -> Hindcast:
-    """Replay every issue date in ``start..end`` from the store."""
+    """Replay every issue date in ``start..end`` from the store.
+
+    ``met="perturbed"``: the replayed days see the observed weather plus errors from the
+    weather-error model (``met_error`` file, default models/met_error.yaml; ``seed``)."""
     if end < start:
         raise ValueError(f"hindcast end {end} is before its start {start}")
     settings = get_settings()
@@ -70,8 +82,23 @@ def run_hindcast(
     # training); with met="stored", the replayed days see only stored forecasts.
     train_inputs = load_inputs(engine, issue_dates, met="observed", history_start=d0, **common)
     predict_rows = None
+    error_meta = None
     if met == "stored":
         predict_rows = load_inputs(engine, issue_dates, met="stored", **common).table
+    elif met == "perturbed":
+        error_model = load_met_error_model(met_error)
+        predict_rows = load_perturbed_inputs(
+            engine, issue_dates, error_model=error_model, seed=seed, **common
+        ).table
+        error_meta = {
+            "file": str(met_error or ERROR_MODEL_PATH),
+            "seed": seed,
+            "source": error_model.source,
+        }
+    notes = {
+        "observed": [PERFECT_PROGNOSIS_NOTE],
+        "perturbed": [PERTURBED_NOTE.format(seed=seed)],
+    }.get(met, [])
     result = replay(
         train_inputs.table,
         train_inputs.hourly,
@@ -92,7 +119,8 @@ def run_hindcast(
         "train_from": d0.isoformat(),
         "met_mode": met,
         "perfect_prognosis": met == "observed",
-        "notes": [PERFECT_PROGNOSIS_NOTE] if met == "observed" else [],
+        "notes": notes,
+        **({"met_error": error_meta} if error_meta else {}),
         "retrain": retrain,
         "stations": stations,
         "areas": sorted(areas.areas),
