@@ -36,6 +36,14 @@ PERTURBED_NOTE = (
 )
 
 
+TRAIN_MET_NOTE = {
+    "observed": "observed weather of the past target days (perfect-prognosis training)",
+    "perturbed": "observed weather of the past target days plus forecast-like errors "
+    "(weather-error model, same seed)",
+    "stored": "stored weather forecasts issued before each past issue time",
+}
+
+
 class NoObservationsError(RuntimeError):
     """The store holds no observations to replay or verify against."""
 
@@ -64,11 +72,17 @@ def run_hindcast(
     train_from: date | None = None,
     met_error: Path | None = None,
     seed: int = 0,
+    train_met: Literal["observed", "stored", "perturbed"] | None = None,
 ) -> Hindcast:
     """Replay every issue date in ``start..end`` from the store.
 
     ``met="perturbed"``: the replayed days see the observed weather plus errors from the
-    weather-error model (``met_error`` file, default models/met_error.yaml; ``seed``)."""
+    weather-error model (``met_error`` file, default models/met_error.yaml; ``seed``).
+    ``train_met``: the weather of the training rows' target days (default: perturbed for
+    a perturbed replay, observed otherwise): ``observed`` (perfect-prognosis training),
+    ``perturbed`` (forecast-like errors from the same model and seed) or ``stored``
+    (the archived forecasts issued before each past issue time); the predictive
+    distributions come from the training, so they fit the weather they were trained on."""
     if end < start:
         raise ValueError(f"hindcast end {end} is before its start {start}")
     settings = get_settings()
@@ -78,27 +92,38 @@ def run_hindcast(
     t0 = clock.perf_counter()
     issue_dates = list(pd.date_range(start, end, freq="D").date)
     common = dict(spec=spec, tz=settings.timezone, issue_time=settings.issue_time, areas=areas)
-    # Models learn from the observed weather of past target days (perfect-prognosis
-    # training); with met="stored", the replayed days see only stored forecasts.
-    train_inputs = load_inputs(engine, issue_dates, met="observed", history_start=d0, **common)
-    predict_rows = None
+    train_met = train_met or ("perturbed" if met == "perturbed" else "observed")
+    error_model = None
     error_meta = None
-    if met == "stored":
-        predict_rows = load_inputs(engine, issue_dates, met="stored", **common).table
-    elif met == "perturbed":
+    if "perturbed" in (met, train_met):
         error_model = load_met_error_model(met_error)
-        predict_rows = load_perturbed_inputs(
-            engine, issue_dates, error_model=error_model, seed=seed, **common
-        ).table
         error_meta = {
             "file": str(met_error or ERROR_MODEL_PATH),
             "seed": seed,
             "source": error_model.source,
         }
+
+    def inputs_for(mode: str, history: date | None):
+        if mode == "perturbed":
+            return load_perturbed_inputs(
+                engine,
+                issue_dates,
+                error_model=error_model,
+                seed=seed,
+                history_start=history,
+                **common,
+            )
+        return load_inputs(engine, issue_dates, met=mode, history_start=history, **common)
+
+    train_inputs = inputs_for(train_met, d0)
+    # The replayed days see their own weather mode; with the training's mode they are
+    # rows of the training table already.
+    predict_rows = None if met == train_met else inputs_for(met, None).table
     notes = {
         "observed": [PERFECT_PROGNOSIS_NOTE],
         "perturbed": [PERTURBED_NOTE.format(seed=seed)],
     }.get(met, [])
+    notes.append(f"training weather: {TRAIN_MET_NOTE[train_met]}")
     result = replay(
         train_inputs.table,
         train_inputs.hourly,
@@ -119,6 +144,7 @@ def run_hindcast(
         "train_from": d0.isoformat(),
         "met_mode": met,
         "perfect_prognosis": met == "observed",
+        "train_met": train_met,
         "notes": notes,
         **({"met_error": error_meta} if error_meta else {}),
         "retrain": retrain,

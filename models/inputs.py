@@ -175,7 +175,11 @@ def load_inputs(
     met_frames = None
     if met == "stored":
         frames = []
-        for d in issue_dates:
+        # With a history (training rows), every day from it has its own forecasts.
+        met_dates = list(issue_dates)
+        if history_start is not None:
+            met_dates = list(pd.date_range(history_start + timedelta(days=1), last).date)
+        for d in met_dates:
             f = load_met_forecasts(
                 engine,
                 issue_time_utc(d, tz, issue_time),

@@ -4,6 +4,7 @@ determinism, its configuration file, and `aqcast hindcast --met perturbed`."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -248,4 +249,65 @@ def test_hindcast_command_with_perturbed_weather(sqlite_url, tmp_path, monkeypat
     assert r.exit_code == 1 and "bad.yaml" in r.output and "Traceback" not in r.output
     assert len(r.output.strip().splitlines()) == 1
     r = runner.invoke(app, [*base, "--met-error", str(bad), "--out", "x"])
-    assert r.exit_code == 2 and "--met-error needs --met perturbed" in r.output
+    assert r.exit_code == 2 and "--met-error needs --met perturbed" in r.output.replace("\n", " ")
+
+
+def test_train_command_with_stored_or_perturbed_training_weather(sqlite_url, monkeypatch):
+    from typer.testing import CliRunner
+
+    from aqcast.features.synthetic import synthetic_network
+    from aqcast.models.registry import load_bundle
+    from aqcast.models.train import load_training_config
+    from aqcast.service.cli import app
+    from aqcast.service.ingest import ingest_frame, ingest_met_forecasts
+    from aqcast.service.store import engine_for
+
+    engine = engine_for(sqlite_url)
+    net = synthetic_network(3, "2013-01-01", "2013-04-15", seed=8)
+    ingest_frame(
+        engine,
+        net.hourly,
+        source="test",
+        file_label="synthetic",
+        stations=net.stations[["station", "name", "lat", "lon"]],
+        refresh_daily=False,
+        tz=TZ,
+    )
+    monkeypatch.setattr(
+        "aqcast.models.train.load_training_config",
+        lambda path=None: load_training_config().model_copy(
+            update={"max_rounds": 20, "min_rounds": 10}
+        ),
+    )
+    runner = CliRunner()
+    args = ["train", "--until", "2013-04-10", "--from", "2013-01-01"]
+    r = runner.invoke(app, [*args, "--train-met", "stored"])
+    assert r.exit_code == 1, r.output
+    assert "archived weather forecasts for 0 training rows" in r.output
+    assert "Traceback" not in r.output
+
+    # An archive of one run a day (issued 04:00 Beijing) for February and March.
+    weather = ["temp_air", "dewpoint", "pressure", "precipitation", "wind_speed", "wind_direction"]
+    runs = []
+    for d in pd.date_range("2013-02-01", "2013-03-31", freq="D"):
+        issued = pd.Timestamp(d, tz="UTC") - pd.Timedelta(hours=4)
+        sel = (net.hourly["time"] >= issued - pd.Timedelta(hours=20)) & (
+            net.hourly["time"] < issued + pd.Timedelta(days=5)
+        )
+        met = net.hourly.loc[sel, ["station", "time", *weather]].rename(
+            columns={"time": "valid_at"}
+        )
+        met[weather] = met[weather] + 0.5
+        runs.append(met.assign(issued_at=issued))
+    ingest_met_forecasts(engine, pd.concat(runs), source="test", file_label="archive")
+    r = runner.invoke(app, [*args, "--train-met", "stored"])
+    assert r.exit_code == 0, r.output
+    assert "training weather stored" in r.output
+    bundle = load_bundle(engine)
+    assert bundle.params["train_met"] == "stored"
+    # Trained on the archived days only (February and March target days).
+    assert bundle.train_start >= date(2013, 1, 31)
+
+    r = runner.invoke(app, [*args, "--train-met", "perturbed", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    assert load_bundle(engine).params["train_met"] == "perturbed"

@@ -49,20 +49,44 @@ def train(
     until: str = typer.Option(..., "--until", help="Train on data before this day."),
     start: str | None = typer.Option(None, "--from", help="First issue date used."),
     activate: bool = typer.Option(True, "--activate/--no-activate", help="Make it active."),
+    train_met: str = typer.Option(
+        "observed",
+        "--train-met",
+        help="Weather of the training days: observed, stored (archived forecasts) or "
+        "perturbed (observed plus forecast-like errors).",
+    ),
+    met_error: Path | None = typer.Option(
+        None, "--met-error", help="Weather-error model (YAML) for --train-met perturbed."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the weather errors."),
 ) -> None:
     """Train the forecast models on stored observations before --until and register them."""
-    from aqcast.models.registry import train_and_register
+    from aqcast.models.registry import RegistryError, train_and_register
+    from aqcast.service.config_files import ConfigError
 
+    _choice(train_met, "--train-met", ("observed", "stored", "perturbed"))
     engine = _engine()
     until_d = _date(until, "--until")
     start_d = _date(start, "--from") if start else _first_observation_day(engine)
     t0 = clock.perf_counter()
-    bundle = train_and_register(
-        engine, until=until_d, now=datetime.now(UTC), start=start_d, activate=activate
-    )
+    try:
+        bundle = train_and_register(
+            engine,
+            until=until_d,
+            now=datetime.now(UTC),
+            start=start_d,
+            activate=activate,
+            train_met=train_met,
+            met_error=met_error,
+            seed=seed,
+        )
+    except (RegistryError, ConfigError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(
         f"model {bundle.version}: trained on {bundle.train_start}..{bundle.train_end} "
-        f"in {clock.perf_counter() - t0:.1f} s" + (" (active)" if activate else "")
+        f"in {clock.perf_counter() - t0:.1f} s, training weather {train_met}"
+        + (" (active)" if activate else "")
     )
     for var, m in bundle.metrics.items():
         lead0 = m.get("lead0", {})
@@ -182,21 +206,29 @@ def hindcast(
         None, "--met-error", help="Weather-error model (YAML) for --met perturbed."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the weather errors (--met perturbed)."),
+    train_met: str | None = typer.Option(
+        None,
+        "--train-met",
+        help="Weather of the training rows: observed, perturbed or stored "
+        "(default: perturbed with --met perturbed, else observed).",
+    ),
 ) -> None:
     """Replay issue dates with only the data known at each issue time."""
     from aqcast.models.evaluation import run_hindcast
     from aqcast.service.config_files import ConfigError
 
     _choice(met, "--met", ("observed", "stored", "perturbed"))
-    if met_error is not None and met != "perturbed":
-        raise typer.BadParameter("--met-error needs --met perturbed")
+    if train_met is not None:
+        _choice(train_met, "--train-met", ("observed", "stored", "perturbed"))
+    if met_error is not None and "perturbed" not in (met, train_met):
+        raise typer.BadParameter("--met-error needs --met perturbed or --train-met perturbed")
     _choice(retrain, "--retrain", ("monthly", "none"))
     d1, d2 = _date(start, "--start"), _date(end, "--end")
     if d2 < d1:
         raise typer.BadParameter(f"--end {d2} is before --start {d1}")
     engine = _engine()
     d0 = _date(train_from, "--train-from") if train_from else _first_observation_day(engine)
-    if met == "perturbed":
+    if "perturbed" in (met, train_met):
         from aqcast.models.met_error import load_met_error_model
 
         try:
@@ -213,6 +245,7 @@ def hindcast(
         train_from=d0,
         met_error=met_error,
         seed=seed,
+        train_met=train_met,  # type: ignore[arg-type]
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
