@@ -59,10 +59,42 @@ class TrainingConfig(BaseModel):
     residual_quantiles: int = 99
     climatology_half_window_days: int = 15
     parallel_models: int = 2  # variables trained at once (threads; LightGBM frees the GIL)
+    ensemble_size: int = 1  # final models per variable and lead, bagged with different seeds
 
 
 def load_training_config(path: Path | None = None) -> TrainingConfig:
     return load_yaml_model(path or CONFIG_PATH, TrainingConfig)
+
+
+class SeedEnsemble:
+    """Final models of one variable and lead trained with different seeds (row bagging
+    and feature sampling); predicts their mean. Averaging cuts the variance a single
+    model's random sampling adds: one changed training value moves its forecasts less."""
+
+    def __init__(self, members: list[lgb.Booster]):
+        self.members = members
+
+    def predict(self, x, **kwargs) -> np.ndarray:
+        return np.mean([m.predict(x, **kwargs) for m in self.members], axis=0)
+
+    def feature_importance(self, importance_type: str = "split") -> np.ndarray:
+        return np.mean(
+            [m.feature_importance(importance_type=importance_type) for m in self.members], 0
+        )
+
+    def num_trees(self) -> int:
+        return sum(m.num_trees() for m in self.members)
+
+
+def train_final(params: dict, data: lgb.Dataset, rounds: int, size: int):
+    """The final model of a variable and lead: one booster, or a seed ensemble of
+    ``size`` boosters (seeds ``seed``, ``seed + 1``, ...)."""
+    if size <= 1:
+        return lgb.train(params, data, num_boost_round=rounds)
+    base = int(params.get("seed", 0))
+    return SeedEnsemble(
+        [lgb.train({**params, "seed": base + k}, data, num_boost_round=rounds) for k in range(size)]
+    )
 
 
 @dataclass
@@ -181,7 +213,7 @@ def train_variable(
                     config.max_rounds,
                 )
             )
-        boosters[int(ld)] = lgb.train(params, full, num_boost_round=rounds[int(ld)])
+        boosters[int(ld)] = train_final(params, full, rounds[int(ld)], config.ensemble_size)
     if previous is not None:
         return _variable_model(
             variable,
