@@ -259,7 +259,10 @@ def _precipitation(
         sd_a = np.interp(step, steps, p.amount_log_sd)
         u, shift, factor, start = rng.random(), rng.normal(0, sd_t), rng.normal(), rng.random()
         day_rows = np.flatnonzero(local_days == day)
-        area_total = np.nansum(np.nanmean(obs[day_rows], axis=1)) if len(day_rows) else 0.0
+        vals = obs[day_rows]
+        count = np.isfinite(vals).sum(axis=1)
+        # Area mean per hour over the stations that report (hours no one reports: 0).
+        area_total = float(np.sum(np.nansum(vals, axis=1) / np.maximum(count, 1)))
         if area_total >= p.wet_day_mm:
             if u < miss:
                 out[rows - a] = np.where(np.isnan(out[rows - a]), np.nan, 0.0)
