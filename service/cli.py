@@ -50,3 +50,7 @@ app.command("demo")(_serve.demo)
 from aqcast.service.commands import forecasting as _forecasting  # noqa: E402
 
 _forecasting.register(app)
+
+from aqcast.service.commands import backfill as _backfill  # noqa: E402
+
+app.add_typer(_backfill.app, name="backfill")

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     openaq_lookback_hours: int = 48  # each pull re-reads this window: late and corrected hours
     open_meteo_forecast_url: str = "https://api.open-meteo.com/v1/forecast"
     open_meteo_air_quality_url: str = "https://air-quality-api.open-meteo.com/v1/air-quality"
+    # Archived forecasts for `aqcast backfill weather`.
+    open_meteo_previous_runs_url: str = "https://previous-runs-api.open-meteo.com/v1/forecast"
+    open_meteo_historical_forecast_url: str = (
+        "https://historical-forecast-api.open-meteo.com/v1/forecast"
+    )
     http_timeout_s: float = 20.0
     feed_stale_after_hours: float = 3.0
 
