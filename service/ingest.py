@@ -137,7 +137,7 @@ def _check_columns(frame: pd.DataFrame, keys: list[str], allowed: list[str], lab
     missing = [c for c in keys if c not in frame.columns]
     if missing:
         raise InputError(label, f"missing column(s) {missing}", line=1, field=missing[0])
-    unknown = [c for c in frame.columns if c not in keys and c not in HOURLY]
+    unknown = [c for c in frame.columns if c not in keys and c not in HOURLY and c not in allowed]
     if unknown:
         raise InputError(
             label,

@@ -15,7 +15,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Column, Connection, Engine, String, case, func, select, type_coerce
 
-from aqcast.features.nomenclature import DAILY, MET_FORECAST_VARIABLES, OBS_VARIABLES
+from aqcast.features.nomenclature import (
+    AQ_FORECAST,
+    DAILY,
+    MET_FORECAST_VARIABLES,
+    OBS_VARIABLES,
+)
 from aqcast.features.qc import SPIKE, VALID
 from aqcast.service.tables import DailyStat, MetForecast, Observation, Station
 
@@ -240,8 +245,26 @@ def load_met_forecasts(
     for v in names:
         out[v] = raw[v].to_numpy(dtype=float, na_value=np.nan)
     out = out.sort_values(["station", "valid_at", "issued_at"])
-    out = out.drop_duplicates(["station", "valid_at"], keep="last")
-    return out.reset_index(drop=True)
+    # Weather and air-quality forecasts come from different runs and feeds (rows of their
+    # own): each group takes the latest issue that has it.
+    weather = [v for v in names if v not in AQ_FORECAST]
+    aq = [v for v in names if v in AQ_FORECAST]
+    keys = ["station", "valid_at"]
+    has_wx = out[weather].notna().any(axis=1)
+    has_aq = out[aq].notna().any(axis=1)
+    latest_wx = out[has_wx | ~has_aq].drop_duplicates(keys, keep="last").drop(columns=aq)
+    latest_aq = out[has_aq].drop_duplicates(keys, keep="last")[[*keys, *aq]]
+    if latest_aq.empty:
+        merged = latest_wx.assign(**{v: np.nan for v in aq})
+    else:
+        merged = latest_wx.merge(latest_aq, on=keys, how="outer")
+        only_aq = merged["issued_at"].isna()
+        if only_aq.any():
+            aq_issue = out[has_aq].drop_duplicates(keys, keep="last").set_index(keys)["issued_at"]
+            idx = pd.MultiIndex.from_frame(merged.loc[only_aq, keys])
+            merged.loc[only_aq, "issued_at"] = aq_issue.reindex(idx).to_numpy()
+    merged = merged[["station", "issued_at", "valid_at", *names]]
+    return merged.sort_values(["station", "valid_at"]).reset_index(drop=True)
 
 
 def load_daily(

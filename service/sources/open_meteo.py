@@ -294,3 +294,53 @@ def fetch_historical_forecast(
     frame = _archive_frames(items, stations, WEATHER_VARIABLES, FEED_HISTORICAL)
     frame.insert(1, "issued_at", frame["valid_at"] + pd.Timedelta(hours=availability_hours))
     return frame
+
+
+# --- air-quality model forecasts (CAMS) as forecast inputs ------------------------------
+
+AQ_FORECAST_VARIABLES: dict[str, str] = {
+    "pm2_5": "aq_pm25",
+    "pm10": "aq_pm10",
+    "ozone": "aq_o3",
+    "nitrogen_dioxide": "aq_no2",
+}
+
+
+def fetch_air_quality_forecast(
+    client: httpx.Client,
+    stations: pd.DataFrame,
+    *,
+    issued_at: datetime,
+    base_url: str = "https://air-quality-api.open-meteo.com/v1/air-quality",
+    forecast_days: int = 5,
+    timeout_s: float = 20.0,
+    retries: int = 3,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pd.DataFrame:
+    """The air-quality model's hourly forecasts (CAMS through Open-Meteo) at stations, as
+    forecast rows ``station, issued_at, valid_at, aq_pm25, aq_pm10, aq_o3, aq_no2``
+    (ug/m3, UTC): stored like weather forecasts, inputs of the models where present.
+    ``issued_at`` is the time of the request, given by the caller."""
+    params = _query(stations, list(AQ_FORECAST_VARIABLES), {"forecast_days": forecast_days})
+    body = get_json(
+        client,
+        base_url,
+        feed=FEED_AIR,
+        params=params,
+        timeout_s=timeout_s,
+        retries=retries,
+        sleep=sleep,
+    )
+    items = _locations(body, len(stations), FEED_AIR)
+    mapping = {src: AIR_VARIABLES[src] for src in AQ_FORECAST_VARIABLES}
+    frames = [
+        _hourly_frame(item, str(code), mapping, FEED_AIR)
+        for item, code in zip(items, stations["station"], strict=True)
+    ]
+    out = pd.concat(frames, ignore_index=True).rename(columns={"time": "valid_at"})
+    out = out.rename(columns={AIR_VARIABLES[s]: t for s, t in AQ_FORECAST_VARIABLES.items()})
+    at = pd.Timestamp(issued_at)
+    at = at.tz_convert("UTC") if at.tzinfo else at.tz_localize("UTC")
+    out.insert(1, "issued_at", at.as_unit("ns"))
+    names = [c for c in out.columns if c.startswith("aq_")]
+    return out[out[names].notna().any(axis=1)].reset_index(drop=True)
