@@ -61,6 +61,12 @@ def main() -> None:
     ap.add_argument("--train-met", default=None, choices=["observed", "perturbed"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--met-error", default=None)
+    ap.add_argument(
+        "--train-copies",
+        type=int,
+        default=1,
+        help="perturbed training: copies of the training rows, each with its own errors",
+    )
     args = ap.parse_args()
     train_met = args.train_met or args.met
 
@@ -94,6 +100,23 @@ def main() -> None:
         )
         if train_met == "perturbed":
             train_table = pert.table
+            extra = []
+            for k in range(1, args.train_copies):
+                copy = perturbed_frames_to_table(
+                    hourly,
+                    areas,
+                    spec=spec,
+                    tz=TZ,
+                    issue_time=Settings().issue_time,
+                    issue_dates=days,
+                    error_model=model,
+                    seed=args.seed + 1000 * k,
+                    coords=coords,
+                ).table
+                # Only training rows are copied; the replayed days keep seed --seed.
+                extra.append(copy[copy["issue_date"] < pd.Timestamp(args.start)])
+            if extra:
+                train_table = pd.concat([train_table, *extra], ignore_index=True)
             if args.met == "observed":
                 predict_rows = inputs.table
         else:
