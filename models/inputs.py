@@ -93,7 +93,11 @@ def frames_to_table(
         weather = daily_weather(mfe, spec, tz)
     else:
         weather = weather_obs.iloc[0:0]
-    he_morning = he if morning_hourly is None else with_area_entities(morning_hourly, areas)
+    he_morning = (
+        he
+        if morning_hourly is None or morning_hourly is hourly
+        else with_area_entities(morning_hourly, areas)
+    )
     table = build_feature_table(
         wide,
         he_morning,
