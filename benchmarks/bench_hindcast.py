@@ -19,6 +19,7 @@ of the pooled stations beside persistence.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 from datetime import date
@@ -32,6 +33,7 @@ from aqcast.models.hindcast import hindcast_rows, replay
 from aqcast.models.inputs import frames_to_table, perturbed_frames_to_table
 from aqcast.models.met_error import load_met_error_model
 from aqcast.models.skill import categorical_scores, continuous_scores, coverage
+from aqcast.models.train import load_training_config
 from aqcast.service.settings import Settings
 from aqcast.service.sources.prsa import prsa_files, read_prsa, read_prsa_stations
 
@@ -62,6 +64,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--met-error", default=None)
     ap.add_argument(
+        "--ensemble", type=int, default=None, help="ensemble size (default: models.yaml)"
+    )
+    ap.add_argument(
         "--train-copies",
         type=int,
         default=1,
@@ -70,6 +75,9 @@ def main() -> None:
     args = ap.parse_args()
     train_met = args.train_met or args.met
 
+    config = load_training_config()
+    if args.ensemble is not None:
+        config = config.model_copy(update={"ensemble_size": args.ensemble})
     t0, c0 = time.perf_counter(), cpu_s()
     files = prsa_files([Settings().beijing_dir])
     hourly = pd.concat([read_prsa(f) for f in files], ignore_index=True)
@@ -135,9 +143,13 @@ def main() -> None:
         retrain=args.retrain,
         train_from=date.fromisoformat(args.train_from),
         predict_rows=predict_rows,
+        config=config,
     )
     t3, c3 = time.perf_counter(), cpu_s()
-    print(f"weather: target days {args.met}, training {train_met}, seed {args.seed}")
+    print(
+        f"weather: target days {args.met}, training {train_met}, seed {args.seed}; "
+        f"ensemble {config.ensemble_size}; load average {os.getloadavg()[0]:.1f} at the end"
+    )
     print(f"read PRSA + QC  wall {t1 - t0:6.1f} s  cpu {c1 - c0:6.1f} s")
     print(f"feature table   wall {t2 - t1:6.1f} s  cpu {c2 - c1:6.1f} s  rows {len(inputs.table)}")
     print(
