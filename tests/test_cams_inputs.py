@@ -157,6 +157,7 @@ def _store(network, url, *, with_aq: bool):
     return engine
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("with_aq", [True, False])
 def test_models_use_the_air_quality_forecasts_when_present(network, tmp_path, monkeypatch, with_aq):
     from aqcast.models.forecast import make_forecast

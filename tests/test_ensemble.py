@@ -81,6 +81,7 @@ def test_ensemble_bundle_is_saved_and_loaded(inputs, sqlite_url, tmp_path):
     pd.testing.assert_frame_equal(predict_table(bundle, rows), predict_table(loaded, rows))
 
 
+@pytest.mark.slow
 def test_ensemble_moves_less_when_training_values_change(inputs):
     """Three training targets tripled: the mean forecast change of a 5-member ensemble
     is smaller than that of a single model."""

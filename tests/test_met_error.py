@@ -174,6 +174,7 @@ def test_error_model_file_is_checked_against_its_schema(tmp_path):
         load_met_error_model(bad)
 
 
+@pytest.mark.slow
 def test_hindcast_command_with_perturbed_weather(sqlite_url, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
@@ -252,6 +253,7 @@ def test_hindcast_command_with_perturbed_weather(sqlite_url, tmp_path, monkeypat
     assert r.exit_code == 2 and "--met-error needs --met perturbed" in r.output.replace("\n", " ")
 
 
+@pytest.mark.slow
 def test_train_command_with_stored_or_perturbed_training_weather(sqlite_url, monkeypatch):
     from typer.testing import CliRunner
 

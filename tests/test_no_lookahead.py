@@ -204,6 +204,7 @@ def _store_with(hourly: pd.DataFrame, stations: pd.DataFrame, url: str):
     return engine
 
 
+@pytest.mark.slow
 def test_tripling_everything_after_a_cut_changes_no_earlier_forecast_bit_for_bit(
     tmp_path, monkeypatch
 ):
