@@ -293,3 +293,47 @@ def test_a_spike_in_the_last_hour_before_issue_was_valid_at_issue_time(sqlite_ur
     t = inputs.table
     row = t[(t["entity"] == hourly["station"].iloc[0]) & (t["lead_days"] == 0)].iloc[0]
     assert row["pm25_morning_last"] == pytest.approx(float(hourly.loc[at, "pm25"].iloc[0]))
+
+
+@pytest.mark.slow
+def test_tripling_the_real_data_after_a_cut_changes_no_earlier_forecast(
+    beijing_dir, tmp_path, monkeypatch
+):
+    """The same experiment on two real PRSA stations (three years each, loaded whole):
+    flags before the cut and a replay whose target days end before it are identical."""
+    from aqcast.models.evaluation import run_hindcast
+    from aqcast.service.observations import load_hourly
+    from aqcast.service.sources.prsa import read_prsa, read_prsa_stations
+    from aqcast.service.store import migrate
+
+    files = sorted(beijing_dir.glob("PRSA_Data_*.csv"))[:2]
+    hourly = pd.concat([read_prsa(f) for f in files], ignore_index=True)
+    meta = read_prsa_stations(beijing_dir / "stations.csv")
+    meta = meta[meta["station"].isin(hourly["station"].unique())]
+    if "name" not in meta.columns:
+        meta = meta.assign(name=meta["station"])
+    cut = local_midnight_utc(date(2015, 7, 1), TZ)
+    tripled = hourly.copy()
+    late = tripled["time"] >= cut
+    cols = [c for c in tripled.columns if c not in ("station", "time")]
+    tripled.loc[late, cols] = tripled.loc[late, cols] * 3.0
+    monkeypatch.setattr(
+        "aqcast.models.train.load_training_config",
+        lambda path=None: load_training_config().model_copy(
+            update={"max_rounds": 30, "min_rounds": 10}
+        ),
+    )
+    engines = []
+    for name, frame in (("a", hourly), ("b", tripled)):
+        url = f"sqlite:///{tmp_path / name}.db"
+        migrate(url)
+        engines.append(_store_with(frame, meta, url))
+    fa, fb = (load_hourly(e, "2015-01-01", cut, valid_only=False, with_flags=True) for e in engines)
+    pd.testing.assert_frame_equal(fa, fb, check_exact=True)
+    runs = [
+        run_hindcast(
+            e, date(2015, 6, 1), date(2015, 6, 26), retrain="none", train_from=date(2014, 6, 1)
+        )
+        for e in engines
+    ]
+    pd.testing.assert_frame_equal(runs[0].rows, runs[1].rows, check_exact=True)
