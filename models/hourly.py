@@ -45,6 +45,7 @@ from aqcast.features.intraday import (
     status_for,
 )
 from aqcast.models.distribution import ResidualModel
+from aqcast.models.train import lgb_predict
 from aqcast.service.config_files import load_yaml_model
 
 CONFIG_PATH = Path(__file__).resolve().parent / "hourly.yaml"
@@ -257,7 +258,7 @@ def train_hourly(
                 valid_sets=[data.subset(va)],
                 callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
             )
-            oof[va] = b.predict(x.iloc[va], num_iteration=b.best_iteration)
+            oof[va] = lgb_predict(b, x.iloc[va], num_iteration=b.best_iteration)
             models.append(b)
         boosters[variant] = _Mean(models)
         features[variant] = feats
@@ -359,7 +360,8 @@ class _Mean:
 
     def predict(self, x: pd.DataFrame) -> np.ndarray:
         return np.mean(
-            [b.predict(x, num_iteration=b.best_iteration or None) for b in self.boosters], axis=0
+            [lgb_predict(b, x, num_iteration=b.best_iteration or None) for b in self.boosters],
+            axis=0,
         )
 
 

@@ -452,7 +452,9 @@ def configured_feeds(
     mapped in ``openaq_locations`` (needs ``openaq_api_key``), re-reading the last
     ``openaq_lookback_hours`` so that late and corrected hours arrive (ingest is
     idempotent). Open-Meteo's air quality is a model, not a measurement, so it is never
-    stored as an observation.
+    stored as an observation: its forecasts (CAMS) are pulled with the weather
+    (``open_meteo_air``, unless ``open_meteo_air_quality_url`` is empty) and stored as
+    forecasts, inputs of the models where present.
     """
     observations: list[Feed] = []
     if settings.openaq_locations and settings.openaq_api_key is not None:
@@ -496,6 +498,23 @@ def configured_feeds(
             )
 
         weather.append(Feed("open_meteo", fetch_weather))
+    if settings.open_meteo_air_quality_url:
+
+        def fetch_air_forecast(now: datetime) -> pd.DataFrame:
+            from aqcast.service.observations import list_stations
+            from aqcast.service.sources.open_meteo import fetch_air_quality_forecast
+
+            stations = list_stations(ctx_engine).dropna(subset=["lat", "lon"])
+            return fetch_air_quality_forecast(
+                client,
+                stations,
+                issued_at=now,
+                base_url=settings.open_meteo_air_quality_url,
+                timeout_s=settings.http_timeout_s,
+            )
+
+        # CAMS forecasts: pulled with the weather, stored as forecasts (never observations).
+        weather.append(Feed("open_meteo_air", fetch_air_forecast))
     return observations, weather
 
 
