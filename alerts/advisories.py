@@ -3,13 +3,14 @@
 Hours are local clock hours; a window ``(9, 16)`` is 09:00-16:00, end exclusive. A slot
 whose start is after its end wraps midnight (``(20, 6)`` is 20:00-06:00).
 
-The window to avoid (docs/alerts.md):
-1. building hours: the contiguous hours around the forecast peak hour whose q50 O3 is
-   at least ``peak_fraction`` of the peak, started ``lead_hours`` earlier because the
-   precursors emitted then feed the peak;
-2. merged with the sector's default window (the hull of both): the profile may widen
-   the window the enterprises know, never shrink it on a risk day;
-3. clipped to ``[earliest, latest]`` so that early morning and evening stay open.
+The window to avoid follows the day's forecast formation (docs/alerts.md):
+1. the build-up starts at the first hour after the morning minimum of the q50 profile
+   whose O3 has risen ``buildup_fraction`` of the way from that minimum to the peak;
+2. the window starts ``lead_hours`` before it (precursors emitted then feed the peak)
+   and ends at the forecast peak hour: emissions after the peak matter far less, so the
+   afternoon is not held while ozone is still high but already formed;
+3. clipped to ``[earliest, latest]`` (caps) and at least ``min_hours`` long (floor,
+   extended earlier from the peak).
 Without an hourly profile the sector's default window is used.
 """
 
@@ -41,41 +42,39 @@ def ozone_risk_passes(
     )
 
 
-def building_hours(
-    profile_ugm3: Sequence[float], peak_fraction: float, lead_hours: int
-) -> Window | None:
-    """Hours around the peak where O3 builds, as ``(start, end)``; None without a profile.
+def formation_window(profile_ugm3: Sequence[float], rule: WindowRule) -> Window | None:
+    """From the build-up ``lead_hours`` early to the forecast peak, as ``(start, end)``
+    (end exclusive: the peak hour's start); None without a full profile or a rise.
 
-    ``profile_ugm3``: 24 hourly O3 values [ug/m3] for local hours 0..23 (NaN = unknown).
+    ``profile_ugm3``: 24 hourly O3 values (q50) [ug/m3] for local hours 0..23.
     """
     vals = [float(v) if v is not None else math.nan for v in profile_ugm3]
-    known = [(h, v) for h, v in enumerate(vals) if not math.isnan(v)]
-    if len(vals) != 24 or not known:
+    if len(vals) != 24 or any(math.isnan(v) for v in vals):
         return None
-    peak_hour, peak = max(known, key=lambda hv: hv[1])
-    if peak <= 0:
+    # The day's peak within the daytime caps (a night maximum is not photochemistry).
+    day_hours = range(rule.earliest, rule.latest + 1)
+    peak_hour = max(day_hours, key=lambda h: vals[h])
+    trough_hour = min(range(0, peak_hour + 1), key=lambda h: vals[h])
+    rise = vals[peak_hour] - vals[trough_hour]
+    if rise <= 0:
         return None
-    level = peak_fraction * peak
-
-    def high(h: int) -> bool:
-        return 0 <= h < 24 and not math.isnan(vals[h]) and vals[h] >= level
-
-    first = last = peak_hour
-    while high(first - 1):
-        first -= 1
-    while high(last + 1):
-        last += 1
-    return max(0, first - lead_hours), last + 1
+    level = vals[trough_hour] + rule.buildup_fraction * rise
+    buildup = next(h for h in range(trough_hour, peak_hour + 1) if vals[h] >= level)
+    return buildup - rule.lead_hours, peak_hour
 
 
 def avoid_window(building: Window | None, default_window: Window, rule: WindowRule) -> Window:
-    """The sector's window to avoid: the hull of the building hours and its default window,
-    clipped to ``[rule.earliest, rule.latest]``."""
-    start, end = default_window
-    if building is not None:
-        start, end = min(start, building[0]), max(end, building[1])
-    start, end = max(start, rule.earliest), min(end, rule.latest)
-    return (start, end) if start < end else tuple(default_window)  # type: ignore[return-value]
+    """The sector's window to avoid: the formation window clipped to ``[rule.earliest,
+    rule.latest]`` and extended earlier to at least ``rule.min_hours``; the sector's
+    default window without a formation window."""
+    if building is None:
+        return tuple(default_window)  # type: ignore[return-value]
+    start, end = max(building[0], rule.earliest), min(building[1], rule.latest)
+    end = max(end, start)
+    if end - start < rule.min_hours:
+        start = max(rule.earliest, end - rule.min_hours)
+        end = max(end, start + rule.min_hours)
+    return start, end
 
 
 def trim_slot(slot: Window, window: Window) -> Window | None:
@@ -152,11 +151,7 @@ def advisories_for_day(
     plan = cfg.plan(district, target_date.year)
     if not ozone_risk_passes(o3_mda8_q50_ugm3, p_exceed, plan.triggers):
         return []
-    building = (
-        building_hours(profile_ugm3, plan.window.peak_fraction, plan.window.lead_hours)
-        if profile_ugm3 is not None
-        else None
-    )
+    building = formation_window(profile_ugm3, plan.window) if profile_ugm3 is not None else None
     out = []
     for key, sector in cfg.sectors.items():
         adv = sector_advisory(key, sector, cfg, building, plan.window)

@@ -92,10 +92,15 @@ class Triggers(_Strict):
 
 
 class WindowRule(_Strict):
-    peak_fraction: float = Field(0.75, gt=0, le=1)
+    """How the window to avoid follows the forecast formation of the day (advisories)."""
+
+    # The build-up starts at the first hour after the morning minimum whose q50 has risen
+    # this share of the way from that minimum to the day's peak.
+    buildup_fraction: float = Field(0.2, gt=0, lt=1)
     lead_hours: int = Field(2, ge=0, le=6)
     earliest: int = 6
     latest: int = 20
+    min_hours: int = Field(3, ge=1, le=12)  # the floor: a window is at least this long
 
     _hours = field_validator("earliest", "latest")(_check_hour)
 
@@ -177,6 +182,23 @@ class YearOverride(_Strict):
     targets: Targets | None = None
 
 
+class IntradayLevels(_Strict):
+    """The intraday P(MDA8 > 160) (features/intraday.py): event levels and status words."""
+
+    # The hourly job raises one event per level and day when the probability first
+    # reaches it (and one when exceedance is certain).
+    event_levels: list[float] = Field(default_factory=lambda: [0.5, 0.9])
+    near_certain: float = Field(0.9, gt=0, le=1)  # 基本确定超标 from this probability on
+    no_risk: float = Field(0.02, ge=0, lt=1)  # 已无超标风险 at or below this probability
+
+    @field_validator("event_levels")
+    @classmethod
+    def _levels(cls, v: list[float]) -> list[float]:
+        if any(not 0 < x <= 1 for x in v):
+            raise ValueError(f"event levels must lie in (0, 1], got {v}")
+        return sorted(set(v))
+
+
 class CapSettings(_Strict):
     sender: str = Field(min_length=1, pattern=r"^[^\s,<&]+$")
     sender_name: Text
@@ -199,6 +221,7 @@ class CampaignFile(_Strict):
     prompt: PromptSettings | None = None
     # The plan's three teams (数据值守, 指挥调度, 现场执法) and their tasks, in prompt order.
     teams: list[Team] = Field(default_factory=list)
+    intraday: IntradayLevels = Field(default_factory=IntradayLevels)
     # Rule sets written here take precedence over the shipped ones of the same name.
     rule_sets: dict[str, RuleSet] = Field(default_factory=dict)
 

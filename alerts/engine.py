@@ -710,3 +710,87 @@ def _critical_cap(
         web=f"{settings.public_base_url.rstrip('/')}/v1/events/{eid}",
     )
     return xml.decode()
+
+
+EXCEEDANCE_RISK_EVENT = "ozone_exceedance_risk"
+
+
+def _lead0_profile(forecast: Any, area: str, day: date) -> pd.DataFrame | None:
+    prof = getattr(forecast, "hourly_o3", None)
+    if prof is None or len(prof) == 0:
+        return None
+    sel = prof[
+        (prof["area"] == area)
+        & (prof["station"].fillna("") == "")
+        & (pd.to_datetime(prof["target_date"]).dt.date == day)
+    ]
+    if len(sel) != 24:
+        return None
+    return sel[["hour", "q10", "q50", "q90"]].astype(float)
+
+
+def check_exceedance_probability(
+    engine: Engine,
+    area: str,
+    day: date,
+    observed_hours: Sequence[float],
+    forecast: Any,
+    now: datetime,
+    levels: Any = None,
+) -> list[AlertEvent]:
+    """Store an ``ozone_exceedance_risk`` event the first time in ``day`` that the
+    intraday P(MDA8 > 160) reaches each configured level (campaign.yaml ``intraday``), and
+    one when exceedance is certain; once per level and day (the dedup key names them).
+    Returns the events stored or found for the levels reached now."""
+    from aqcast.alerts.campaign import load_campaign
+    from aqcast.alerts.texts import text as phrase
+    from aqcast.features.intraday import STATUS_EN, STATUS_ZH
+    from aqcast.models.hourly import intraday_update
+
+    levels = levels or load_campaign().intraday
+    profile = _lead0_profile(forecast, area, day)
+    payload = getattr(forecast, "intraday", None) or {}
+    if profile is None or not payload or not observed_hours:
+        return []
+    obs = [float(v) if v is not None else math.nan for v in observed_hours]
+    upd = intraday_update(
+        obs, profile, payload, near_certain=levels.near_certain, no_risk=levels.no_risk
+    )
+    if upd.p_mda8_exceed is None:
+        return []
+    reached = [f"{lv:g}" for lv in levels.event_levels if upd.p_mda8_exceed >= lv]
+    if upd.status == "exceeded":
+        reached.append("certain")
+    events = []
+    pct = round(100 * upd.p_mda8_exceed)
+    hour = len(obs)
+    for key in reached:
+        words = {"zh": STATUS_ZH[upd.status], "en": STATUS_EN[upd.status]}
+        text = {
+            lang: phrase("o3risk_headline", lang, hour=hour, pct=pct, status=words[lang])
+            for lang in ("zh", "en")
+        }
+        with session_scope(engine) as session:
+            ev, _ = record_event(
+                session,
+                type=EXCEEDANCE_RISK_EVENT,
+                area=area,
+                issue_date=day,
+                start_date=day,
+                end_date=day,
+                payload={
+                    "area": area,
+                    "day": day.isoformat(),
+                    "hours_observed": hour,
+                    "p_mda8_exceed": round(upd.p_mda8_exceed, 3),
+                    "status": upd.status,
+                    "status_zh": STATUS_ZH[upd.status],
+                    "level_reached": key,
+                    "headline": text,
+                },
+                dedup_key=f"o3risk|{area}|{day.isoformat()}|{key}",
+                level="o3",
+                now=_naive_utc(now),
+            )
+        events.append(ev)
+    return events

@@ -140,7 +140,8 @@ def hourly_profile(
 
 
 def critical(forecast: Any, area: str, target_date: date) -> dict | None:
-    """``{"critical_value_ugm3", "peak_hour", "likely_hours"}`` or None."""
+    """``{"critical_value_ugm3", "peak_hour", "likely_hours", "possible_hours",
+    "capped"}`` or None (the last two empty / False for a run without them)."""
     rows = _area_rows(getattr(forecast, "critical", None), area)
     if rows.empty:
         return None
@@ -154,10 +155,15 @@ def critical(forecast: Any, area: str, target_date: date) -> dict | None:
     peak = _num(r.get("peak_hour"))
     likely = r.get("likely_hours")
     likely = [int(h) for h in (likely if likely is not None else [])]
+    possible = r.get("possible_hours")
+    possible = [int(h) for h in (possible if isinstance(possible, list | tuple) else [])]
+    capped = r.get("capped")
     return {
         "critical_value_ugm3": cv,
         "peak_hour": None if peak is None or peak < 0 else int(peak),
         "likely_hours": likely,
+        "possible_hours": possible,
+        "capped": capped is True or str(capped) == "True",
     }
 
 

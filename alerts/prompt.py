@@ -411,12 +411,16 @@ def build_prompt(
             "critical_value_ugm3": value,
             "peak_hour": crit["peak_hour"],
             "likely_hours": crit["likely_hours"],
+            # new fields (docs/critical_value.md): the q90 hours and the 1-hour cap
+            "possible_hours": crit.get("possible_hours", []),
+            "capped_at_1h_limit": crit.get("capped", False),
         }
         near = peak is None or peak >= CRITICAL_NEAR_FRACTION * crit["critical_value_ugm3"]
         if near and crit["likely_hours"]:
-            out["critical_line"] = say(
-                "critical_line", value=value, hours=say.hour_runs(crit["likely_hours"])
-            )
+            # Capped at the 1-hour limit, the value is an exceedance by itself rather than
+            # the hour that lifts MDA8 over 160: the sentence says which of the two it is.
+            key = "critical_line_capped" if crit.get("capped") else "critical_line"
+            out["critical_line"] = say(key, value=value, hours=say.hour_runs(crit["likely_hours"]))
         else:
             out["critical_line"] = say("critical_low", value=value)
         section("critical", [out["critical_line"]])

@@ -1,15 +1,20 @@
 """The ozone critical value (臭氧临界值): the one place it is computed.
 
-No public formula exists; aqcast defines it as follows (docs: domain brief).
+No public formula exists; aqcast defines it as follows. docs/critical_value.md is the one
+place it is explained for readers; this docstring is the same definition for the code.
 
-Morning value, from a forecast hourly O3 profile p(h) [ug/m3] of the local day, h = 0..23:
-the hourly concentration that, reached at the forecast peak with the forecast diurnal
-shape, makes the day's MDA8 equal the limit (160 ug/m3, GB 3095-2012 grade II). MDA8 is
-linear in a scale factor, MDA8(k p) = k MDA8(p), so with k = limit / MDA8(p) the critical
-value is k max(p), the peak of the scaled profile. A flat profile gives exactly the limit;
-a sharp afternoon peak gives a value above it (one peak hour can be high while the 8-hour
-mean stays at 160). MDA8 follows ``aqcast.features.daily`` (in-day windows starting
-00..16 h, each needing 6 valid hours).
+Morning value, from the day's own forecast hourly O3 profile p(h) [ug/m3] of the local day,
+h = 0..23 (the q50 of ``models.hourly``): the hourly concentration that, reached at the
+forecast peak with the forecast diurnal shape, makes the day's MDA8 equal the limit
+(160 ug/m3, GB 3095-2012 grade II). MDA8 is linear in a scale factor, MDA8(k p) =
+k MDA8(p), so with k = limit / MDA8(p) the critical value is k max(p), the peak of the
+scaled profile, and never above the 1-hour limit (200 ug/m3: the daily AQI counts O3 1-h
+too; ``capped`` says when that bound set the value). A flat profile gives exactly the
+limit; a sharp afternoon peak gives a value above it (one peak hour can be high while the
+8-hour mean stays at 160). ``likely_hours`` are the hours at which the forecast reaches
+the critical value (p(h) >= critical value), empty when no hour is expected to reach it;
+``possible_hours`` the same for an upper (q90) profile when one is given. MDA8 follows
+``aqcast.features.daily`` (in-day windows starting 00..16 h, each needing 6 valid hours).
 
 Intraday update, after hours 0..H-1 have been observed (``hours_observed = H``): the
 remaining hours H..23 are unknown. Two readings of "the highest concentration the
@@ -47,7 +52,7 @@ from aqcast.features.daily import (
 )
 
 O3_MDA8_LIMIT_UGM3 = 160.0
-LIKELY_FRACTION = 0.9
+O3_1H_LIMIT_UGM3 = 200.0  # GB 3095-2012 grade II 1-hour limit
 # Tolerance for comparing a window mean with the limit, against rounding noise [ug/m3].
 _TOLERANCE_UGM3 = 1e-9
 
@@ -58,13 +63,16 @@ Status = Literal["open", "already_exceeded", "unavoidable", "day_complete"]
 class CriticalValue:
     """The morning ozone critical value of one day."""
 
-    critical_value_ugm3: float  # hourly O3 at the peak hour that makes MDA8 = limit
+    critical_value_ugm3: float  # hourly O3 at the peak hour that makes MDA8 = limit, <= 1-h limit
     peak_hour: int  # local hour (0..23) of the profile's peak (first one on ties)
-    likely_hours: tuple[int, ...]  # hours where the profile is >= likely_fraction * peak
+    likely_hours: tuple[int, ...]  # hours where the profile reaches the critical value
     scale: float  # k: scaled profile = k * profile
     profile_mda8_ugm3: float  # MDA8 of the unscaled profile
     limit_ugm3: float
     scaled_profile_ugm3: tuple[float, ...]  # k * profile, 24 values, MDA8 = limit
+    capped: bool = False  # the 1-hour limit set the value (k max(p) was above it)
+    uncapped_ugm3: float = float("nan")  # k max(p) before the 1-hour cap
+    possible_hours: tuple[int, ...] = ()  # hours where the upper profile reaches it
 
 
 @dataclass(frozen=True)
@@ -99,27 +107,29 @@ def _windows(a: np.ndarray) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(a, MDA8_WINDOW_HOURS)
 
 
-def _likely(p: np.ndarray, hours: np.ndarray, fraction: float) -> tuple[int, ...]:
-    if not 0 < fraction <= 1:
-        raise ValueError(f"likely_fraction must lie in (0, 1], got {fraction!r}")
-    peak = p[hours].max()
-    return tuple(int(h) for h in hours if p[h] >= fraction * peak)
+def _reaching(p: np.ndarray, hours: np.ndarray, value: float) -> tuple[int, ...]:
+    """The hours whose forecast reaches ``value`` (within rounding noise)."""
+    return tuple(int(h) for h in hours if p[h] >= value - 1e-6)
 
 
 def critical_value_ugm3(
     profile_ugm3: npt.ArrayLike,
     limit_ugm3: float = O3_MDA8_LIMIT_UGM3,
-    likely_fraction: float = LIKELY_FRACTION,
+    one_hour_limit_ugm3: float = O3_1H_LIMIT_UGM3,
+    *,
+    upper_profile_ugm3: npt.ArrayLike | None = None,
 ) -> CriticalValue:
     """The ozone critical value of a day from its forecast hourly O3 profile.
 
     profile_ugm3 : 24 values
-        Forecast O3 for local hours 0..23 [ug/m3], finite and >= 0, not all zero.
+        Forecast O3 (q50) for local hours 0..23 [ug/m3], finite and >= 0, not all zero.
     limit_ugm3 : float
         MDA8 limit [ug/m3], 160 by default.
-    likely_fraction : float
-        Hours where the profile reaches this fraction of its peak are the likely hours of
-        the critical value being reached.
+    one_hour_limit_ugm3 : float
+        The critical value is never above this (O3 1-hour limit, 200 ug/m3).
+    upper_profile_ugm3 : 24 values, optional
+        An upper forecast (q90) [ug/m3]; its hours that reach the value are
+        ``possible_hours``.
     """
     p = _profile(profile_ugm3, "profile_ugm3")
     mda8 = float(mda8_ugm3(p))
@@ -128,14 +138,22 @@ def critical_value_ugm3(
     k = limit_ugm3 / mda8
     hours = np.arange(24)
     peak_hour = int(np.argmax(p))
+    uncapped = float(k * p[peak_hour])
+    value = min(uncapped, float(one_hour_limit_ugm3))
+    possible: tuple[int, ...] = ()
+    if upper_profile_ugm3 is not None:
+        possible = _reaching(_profile(upper_profile_ugm3, "upper_profile_ugm3"), hours, value)
     return CriticalValue(
-        critical_value_ugm3=float(k * p[peak_hour]),
+        critical_value_ugm3=value,
         peak_hour=peak_hour,
-        likely_hours=_likely(p, hours, likely_fraction),
+        likely_hours=_reaching(p, hours, value),
         scale=float(k),
         profile_mda8_ugm3=mda8,
         limit_ugm3=float(limit_ugm3),
         scaled_profile_ugm3=tuple(float(x) for x in k * p),
+        capped=uncapped > one_hour_limit_ugm3,
+        uncapped_ugm3=uncapped,
+        possible_hours=possible,
     )
 
 
@@ -174,7 +192,7 @@ def intraday_critical_value_ugm3(
     limit_ugm3: float = O3_MDA8_LIMIT_UGM3,
     *,
     forecast_profile_ugm3: npt.ArrayLike | None = None,
-    likely_fraction: float = LIKELY_FRACTION,
+    one_hour_limit_ugm3: float = O3_1H_LIMIT_UGM3,
 ) -> IntradayCriticalValue:
     """The critical value updated from the hours observed so far today (module docstring).
 
@@ -230,20 +248,15 @@ def intraday_critical_value_ugm3(
         return result(status, level)
     rest = np.arange(h_obs, 24)
     peak_hour = int(rest[np.argmax(p[rest])])
-    return result(
-        "open",
-        level,
-        float(k * p[peak_hour]),
-        peak_hour,
-        _likely(p, rest, likely_fraction),
-    )
+    value = min(float(k * p[peak_hour]), float(one_hour_limit_ugm3))
+    return result("open", level, value, peak_hour, _reaching(p, rest, value))
 
 
 def critical_value_frame(
     hourly_o3: pd.DataFrame,
     value_column: str = "q50",
     limit_ugm3: float = O3_MDA8_LIMIT_UGM3,
-    likely_fraction: float = LIKELY_FRACTION,
+    one_hour_limit_ugm3: float = O3_1H_LIMIT_UGM3,
 ) -> pd.DataFrame:
     """Morning critical values of many forecast profiles.
 
@@ -261,7 +274,7 @@ def critical_value_frame(
         profile[part["hour"].to_numpy(dtype=int)] = part[value_column].to_numpy(dtype=float)
         row = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
         try:
-            cv = critical_value_ugm3(profile, limit_ugm3, likely_fraction)
+            cv = critical_value_ugm3(profile, limit_ugm3, one_hour_limit_ugm3)
         except ValueError:
             row.update(critical_value_ugm3=np.nan, peak_hour=-1, likely_hours=[])
         else:

@@ -33,9 +33,19 @@ WEATHER: dict[str, str] = {
 # Observed weather variables stored with station observations (PRSA carries these).
 OBS_WEATHER = ["temp_air", "dewpoint", "pressure", "precipitation", "wind_speed", "wind_direction"]
 
+# Hourly pollutant concentrations forecast by an air-quality model (CAMS, through the
+# Open-Meteo air-quality API), stored beside the weather forecasts. Model values, never
+# observations.
+AQ_FORECAST: dict[str, str] = {
+    "aq_pm25": "ug/m3",
+    "aq_pm10": "ug/m3",
+    "aq_o3": "ug/m3",
+    "aq_no2": "ug/m3",
+}
+
 HOURLY: dict[str, str] = {**POLLUTANTS, **WEATHER}
 OBS_VARIABLES: list[str] = [*POLLUTANTS, *OBS_WEATHER]
-MET_FORECAST_VARIABLES: list[str] = list(WEATHER)
+MET_FORECAST_VARIABLES: list[str] = [*WEATHER, *AQ_FORECAST]
 
 # Daily statistics (local day).
 DAILY: dict[str, str] = {

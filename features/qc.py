@@ -3,6 +3,14 @@
 Flags (docs/nomenclature.md): 0 valid, 1 out of physical range, 2 stuck sensor, 3 spike,
 9 missing. A flagged value is kept with its flag; statistics use only flag 0.
 
+The flags are causal: the flag of hour t depends only on the values up to t + 1 h, so
+data that arrives later never re-flags older hours and a replay sees the flags it would
+have seen in operation. The spike test needs the next hour (a spike differs from both
+neighbours): until that hour arrives an hour cannot be a spike, and its flag may be
+revised once when it does. A stuck run is flagged from the hour that completes it on
+(the earlier hours of the run were valid when they arrived). The robust scale of the
+spike test comes from a trailing window of hourly changes (SPIKE_SCALE_WINDOW_HOURS).
+
 The limits below are data, one row per variable, in the nomenclature's units.
 """
 
@@ -81,6 +89,10 @@ STUCK_FLOOR: dict[str, float] = {
 # change of that station and variable) and by at least SPIKE_MIN_JUMP (units of the
 # variable), and whose neighbours agree with each other.
 SPIKE_FACTOR = 10.0
+# Trailing window of the robust scale [h] and the changes it needs before it is used
+# (until then only SPIKE_MIN_JUMP applies). 30 days hold every diurnal and weekly cycle.
+SPIKE_SCALE_WINDOW_HOURS = 720
+SPIKE_SCALE_MIN_CHANGES = 48
 SPIKE_MIN_JUMP: dict[str, float] = {
     "pm25": 150.0,
     "pm10": 250.0,
@@ -113,24 +125,48 @@ def _ordered(hourly: pd.DataFrame) -> np.ndarray:
 def _stuck(
     values: np.ndarray, contiguous: np.ndarray, min_run: int, floor: float = 0.0
 ) -> np.ndarray:
-    """True where a value belongs to a run of >= ``min_run`` identical non-zero values
-    above ``floor`` (negative values always count: a temperature of -5 degC can stick).
+    """True where a value completes or continues a run of >= ``min_run`` identical
+    non-zero values above ``floor`` (negative values always count: a temperature of
+    -5 degC can stick). Causal: the hours before the run reaches ``min_run`` stay valid.
 
     ``contiguous[i]`` says row i directly follows row i-1 (same station, one hour later).
     """
     same = np.zeros(len(values), dtype=bool)
     same[1:] = contiguous[1:] & (values[1:] == values[:-1])
     run_id = np.cumsum(~same)
-    lengths = np.bincount(run_id)[run_id]
+    first = np.flatnonzero(~same)  # first row of each run, in run_id order (1-based ids)
+    position = np.arange(len(values)) - first[run_id - 1] + 1
     with np.errstate(invalid="ignore"):
         counted = (values != 0) & ((values > floor) | (values < 0))
-    return (lengths >= min_run) & np.isfinite(values) & counted
+    return (position >= min_run) & np.isfinite(values) & counted
+
+
+def trailing_scale(
+    changes: np.ndarray,
+    times_ns: np.ndarray,
+    groups: np.ndarray,
+    window_hours: int = SPIKE_SCALE_WINDOW_HOURS,
+    min_changes: int = SPIKE_SCALE_MIN_CHANGES,
+) -> np.ndarray:
+    """1.4826 x the median of |hourly change| over the trailing ``window_hours`` (the
+    changes stamped in (t - window, t]) of each row's group; NaN with fewer than
+    ``min_changes`` changes. Rows must be sorted by group then time."""
+    out = np.full(len(changes), np.nan)
+    bounds = np.flatnonzero(np.diff(groups)) + 1
+    for sl in np.split(np.arange(len(changes)), bounds):
+        if not len(sl):
+            continue
+        s = pd.Series(np.abs(changes[sl]), index=pd.DatetimeIndex(times_ns[sl]))
+        med = s.rolling(f"{window_hours}h", min_periods=min_changes).median()
+        out[sl] = 1.4826 * med.to_numpy()
+    return out
 
 
 def _spikes(
     values: np.ndarray,
     contiguous: np.ndarray,
     groups: np.ndarray,
+    times_ns: np.ndarray,
     factor: float,
     min_jump: float,
 ) -> np.ndarray:
@@ -140,13 +176,8 @@ def _spikes(
     prev[1:] = np.where(contiguous[1:], values[:-1], np.nan)
     nxt[:-1] = np.where(contiguous[1:], values[1:], np.nan)
     up, down = values - prev, values - nxt
-    # Robust scale of the hourly change, per station group.
-    scale = (
-        pd.Series(np.abs(up))
-        .groupby(groups)
-        .transform(lambda s: 1.4826 * s.median() if s.notna().any() else np.nan)
-        .to_numpy()
-    )
+    # Robust scale of the hourly change from the station's trailing window (causal).
+    scale = trailing_scale(up, times_ns, groups)
     limit = np.maximum(factor * np.nan_to_num(scale, nan=0.0), min_jump)
     with np.errstate(invalid="ignore"):
         same_side = np.sign(up) == np.sign(down)
@@ -175,6 +206,7 @@ def quality_flags(
     DataFrame of small ints with the same index and variable columns as ``hourly``:
     9 missing, 1 out of range, 2 stuck, 3 spike, 0 valid (first match wins in that order).
     Runs and neighbours are taken per station along consecutive hours; a gap breaks them.
+    The flag of hour t depends only on the rows up to t + 1 h (module docstring).
     """
     ranges = PHYSICAL_RANGE if ranges is None else ranges
     stuck_run_hours = STUCK_RUN_HOURS if stuck_run_hours is None else stuck_run_hours
@@ -204,7 +236,7 @@ def quality_flags(
             run = _stuck(clean, contiguous, stuck_run_hours[col], stuck_floor.get(col, 0.0))
             flags[run] = STUCK
         if col in spike_min_jump:
-            spikes = _spikes(clean, contiguous, groups, spike_factor, spike_min_jump[col])
+            spikes = _spikes(clean, contiguous, groups, times, spike_factor, spike_min_jump[col])
             flags[spikes & (flags == VALID)] = SPIKE
         flags[bad_range] = OUT_OF_RANGE
         flags[~np.isfinite(v)] = MISSING

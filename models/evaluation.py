@@ -12,7 +12,8 @@ from __future__ import annotations
 import time as clock
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -21,12 +22,31 @@ from aqcast.features.daily import area_daily_statistics, daily_statistics
 from aqcast.features.feature_table import load_feature_spec
 from aqcast.models.forecast import PERFECT_PROGNOSIS_NOTE
 from aqcast.models.hindcast import STATION_PREFIX, hindcast_rows, replay
-from aqcast.models.inputs import NoObservationsError, load_inputs, local_midnight_utc
+from aqcast.models.inputs import (
+    NoObservationsError,
+    load_inputs,
+    load_perturbed_inputs,
+    local_midnight_utc,
+)
+from aqcast.models.met_error import ERROR_MODEL_PATH, load_met_error_model
 from aqcast.models.skill import observed_with_aqi, score, verification_frame
 from aqcast.service.config_files import area_stations, load_areas
 from aqcast.service.observations import first_observation_day as stored_first_day
 from aqcast.service.observations import load_hourly, observed_area_o3_hours
 from aqcast.service.settings import get_settings
+
+PERTURBED_NOTE = (
+    "weather of the target days: observed weather plus forecast-like errors from the "
+    "weather-error model (seed {seed}), not real weather forecasts"
+)
+
+
+TRAIN_MET_NOTE = {
+    "observed": "observed weather of the past target days (perfect-prognosis training)",
+    "perturbed": "observed weather of the past target days plus forecast-like errors "
+    "(weather-error model, same seed)",
+    "stored": "stored weather forecasts issued before each past issue time",
+}
 
 
 def first_observation_day(engine: Engine, tz: str | None = None) -> date:
@@ -43,6 +63,7 @@ class Hindcast:
     meta: dict  # what the sidecar FILE.csv.meta.json holds
     # exactly models.risk.RISK_COLUMNS: P(AQI > 200) and the adverse-weather flags
     risk: pd.DataFrame | None = None
+    hourly: Any = None  # models.hourly_hindcast.HourlyHindcast with ``hourly=True``
 
 
 def run_hindcast(
@@ -50,11 +71,26 @@ def run_hindcast(
     start: date,
     end: date,
     *,
-    met: Literal["observed", "stored"] = "observed",
+    met: Literal["observed", "stored", "perturbed"] = "observed",
     retrain: Literal["monthly", "none"] = "monthly",
     train_from: date | None = None,
+    met_error: Path | None = None,
+    seed: int = 0,
+    train_met: Literal["observed", "stored", "perturbed"] | None = None,
+    hourly: bool = False,
 ) -> Hindcast:
-    """Replay every issue date in ``start..end`` from the store."""
+    """Replay every issue date in ``start..end`` from the store.
+
+    ``met="perturbed"``: the replayed days see the observed weather plus errors from the
+    weather-error model (``met_error`` file, default models/met_error.yaml; ``seed``).
+    ``train_met``: the weather of the training rows' target days (default: perturbed for
+    a perturbed replay, observed otherwise): ``observed`` (perfect-prognosis training),
+    ``perturbed`` (forecast-like errors from the same model and seed) or ``stored``
+    (the archived forecasts issued before each past issue time); the predictive
+    distributions come from the training, so they fit the weather they were trained on.
+
+    ``hourly``: also the hourly O3 forecast, critical values and intraday
+    probabilities (models/hourly_hindcast.py)."""
     if end < start:
         raise ValueError(f"hindcast end {end} is before its start {start}")
     settings = get_settings()
@@ -64,12 +100,57 @@ def run_hindcast(
     t0 = clock.perf_counter()
     issue_dates = list(pd.date_range(start, end, freq="D").date)
     common = dict(spec=spec, tz=settings.timezone, issue_time=settings.issue_time, areas=areas)
-    # Models learn from the observed weather of past target days (perfect-prognosis
-    # training); with met="stored", the replayed days see only stored forecasts.
-    train_inputs = load_inputs(engine, issue_dates, met="observed", history_start=d0, **common)
-    predict_rows = None
-    if met == "stored":
-        predict_rows = load_inputs(engine, issue_dates, met="stored", **common).table
+    train_met = train_met or ("perturbed" if met == "perturbed" else "observed")
+    error_model = None
+    error_meta = None
+    if "perturbed" in (met, train_met):
+        error_model = load_met_error_model(met_error)
+        error_meta = {
+            "file": str(met_error or ERROR_MODEL_PATH),
+            "seed": seed,
+            "source": error_model.source,
+        }
+
+    def inputs_for(mode: str, history: date | None):
+        if mode == "perturbed":
+            return load_perturbed_inputs(
+                engine,
+                issue_dates,
+                error_model=error_model,
+                seed=seed,
+                history_start=history,
+                **common,
+            )
+        return load_inputs(engine, issue_dates, met=mode, history_start=history, **common)
+
+    train_inputs = inputs_for(train_met, d0)
+    # The replayed days see their own weather mode; with the training's mode they are
+    # rows of the training table already.
+    predict_inputs = None if met == train_met else inputs_for(met, None)
+    predict_rows = None if predict_inputs is None else predict_inputs.table
+    notes = {
+        "observed": [PERFECT_PROGNOSIS_NOTE],
+        "perturbed": [PERTURBED_NOTE.format(seed=seed)],
+    }.get(met, [])
+    notes.append(f"training weather: {TRAIN_MET_NOTE[train_met]}")
+    pool = future = None
+    if hourly:
+        # The hourly model needs no daily forecast: it trains beside the daily replay
+        # (LightGBM releases the GIL), which keeps the year's replay near its old time.
+        from concurrent.futures import ThreadPoolExecutor
+
+        from aqcast.models.hourly_hindcast import train_for_replay
+
+        pool = ThreadPoolExecutor(max_workers=1)
+        future = pool.submit(
+            train_for_replay,
+            train_inputs.table,
+            train_inputs.weather_hourly,
+            train_inputs.hourly,
+            tz=settings.timezone,
+            start=start,
+            train_from=d0,
+        )
     result = replay(
         train_inputs.table,
         train_inputs.hourly,
@@ -82,6 +163,13 @@ def run_hindcast(
         predict_rows=predict_rows,
     )
     rows = hindcast_rows(result.predictions)
+    hourly_result = None
+    if future is not None and pool is not None:
+        model = future.result()
+        pool.shutdown()
+        hourly_result = _hourly_replay(
+            engine, train_inputs, predict_inputs, result.predictions, start, end, d0, areas, model
+        )
     from aqcast.models.risk import hindcast_risk
 
     risk = hindcast_risk(predict_rows if predict_rows is not None else train_inputs.table, rows)
@@ -93,7 +181,9 @@ def run_hindcast(
         "train_from": d0.isoformat(),
         "met_mode": met,
         "perfect_prognosis": met == "observed",
-        "notes": [PERFECT_PROGNOSIS_NOTE] if met == "observed" else [],
+        "train_met": train_met,
+        "notes": notes,
+        **({"met_error": error_meta} if error_meta else {}),
         "retrain": retrain,
         "stations": stations,
         "areas": sorted(areas.areas),
@@ -102,7 +192,49 @@ def run_hindcast(
         "seconds": round(clock.perf_counter() - t0, 1),
         "database": settings.database_url.split("@")[-1],
     }
-    return Hindcast(rows=rows, meta=meta, risk=risk)
+    if hourly_result is not None:
+        meta["hourly_model"] = {
+            "trained_until": hourly_result.model.train_end,
+            "reconcile": hourly_result.model.reconcile,
+            **hourly_result.model.metrics,
+        }
+    return Hindcast(rows=rows, meta=meta, risk=risk, hourly=hourly_result)
+
+
+def _hourly_replay(engine, train_inputs, predict_inputs, predictions, start, end, d0, areas, model):
+    from aqcast.alerts.campaign import load_campaign
+    from aqcast.features.feature_table import with_area_entities
+    from aqcast.models.hourly_hindcast import replay_hourly
+    from aqcast.models.inputs import area_map
+    from aqcast.service.observations import list_stations
+
+    tz = get_settings().timezone
+    # The replayed days' own hours, for the intraday rows (each row reads only the hours
+    # stamped before its hours_observed; models.hourly.intraday_table).
+    day_obs = load_hourly(
+        engine,
+        local_midnight_utc(start, tz),
+        local_midnight_utc(end + timedelta(days=1), tz),
+        variables=["o3"],
+    )
+    amap = area_map(areas, list_stations(engine)["station"].tolist())
+    levels = load_campaign().intraday
+    return replay_hourly(
+        train_inputs.table,
+        train_inputs.weather_hourly,
+        train_inputs.hourly,
+        predictions,
+        tz=tz,
+        start=start,
+        end=end,
+        train_from=d0,
+        predict_table=None if predict_inputs is None else predict_inputs.table,
+        predict_weather_hourly=None if predict_inputs is None else predict_inputs.weather_hourly,
+        intraday_observed=with_area_entities(day_obs, amap),
+        near_certain=levels.near_certain,
+        no_risk=levels.no_risk,
+        model=model,
+    )
 
 
 def observed_daily(engine: Engine, labels: set[str], first: date, last: date) -> pd.DataFrame:

@@ -63,6 +63,8 @@ class Forecast:
     hourly_o3: pd.DataFrame = field(default_factory=pd.DataFrame)
     critical: pd.DataFrame = field(default_factory=pd.DataFrame)
     risk: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # What the intraday update needs from the hourly model (models.hourly.intraday_payload).
+    intraday: dict = field(default_factory=dict)
 
 
 def _split_entity(entity: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -117,6 +119,8 @@ def profiles_and_critical(
                 "critical_value_ugm3": cv.critical_value_ugm3,
                 "peak_hour": cv.peak_hour,
                 "likely_hours": list(cv.likely_hours),
+                "possible_hours": [],
+                "capped": cv.capped,
             }
         )
     prof = (
@@ -133,9 +137,50 @@ def profiles_and_critical(
             "critical_value_ugm3",
             "peak_hour",
             "likely_hours",
+            "possible_hours",
+            "capped",
         ],
     )
     return prof, crit
+
+
+def hourly_profiles_and_critical(
+    hourly_model, rows: pd.DataFrame, pred: pd.DataFrame, weather_hourly, observed_hourly, tz
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Profiles and critical values from the hourly O3 model (models/hourly.py): the
+    day's own forecast shape, reconciled with the daily o3_mda8 forecast."""
+    from aqcast.models.hourly import (
+        critical_table,
+        hourly_weather_frame,
+        load_hourly_config,
+        observed_o3_frame,
+        predict_hourly,
+    )
+
+    wx = hourly_weather_frame(weather_hourly, tz, load_hourly_config())
+    obs = observed_o3_frame(observed_hourly, tz) if observed_hourly is not None else None
+    hp = predict_hourly(hourly_model, rows, wx, pred, obs)
+    hp = hp[np.isfinite(hp["q50"].to_numpy(dtype=float))]
+    crit = critical_table(hp)
+    hp = hp.assign(**dict(zip(("area", "station"), _split_entity(hp["entity"]), strict=True)))
+    crit = crit.assign(**dict(zip(("area", "station"), _split_entity(crit["entity"]), strict=True)))
+    for f in (hp, crit):
+        f["target_date"] = pd.to_datetime(f["target_date"]).dt.date
+    # One profile per entity and target day (the feature table has one row per lead).
+    prof = hp[["area", "station", "target_date", "hour", "q10", "q50", "q90"]]
+    crit = crit[
+        [
+            "area",
+            "station",
+            "target_date",
+            "critical_value_ugm3",
+            "peak_hour",
+            "likely_hours",
+            "possible_hours",
+            "capped",
+        ]
+    ]
+    return prof.reset_index(drop=True), crit.reset_index(drop=True)
 
 
 def risk_frame(table: pd.DataFrame, pred: pd.DataFrame, config: RiskConfig) -> pd.DataFrame:
@@ -165,8 +210,15 @@ def forecast_from_table(
     met_mode: str,
     notes: list[str] | None = None,
     risk_config: RiskConfig | None = None,
+    weather_hourly: pd.DataFrame | None = None,
+    observed_hourly: pd.DataFrame | None = None,
+    tz: str = "Asia/Shanghai",
 ) -> Forecast:
-    """The Forecast of one issue date from its feature-table rows (pure; no store)."""
+    """The Forecast of one issue date from its feature-table rows (pure; no store).
+
+    With an hourly O3 model in the bundle (``bundle.hourly``) and the target days' hourly
+    weather, the profiles and critical values come from it; otherwise from the monthly
+    climatological shape scaled to the o3_1h_max forecast (and a note says so)."""
     rows = table[table["issue_date"] == pd.Timestamp(issue_date)]
     notes = list(notes or [])
     missing: list[str] = []
@@ -185,7 +237,22 @@ def forecast_from_table(
         notes.append("some values fall back to a baseline (see the method column)")
     if met_mode == "observed":
         notes.append(PERFECT_PROGNOSIS_NOTE)
-    prof, crit = profiles_and_critical(bundle, pred)
+    hourly_model = getattr(bundle, "hourly", None)
+    intraday: dict = {}
+    if hourly_model is not None and weather_hourly is not None and len(rows) and len(pred):
+        from aqcast.models.hourly import intraday_payload
+
+        prof, crit = hourly_profiles_and_critical(
+            hourly_model, rows, pred, weather_hourly, observed_hourly, tz
+        )
+        intraday = intraday_payload(hourly_model)
+    else:
+        prof, crit = profiles_and_critical(bundle, pred)
+        if len(pred):
+            notes.append(
+                "no hourly O3 model or no hourly weather: the hourly profile is the monthly "
+                "climatological shape scaled to the o3_1h_max forecast"
+            )
     risk = risk_frame(rows, pred, risk_config or load_risk_config())
     return Forecast(
         issue_date=issue_date,
@@ -199,6 +266,7 @@ def forecast_from_table(
         hourly_o3=prof,
         critical=crit,
         risk=risk,
+        intraday=intraday,
     )
 
 
@@ -260,6 +328,9 @@ def make_forecast(
         issued_at=issued.tz_convert("UTC").tz_localize(None).to_pydatetime(),
         met_mode=met,
         notes=notes,
+        weather_hourly=inputs.weather_hourly,
+        observed_hourly=inputs.hourly,
+        tz=tz,
     )
     # The adverse-weather outlook D..D+6 comes from the weather alone, beyond the leads.
     from aqcast.models.inputs import outlook_weather
@@ -304,6 +375,7 @@ def store_forecast(engine: Engine, forecast: Forecast, *, now: datetime | None =
                 "hourly_o3": _records(forecast.hourly_o3),
                 "critical": _records(forecast.critical),
                 "risk": _records(forecast.risk),
+                "intraday": getattr(forecast, "intraday", None) or {},
             },
         )
         s.add(run)
@@ -352,4 +424,5 @@ def load_forecast(engine: Engine, issue_date: date) -> Forecast | None:
             hourly_o3=frame("hourly_o3"),
             critical=frame("critical"),
             risk=frame("risk"),
+            intraday=payload.get("intraday") or {},
         )

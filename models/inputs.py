@@ -25,7 +25,12 @@ from aqcast.features.feature_table import (
 )
 from aqcast.features.nomenclature import OBS_WEATHER
 from aqcast.service.config_files import AreasFile, area_stations
-from aqcast.service.observations import list_stations, load_hourly, load_met_forecasts
+from aqcast.service.observations import (
+    list_stations,
+    load_hourly,
+    load_met_forecasts,
+    load_spike_flagged,
+)
 
 MetMode = Literal["stored", "observed", "none"]
 
@@ -52,6 +57,10 @@ class Inputs:
     table: pd.DataFrame  # the feature table
     hourly: pd.DataFrame  # hourly frame with entities (areas included)
     observed_weather: pd.DataFrame  # daily observed weather per entity and day
+    # Hourly weather of the target days per entity: the observed hours (``time``) with
+    # met="observed", each issue's stored forecasts (``valid_at``, ``issue_date``) with
+    # met="stored"; the hourly O3 model reads it (models/hourly.py).
+    weather_hourly: pd.DataFrame | None = None
 
 
 def frames_to_table(
@@ -63,9 +72,13 @@ def frames_to_table(
     issue_dates: list[date] | None,
     met: MetMode,
     met_forecasts: pd.DataFrame | None = None,
+    morning_hourly: pd.DataFrame | None = None,
 ) -> Inputs:
     """Feature table from an hourly observation frame (and, for ``met="stored"``, the
-    weather forecasts with an ``issue_date`` column, each issue's own forecasts)."""
+    weather forecasts with an ``issue_date`` column, each issue's own forecasts).
+
+    ``morning_hourly`` (default ``hourly``) gives the hours of the issue day before the
+    issue time as they were known then (see :func:`as_known_at_issue`)."""
     daily_st = daily_statistics(hourly, tz)
     daily_ar = (
         pd.concat(
@@ -80,24 +93,60 @@ def frames_to_table(
     weather_obs = daily_weather(
         he[["entity", "time", *[c for c in OBS_WEATHER if c in he]]], spec, tz
     )
+    weather_hourly = None
     if met == "observed":
         weather = weather_obs
+        weather_hourly = he.drop(columns=[c for c in ("o3",) if c in he.columns])
     elif met == "stored" and met_forecasts is not None and len(met_forecasts):
         mf = met_forecasts.rename(columns={"station": "station"})
         mfe = _forecast_entities(mf, areas)
         weather = daily_weather(mfe, spec, tz)
+        weather_hourly = mfe
     else:
         weather = weather_obs.iloc[0:0]
+    he_morning = (
+        he
+        if morning_hourly is None or morning_hourly is hourly
+        else with_area_entities(morning_hourly, areas)
+    )
     table = build_feature_table(
         wide,
-        he,
+        he_morning,
         weather,
         spec=spec,
         tz=tz,
         issue_dates=issue_dates,
         weather_before_issue=weather_obs,
     )
-    return Inputs(table=table, hourly=he, observed_weather=weather_obs)
+    return Inputs(
+        table=table, hourly=he, observed_weather=weather_obs, weather_hourly=weather_hourly
+    )
+
+
+def as_known_at_issue(
+    hourly: pd.DataFrame, spikes: pd.DataFrame, tz: str, issue_time: time
+) -> pd.DataFrame:
+    """The hourly frame as a forecast issued at ``issue_time`` (local, every day) saw its
+    last hour: a spike is judged when the next hour arrives (features/qc.py), so a value
+    of the hour just before the issue time that was later flagged as a spike was valid
+    then. ``spikes``: ``station, time, variable, value`` (service.observations)."""
+    if spikes.empty:
+        return hourly
+    local = pd.to_datetime(spikes["time"], utc=True).dt.tz_convert(tz)
+    last = (datetime.combine(date(2000, 1, 1), issue_time) - timedelta(hours=1)).time()
+    at_edge = spikes[(local.dt.hour == last.hour) & (local.dt.minute == last.minute)]
+    at_edge = at_edge[at_edge["variable"].isin(hourly.columns)]
+    if at_edge.empty:
+        return hourly
+    out = hourly.copy()
+    pos = pd.MultiIndex.from_frame(out[["station", "time"]])
+    for v, g in at_edge.groupby("variable"):
+        idx = pos.get_indexer(pd.MultiIndex.from_frame(g[["station", "time"]]))
+        ok = idx >= 0
+        col = out[v].to_numpy(dtype=float, copy=True)
+        col[idx[ok]] = g["value"].to_numpy(dtype=float)[ok]
+        out[v] = col
+    return out
 
 
 def _forecast_entities(mf: pd.DataFrame, areas: dict[str, list[str]]) -> pd.DataFrame:
@@ -148,7 +197,11 @@ def load_inputs(
     met_frames = None
     if met == "stored":
         frames = []
-        for d in issue_dates:
+        # With a history (training rows), every day from it has its own forecasts.
+        met_dates = list(issue_dates)
+        if history_start is not None:
+            met_dates = list(pd.date_range(history_start + timedelta(days=1), last).date)
+        for d in met_dates:
             f = load_met_forecasts(
                 engine,
                 issue_time_utc(d, tz, issue_time),
@@ -158,6 +211,7 @@ def load_inputs(
             frames.append(f.assign(issue_date=pd.Timestamp(d)))
         met_frames = pd.concat(frames, ignore_index=True) if frames else None
     table_dates = None if history_start is not None else list(issue_dates)
+    spikes = load_spike_flagged(engine, local_midnight_utc(start, tz), cutoff)
     inputs = frames_to_table(
         hourly,
         amap,
@@ -166,6 +220,7 @@ def load_inputs(
         issue_dates=table_dates,
         met=met,
         met_forecasts=met_frames,
+        morning_hourly=as_known_at_issue(hourly, spikes, tz, issue_time),
     )
     # Hours at or after an issue time are in `hourly` only for target-day weather; the
     # daily statistics of those days are targets (y_*), never features of that issue.
@@ -218,3 +273,107 @@ def outlook_weather(
     agg = [c for c in out.columns if c not in ("area", "target_date")]
     out = out.rename(columns={c: f"wx_{c}" for c in agg})
     return out.sort_values(["area", "target_date"]).reset_index(drop=True)
+
+
+def perturbed_issues(issue_dates: list[date], *, tz: str, issue_time: time, max_lead: int):
+    """The issues of a perturbed-weather replay: each forecast covers the local days
+    D-1..D+max_lead (like a stored forecast read for D), issued at D's issue time."""
+    return pd.DataFrame(
+        {
+            "issue_date": [pd.Timestamp(d) for d in issue_dates],
+            "issue_time": [issue_time_utc(d, tz, issue_time) for d in issue_dates],
+            "valid_from": [local_midnight_utc(d - timedelta(days=1), tz) for d in issue_dates],
+            "valid_to": [
+                local_midnight_utc(d + timedelta(days=max_lead + 1), tz) for d in issue_dates
+            ],
+        }
+    )
+
+
+def perturbed_frames_to_table(
+    hourly: pd.DataFrame,
+    areas: dict[str, list[str]],
+    *,
+    spec: FeatureSpec,
+    tz: str,
+    issue_time: time,
+    issue_dates: list[date],
+    error_model,
+    seed: int,
+    coords: pd.DataFrame | None = None,
+    morning_hourly: pd.DataFrame | None = None,
+) -> Inputs:
+    """Feature table whose target-day weather, for each issue date, is a forecast made
+    from the observed weather in ``hourly`` with forecast-like errors
+    (``models.met_error.perturbed_forecasts``). ``hourly`` holds the observations
+    before the issue times plus the observed weather of the target days; the latter
+    reaches the table only through the perturbed forecasts."""
+    from aqcast.models.met_error import perturbed_forecasts
+
+    weather_cols = [c for c in OBS_WEATHER if c in hourly.columns]
+    first = min(issue_dates)
+    observed = hourly.loc[
+        hourly["time"] >= local_midnight_utc(first - timedelta(days=1), tz),
+        ["station", "time", *weather_cols],
+    ]
+    issues = perturbed_issues(issue_dates, tz=tz, issue_time=issue_time, max_lead=max(spec.leads))
+    forecasts = perturbed_forecasts(
+        observed, issues, error_model, seed=seed, coords=coords, tz=tz
+    ).drop(columns=["issued_at"])
+    # Observations at or after the last issue time (the weather of the target days) are
+    # not inputs: keep only what precedes each issue for lags and morning hours.
+    cutoff = issue_time_utc(max(issue_dates), tz, issue_time)
+    known = hourly[hourly["time"] < cutoff]
+    if morning_hourly is not None:
+        morning_hourly = morning_hourly[morning_hourly["time"] < cutoff]
+    return frames_to_table(
+        known,
+        areas,
+        spec=spec,
+        tz=tz,
+        issue_dates=list(issue_dates),
+        met="stored",
+        met_forecasts=forecasts,
+        morning_hourly=morning_hourly,
+    )
+
+
+def load_perturbed_inputs(
+    engine: Engine,
+    issue_dates: list[date],
+    *,
+    spec: FeatureSpec,
+    tz: str,
+    issue_time: time,
+    areas: AreasFile,
+    error_model,
+    seed: int,
+    history_days: int = 30,
+    history_start: date | None = None,
+) -> Inputs:
+    """Feature table for ``issue_dates`` (and, via ``history_start``, every day from it:
+    training rows with forecast-like weather) whose target-day weather is the observed
+    weather plus errors from ``error_model``; everything else as with stored forecasts."""
+    first, last = min(issue_dates), max(issue_dates)
+    start = history_start or (first - timedelta(days=history_days))
+    cutoff = issue_time_utc(last, tz, issue_time)
+    hourly = load_hourly(engine, local_midnight_utc(start, tz), cutoff)
+    horizon = local_midnight_utc(last + timedelta(days=max(spec.leads) + 1), tz)
+    later = load_hourly(engine, cutoff, horizon, variables=OBS_WEATHER)
+    stations = list_stations(engine)
+    spikes = load_spike_flagged(engine, local_midnight_utc(start, tz), cutoff)
+    dates = list(issue_dates)
+    if history_start is not None:
+        dates = list(pd.date_range(history_start + timedelta(days=1), last, freq="D").date)
+    return perturbed_frames_to_table(
+        pd.concat([hourly, later], ignore_index=True),
+        area_map(areas, stations["station"].tolist()),
+        spec=spec,
+        tz=tz,
+        issue_time=issue_time,
+        issue_dates=dates,
+        error_model=error_model,
+        seed=seed,
+        coords=stations[["station", "lat", "lon"]],
+        morning_hourly=as_known_at_issue(hourly, spikes, tz, issue_time),
+    )

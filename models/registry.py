@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import joblib
+import pandas as pd
 from sqlalchemy import Engine, select, update
 
 from aqcast.models.train import ModelBundle
@@ -124,6 +125,9 @@ def load_bundle(engine: Engine, version: str | None = None) -> ModelBundle:
     return bundle
 
 
+MIN_STORED_ROWS = 200  # feature-table rows with archived forecast weather to train on
+
+
 def train_and_register(
     engine: Engine,
     *,
@@ -132,11 +136,20 @@ def train_and_register(
     start: date | None = None,
     activate: bool = True,
     settings: Settings | None = None,
+    train_met: str = "observed",
+    met_error: Path | None = None,
+    seed: int = 0,
 ) -> ModelBundle:
     """Train on the stored data whose target days lie before ``until`` (from ``start``,
-    default the first stored day), save and register the version; returns the bundle."""
+    default the first stored day), save and register the version; returns the bundle.
+
+    ``train_met``: the weather of the training rows' target days: ``observed``
+    (perfect-prognosis training), ``stored`` (the archived weather forecasts issued
+    before each past issue time) or ``perturbed`` (observed plus forecast-like errors
+    from the weather-error model ``met_error``, ``seed``). The predictive distributions
+    are fitted on the same rows, so they expect that weather's errors."""
     from aqcast.features.feature_table import load_feature_spec
-    from aqcast.models.inputs import load_inputs
+    from aqcast.models.inputs import load_inputs, load_perturbed_inputs
     from aqcast.models.train import train_bundle
     from aqcast.service.config_files import load_areas
     from aqcast.service.observations import first_observation_day
@@ -147,16 +160,39 @@ def train_and_register(
     if start is None:
         raise RegistryError("no observations stored: nothing to train on")
     spec = load_feature_spec()
-    inputs = load_inputs(
-        engine,
-        [until - timedelta(days=1)],
+    common = dict(
         spec=spec,
         tz=settings.timezone,
         issue_time=settings.issue_time,
         areas=load_areas(settings.areas_file),
-        met="observed",
         history_start=start,
     )
+    if train_met == "perturbed":
+        from aqcast.models.met_error import load_met_error_model
+
+        inputs = load_perturbed_inputs(
+            engine,
+            [until - timedelta(days=1)],
+            error_model=load_met_error_model(met_error),
+            seed=seed,
+            **common,
+        )
+    elif train_met in ("observed", "stored"):
+        inputs = load_inputs(engine, [until - timedelta(days=1)], met=train_met, **common)
+    else:
+        raise ValueError(f"train_met must be observed, stored or perturbed, got {train_met!r}")
+    if train_met == "stored":
+        # Only the days the archive covers teach the model what forecast weather is like.
+        table = inputs.table
+        wx = [c for c in table.columns if c.startswith("wx_") and not c.startswith("wx_prev_")]
+        has = table[wx].notna().any(axis=1) if wx else pd.Series(False, index=table.index)
+        if int(has.sum()) < MIN_STORED_ROWS:
+            raise RegistryError(
+                f"the store has archived weather forecasts for {int(has.sum())} training rows "
+                f"(at least {MIN_STORED_ROWS} needed): load them (aqcast ingest met-forecast) "
+                "or train with --train-met observed or perturbed"
+            )
+        inputs.table = table[has]
     at = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
     bundle = train_bundle(
         inputs.table,
@@ -167,5 +203,35 @@ def train_and_register(
         train_until=until,
         version=new_version(at),
     )
+    bundle.hourly = _train_hourly(inputs, settings.timezone, until, start)  # type: ignore[attr-defined]
+    bundle.params["train_met"] = train_met
     save_bundle(engine, bundle, settings.models_path, now=at, activate=activate)
     return bundle
+
+
+def _train_hourly(inputs, tz: str, until: date, start: date):
+    """The hourly O3 model (models/hourly.py) on the same data, or None when the data are
+    too few for it (the forecast then uses the climatological shape and says so)."""
+    import pandas as pd
+
+    from aqcast.models.hourly import (
+        hourly_weather_frame,
+        load_hourly_config,
+        observed_o3_frame,
+        train_hourly,
+    )
+
+    config = load_hourly_config()
+    if inputs.weather_hourly is None:
+        return None
+    try:
+        return train_hourly(
+            inputs.table,
+            hourly_weather_frame(inputs.weather_hourly, tz, config),
+            observed_o3_frame(inputs.hourly, tz),
+            train_until=pd.Timestamp(until),
+            train_start=pd.Timestamp(start),
+            config=config,
+        )
+    except ValueError:
+        return None

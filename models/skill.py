@@ -299,3 +299,27 @@ def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
         if col in model.columns:
             wide[col] = model[col]
     return wide.reset_index()
+
+
+def side_by_side(
+    scores_a: pd.DataFrame, scores_b: pd.DataFrame, label_a: str, label_b: str
+) -> pd.DataFrame:
+    """Two hindcasts' whole-period scores of the same issue dates side by side (e.g.
+    perfect prognosis and perturbed weather): per group (pooled stations, areas),
+    variable and lead, the model's RMSE, Brier score and 10-90 % coverage of each, the
+    change of RMSE from the first to the second [%], and persistence's RMSE."""
+    cols = ["rmse", "brier", "coverage_10_90"]
+    keys = ["group", "variable", "lead_days"]
+
+    def model_rows(s: pd.DataFrame, label: str) -> pd.DataFrame:
+        s = s[(s["season"] == "all") & ~s["group"].str.startswith("station:")]
+        m = s[s["source"] == "model"].set_index(keys)
+        return m.reindex(columns=cols).add_suffix(f"_{label}")
+
+    a, b = model_rows(scores_a, label_a), model_rows(scores_b, label_b)
+    out = a.join(b, how="outer")
+    out["rmse_change_pct"] = 100.0 * (out[f"rmse_{label_b}"] / out[f"rmse_{label_a}"] - 1.0)
+    s = scores_a[(scores_a["season"] == "all") & (scores_a["source"] == "persistence")]
+    out["rmse_pers"] = s.set_index(keys)["rmse"].reindex(out.index)
+    order = [f"{c}_{lab}" for c in cols for lab in (label_a, label_b)]
+    return out[[*order[:2], "rmse_change_pct", *order[2:], "rmse_pers"]].reset_index()

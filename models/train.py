@@ -59,10 +59,60 @@ class TrainingConfig(BaseModel):
     residual_quantiles: int = 99
     climatology_half_window_days: int = 15
     parallel_models: int = 2  # variables trained at once (threads; LightGBM frees the GIL)
+    ensemble_size: int = 1  # final models per variable and lead, bagged with different seeds
 
 
 def load_training_config(path: Path | None = None) -> TrainingConfig:
     return load_yaml_model(path or CONFIG_PATH, TrainingConfig)
+
+
+class SeedEnsemble:
+    """Final models of one variable and lead trained with different seeds (row bagging
+    and feature sampling); predicts their mean. Averaging cuts the variance a single
+    model's random sampling adds: one changed training value moves its forecasts less."""
+
+    def __init__(self, members: list[lgb.Booster]):
+        self.members = members
+
+    def predict(self, x, **kwargs) -> np.ndarray:
+        return np.mean([lgb_predict(m, x, **kwargs) for m in self.members], axis=0)
+
+    def feature_importance(self, importance_type: str = "split") -> np.ndarray:
+        return np.mean(
+            [m.feature_importance(importance_type=importance_type) for m in self.members], 0
+        )
+
+    def num_trees(self) -> int:
+        return sum(m.num_trees() for m in self.members)
+
+
+# LightGBM 4 keeps the thread count of its latest call in one process-wide variable and
+# sizes its per-thread buffers by it. A prediction that names no thread count resets it to
+# every core while another thread builds a Dataset with one thread, whose loop then runs
+# on more threads than it has buffers (a segfault when variables train side by side).
+# Every LightGBM call therefore names the thread count its booster was trained with.
+def lgb_predict(booster: lgb.Booster, x, **kwargs) -> np.ndarray:
+    """``booster.predict`` with the booster's own ``num_threads`` (1 when unset)."""
+    threads = int((getattr(booster, "params", None) or {}).get("num_threads", 1) or 1)
+    return booster.predict(x, num_threads=threads, **kwargs)
+
+
+def _predict_any(model, x, **kwargs) -> np.ndarray:
+    """A booster's or a seed ensemble's prediction, each with its thread count."""
+    if isinstance(model, lgb.Booster):
+        return lgb_predict(model, x, **kwargs)
+    return model.predict(x, **kwargs)
+
+
+def train_final(params: dict, data: lgb.Dataset, rounds: int, size: int):
+    """The final model of a variable and lead: one booster, or a seed ensemble of
+    ``size`` boosters (seeds ``seed``, ``seed + 1``, ...)."""
+    if size <= 1:
+        return lgb.train(params, data, num_boost_round=rounds)
+    base = int(params.get("seed", 0))
+    return SeedEnsemble(
+        [lgb.train({**params, "seed": base + k}, data, num_boost_round=rounds) for k in range(size)]
+    )
 
 
 @dataclass
@@ -171,8 +221,8 @@ def train_variable(
                     callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
                 )
                 best.append(booster.best_iteration or config.max_rounds)
-                oof[sel[va]] = booster.predict(
-                    x.iloc[sel[va]], num_iteration=booster.best_iteration
+                oof[sel[va]] = lgb_predict(
+                    booster, x.iloc[sel[va]], num_iteration=booster.best_iteration
                 )
             rounds[int(ld)] = int(
                 np.clip(
@@ -181,7 +231,7 @@ def train_variable(
                     config.max_rounds,
                 )
             )
-        boosters[int(ld)] = lgb.train(params, full, num_boost_round=rounds[int(ld)])
+        boosters[int(ld)] = train_final(params, full, rounds[int(ld)], config.ensemble_size)
     if previous is not None:
         return _variable_model(
             variable,
@@ -236,7 +286,7 @@ def predict_boosters(
     for ld in np.unique(lead):
         sel = np.flatnonzero(lead == ld)
         use = int(ld) if int(ld) in boosters else known[-1]
-        out[sel] = boosters[use].predict(x.iloc[sel])
+        out[sel] = _predict_any(boosters[use], x.iloc[sel])
     return out
 
 
@@ -247,7 +297,7 @@ def mean_abs_shap(
     in the model's target space, over at most ``max_rows`` rows drawn at random."""
     if len(x) > max_rows:
         x = x.sample(max_rows, random_state=seed)
-    contrib = booster.predict(x, pred_contrib=True)
+    contrib = _predict_any(booster, x, pred_contrib=True)
     values = np.abs(np.asarray(contrib)[:, : x.shape[1]]).mean(axis=0)
     ranked = sorted(zip(x.columns, values, strict=True), key=lambda t: -t[1])
     return {str(f): round(float(v), 4) for f, v in ranked}

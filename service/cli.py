@@ -137,3 +137,7 @@ _enterprises.register(app)
 from aqcast.service.commands import publish as _publish  # noqa: E402
 
 _publish.register(app)
+
+from aqcast.service.commands import backfill as _backfill  # noqa: E402
+
+app.add_typer(_backfill.app, name="backfill")

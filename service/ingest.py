@@ -8,8 +8,12 @@ Rules
   ``observation_revisions``. A blank (NaN) in the incoming frame never erases a stored
   value: partial exports (one pollutant, a late hour) must not wipe other columns.
 - Quality flags are computed over the merged series of each station (stored hours around
-  the new ones plus the new ones), so a stuck run or spike across two files is seen; stored
-  hours near the new ones whose flag changes because of them are updated ("reflagged").
+  the new ones plus the new ones), so a stuck run or spike across two files is seen. The
+  flags are causal (features/qc.py): new hours can change the flag of the stored hour just
+  before them (its spike test waited for the next hour) and of stored hours after them
+  (a backfilled gap), never of older hours. Such a stored hour's new flag is updated
+  ("reflagged") and recorded in ``observation_revisions`` as variable ``<var>_qc``
+  (old and new flag).
 - Any error rolls the whole file back: the store is left exactly as it was.
 - Daily statistics of the affected local days are refreshed in the same transaction
   (``refresh_daily=False`` lets a multi-file load refresh once at the end instead).
@@ -46,7 +50,12 @@ from aqcast.features.nomenclature import (
     OBS_VARIABLES,
     POLLUTANTS,
 )
-from aqcast.features.qc import FLAG_NAMES, STUCK_RUN_HOURS, quality_flags
+from aqcast.features.qc import (
+    FLAG_NAMES,
+    SPIKE_SCALE_WINDOW_HOURS,
+    STUCK_RUN_HOURS,
+    quality_flags,
+)
 from aqcast.service.observations import (
     DAILY_STATS,
     MET,
@@ -62,10 +71,13 @@ from aqcast.service.sources.errors import InputError
 from aqcast.service.tables import Observation, ObservationRevision, Station
 
 REVISIONS = ObservationRevision.__table__
-# Stored hours within REFLAG_HOURS of new data may change flag; the QC window reaches
-# further so that a run cut by the window's edge is still long enough to be recognised.
-REFLAG_HOURS = max(STUCK_RUN_HOURS.values())
-CONTEXT_HOURS = 2 * REFLAG_HOURS + 2
+# Causal flags: new hours [t_min, t_max] can change the flags of stored hours from
+# t_min - 1 h (the spike test's next hour) to t_max + REFLAG_AFTER_HOURS (the trailing
+# scale window and stuck runs reach that far forward). The stored context read around
+# the new hours also covers the trailing window and longest run of the first of them.
+REFLAG_AFTER_HOURS = max(SPIKE_SCALE_WINDOW_HOURS, max(STUCK_RUN_HOURS.values()))
+CONTEXT_BEFORE_HOURS = SPIKE_SCALE_WINDOW_HOURS + max(STUCK_RUN_HOURS.values()) + 2
+CONTEXT_AFTER_HOURS = REFLAG_AFTER_HOURS + 1
 STATION_FIELDS = ["name", "name_zh", "lat", "lon", "city", "background"]
 
 
@@ -79,6 +91,7 @@ class IngestReport:
     unchanged: int = 0
     reflagged: int = 0
     revisions: int = 0
+    flag_revisions: int = 0  # stored flags revised (recorded as <var>_qc revisions)
     flags: dict[str, int] = field(default_factory=dict)  # flag name -> values so flagged
     stations_added: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
@@ -124,7 +137,7 @@ def _check_columns(frame: pd.DataFrame, keys: list[str], allowed: list[str], lab
     missing = [c for c in keys if c not in frame.columns]
     if missing:
         raise InputError(label, f"missing column(s) {missing}", line=1, field=missing[0])
-    unknown = [c for c in frame.columns if c not in keys and c not in HOURLY]
+    unknown = [c for c in frame.columns if c not in keys and c not in HOURLY and c not in allowed]
     if unknown:
         raise InputError(
             label,
@@ -352,9 +365,12 @@ def ingest_frame(
             incoming[v] = frame[v].astype(float).to_numpy()
         incoming = incoming.set_index(["station_id", "time"]).sort_index()
         t_min, t_max = times.min(), times.max()
-        context = timedelta(hours=CONTEXT_HOURS)
         existing = _existing_observations(
-            conn, sorted(ids.values()), t_min - context, t_max + context, OBS_VARIABLES
+            conn,
+            sorted(ids.values()),
+            t_min - timedelta(hours=CONTEXT_BEFORE_HOURS),
+            t_max + timedelta(hours=CONTEXT_AFTER_HOURS),
+            OBS_VARIABLES,
         )
 
         # Positional work on arrays: label alignment on a (station, time) index is slow.
@@ -386,10 +402,11 @@ def ingest_frame(
 
         flag_cols = [f"{v}_qc" for v in OBS_VARIABLES]
         n_stored = len(existing)
-        flag_moved = (flags[:n_stored] != existing[flag_cols].to_numpy()).any(axis=1)
+        old_flags = existing[flag_cols].to_numpy()
+        flag_moved = (flags[:n_stored] != old_flags).any(axis=1)
         stored_times = existing.index.get_level_values("time")
-        near = (stored_times >= t_min - timedelta(hours=REFLAG_HOURS)) & (
-            stored_times <= t_max + timedelta(hours=REFLAG_HOURS)
+        near = (stored_times >= t_min - timedelta(hours=1)) & (
+            stored_times <= t_max + timedelta(hours=REFLAG_AFTER_HOURS)
         )
         value_pos = pos_old[revised_rows]
         is_value_row = np.zeros(n_stored, dtype=bool)
@@ -446,6 +463,21 @@ def ingest_frame(
             report.revisions = len(rev)
         if len(reflag_pos):
             _update_rows(conn, rows_at(reflag_pos, values=False), [*flag_cols, "updated_at"])
+            r, c = np.nonzero(flags[reflag_pos] != old_flags[reflag_pos])
+            keys = merged_index[reflag_pos[r]]
+            rev = pd.DataFrame(
+                {
+                    "station_id": keys.get_level_values(0).astype(int),
+                    "time": keys.get_level_values(1),
+                    "variable": np.asarray(flag_cols, dtype=object)[c],
+                    "old_value": old_flags[reflag_pos[r], c].astype(float),
+                    "new_value": flags[reflag_pos[r], c].astype(float),
+                }
+            )
+            rev["source"] = f"{source}:{file_label}"[-128:]
+            rev["changed_at"] = now
+            bulk_insert(conn, REVISIONS, rev)
+            report.flag_revisions = len(rev)
 
         touched_pos = np.concatenate([new_pos, value_pos, reflag_pos])
         if len(touched_pos):

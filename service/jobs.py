@@ -67,6 +67,9 @@ class Services:
     check_critical_crossing: Callable[..., Any] = _lazy(
         "aqcast.alerts.engine", "check_critical_crossing"
     )
+    check_exceedance_probability: Callable[..., Any] = _lazy(
+        "aqcast.alerts.engine", "check_exceedance_probability"
+    )
     train: Callable[..., Any] = field(default_factory=lambda: train_and_register)
     ingest_observations: Callable[..., Any] = _lazy("aqcast.service.ingest", "ingest_frame")
     ingest_met_forecasts: Callable[..., Any] = _lazy(
@@ -382,8 +385,15 @@ def intraday_critical_value(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
         result = ctx.services.check_critical_crossing(
             ctx.engine, area, day, observed_ugm3, fc, run.now
         )
+        risk = ctx.services.check_exceedance_probability(
+            ctx.engine, area, day, observed_ugm3, fc, run.now
+        )
         n_valid = sum(1 for v in observed_ugm3 if v == v)  # NaN != NaN
-        out[area] = {"hours_observed": n_valid, "event": _brief(result)}
+        out[area] = {
+            "hours_observed": n_valid,
+            "event": _brief(result),
+            "exceedance_events": _brief(risk),
+        }
     return out
 
 
@@ -442,7 +452,9 @@ def configured_feeds(
     mapped in ``openaq_locations`` (needs ``openaq_api_key``), re-reading the last
     ``openaq_lookback_hours`` so that late and corrected hours arrive (ingest is
     idempotent). Open-Meteo's air quality is a model, not a measurement, so it is never
-    stored as an observation.
+    stored as an observation: its forecasts (CAMS) are pulled with the weather
+    (``open_meteo_air``, unless ``open_meteo_air_quality_url`` is empty) and stored as
+    forecasts, inputs of the models where present.
     """
     observations: list[Feed] = []
     if settings.openaq_locations and settings.openaq_api_key is not None:
@@ -486,6 +498,23 @@ def configured_feeds(
             )
 
         weather.append(Feed("open_meteo", fetch_weather))
+    if settings.open_meteo_air_quality_url:
+
+        def fetch_air_forecast(now: datetime) -> pd.DataFrame:
+            from aqcast.service.observations import list_stations
+            from aqcast.service.sources.open_meteo import fetch_air_quality_forecast
+
+            stations = list_stations(ctx_engine).dropna(subset=["lat", "lon"])
+            return fetch_air_quality_forecast(
+                client,
+                stations,
+                issued_at=now,
+                base_url=settings.open_meteo_air_quality_url,
+                timeout_s=settings.http_timeout_s,
+            )
+
+        # CAMS forecasts: pulled with the weather, stored as forecasts (never observations).
+        weather.append(Feed("open_meteo_air", fetch_air_forecast))
     return observations, weather
 
 

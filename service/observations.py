@@ -15,8 +15,13 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Column, Connection, Engine, String, case, func, select, type_coerce
 
-from aqcast.features.nomenclature import DAILY, MET_FORECAST_VARIABLES, OBS_VARIABLES
-from aqcast.features.qc import VALID
+from aqcast.features.nomenclature import (
+    AQ_FORECAST,
+    DAILY,
+    MET_FORECAST_VARIABLES,
+    OBS_VARIABLES,
+)
+from aqcast.features.qc import SPIKE, VALID
 from aqcast.service.tables import DailyStat, MetForecast, Observation, Station
 
 OBS = Observation.__table__
@@ -159,6 +164,46 @@ def load_hourly(
     return out
 
 
+def load_spike_flagged(
+    bind: Engine | Connection,
+    start: datetime | pd.Timestamp | str,
+    end: datetime | pd.Timestamp | str,
+) -> pd.DataFrame:
+    """Stored values flagged as spikes with ``start <= time < end``: long frame
+    ``station, time, variable, value`` (few rows). A spike is judged on the next hour,
+    so a forecast issued before that hour arrived saw the value as valid."""
+    from sqlalchemy import or_
+
+    cols = [OBS.c.station_id, raw_time(OBS.c.time)]
+    for v in OBS_VARIABLES:
+        cols += [OBS.c[v], OBS.c[f"{v}_qc"]]
+    with connected(bind) as conn:
+        ids = station_ids(conn)
+        stmt = select(*cols).where(
+            OBS.c.time >= to_naive_utc(start),
+            OBS.c.time < to_naive_utc(end),
+            or_(*[OBS.c[f"{v}_qc"] == SPIKE for v in OBS_VARIABLES]),
+        )
+        rows = fetch_tuples(conn, stmt)
+    names = ["station_id", "time"] + [c for v in OBS_VARIABLES for c in (v, f"{v}_qc")]
+    raw = pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
+    code_of = {i: c for c, i in ids.items()}
+    parts = []
+    for v in OBS_VARIABLES:
+        sel = raw[raw[f"{v}_qc"] == SPIKE]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "station": sel["station_id"].map(code_of).astype(str),
+                    "time": store_times_utc(sel["time"]),
+                    "variable": v,
+                    "value": sel[v].astype(float),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
 def load_met_forecasts(
     bind: Engine | Connection,
     issued_before: datetime | pd.Timestamp | str,
@@ -201,8 +246,26 @@ def load_met_forecasts(
     for v in names:
         out[v] = raw[v].to_numpy(dtype=float, na_value=np.nan)
     out = out.sort_values(["station", "valid_at", "issued_at"])
-    out = out.drop_duplicates(["station", "valid_at"], keep="last")
-    return out.reset_index(drop=True)
+    # Weather and air-quality forecasts come from different runs and feeds (rows of their
+    # own): each group takes the latest issue that has it.
+    weather = [v for v in names if v not in AQ_FORECAST]
+    aq = [v for v in names if v in AQ_FORECAST]
+    keys = ["station", "valid_at"]
+    has_wx = out[weather].notna().any(axis=1)
+    has_aq = out[aq].notna().any(axis=1)
+    latest_wx = out[has_wx | ~has_aq].drop_duplicates(keys, keep="last").drop(columns=aq)
+    latest_aq = out[has_aq].drop_duplicates(keys, keep="last")[[*keys, *aq]]
+    if latest_aq.empty:
+        merged = latest_wx.assign(**{v: np.nan for v in aq})
+    else:
+        merged = latest_wx.merge(latest_aq, on=keys, how="outer")
+        only_aq = merged["issued_at"].isna()
+        if only_aq.any():
+            aq_issue = out[has_aq].drop_duplicates(keys, keep="last").set_index(keys)["issued_at"]
+            idx = pd.MultiIndex.from_frame(merged.loc[only_aq, keys])
+            merged.loc[only_aq, "issued_at"] = aq_issue.reindex(idx).to_numpy()
+    merged = merged[["station", "issued_at", "valid_at", *names]]
+    return merged.sort_values(["station", "valid_at"]).reset_index(drop=True)
 
 
 def load_daily(

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     cnemc_lookback_hours: int = Field(default=6, ge=1)  # late and corrected hours arrive
     cnemc_ozone_columns: str | None = None  # as --ozone-columns of aqcast ingest cnemc
     cnemc_retries: int = Field(default=3, ge=0)
+    # Archived forecasts for `aqcast backfill weather`.
+    open_meteo_previous_runs_url: str = "https://previous-runs-api.open-meteo.com/v1/forecast"
+    open_meteo_historical_forecast_url: str = (
+        "https://historical-forecast-api.open-meteo.com/v1/forecast"
+    )
     http_timeout_s: float = 20.0
     feed_stale_after_hours: float = 3.0
 

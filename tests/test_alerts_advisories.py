@@ -11,46 +11,49 @@ from test_alerts_support import ozone_profile
 from aqcast.alerts.advisories import (
     advisories_for_day,
     avoid_window,
-    building_hours,
+    formation_window,
     hours_text,
     ozone_risk_passes,
     trim_slot,
 )
 from aqcast.alerts.campaign import Triggers, WindowRule, load_campaign
 
+RULE = WindowRule(buildup_fraction=0.2, lead_hours=2, earliest=6, latest=20, min_hours=3)
 
-def test_building_hours_are_the_contiguous_run_around_the_peak_started_earlier():
+
+def test_formation_window_starts_before_the_buildup_and_ends_at_the_peak():
     prof = [20.0] * 24
-    for h, v in {11: 120, 12: 160, 13: 190, 14: 200, 15: 180, 16: 150, 17: 100}.items():
+    rise = {9: 40, 10: 80, 11: 120, 12: 160, 13: 190, 14: 200, 15: 180, 16: 150, 17: 100}
+    for h, v in rise.items():
         prof[h] = v
-    # 0.75 * 200 = 150: hours 12..16 qualify; two lead hours move the start to 10.
-    assert building_hours(prof, 0.75, 2) == (10, 17)
-    assert building_hours(prof, 0.75, 0) == (12, 17)
+    # morning minimum 20, peak 200 at 14 h: the build-up starts where O3 first reaches
+    # 20 + 0.2 * 180 = 56 (10 h); two lead hours -> 8; the window ends at the peak, 14 h,
+    # though 15-16 h are still high: what forms after the peak matters far less.
+    assert formation_window(prof, RULE) == (8, 14)
+    assert avoid_window(formation_window(prof, RULE), (9, 16), RULE) == (8, 14)
+    later = RULE.model_copy(update={"lead_hours": 0, "buildup_fraction": 0.5})
+    assert formation_window(prof, later) == (11, 14)  # 20 + 0.5 * 180 = 110: 11 h (120)
 
 
-def test_building_hours_stop_at_a_gap_and_ignore_a_second_bump():
-    prof = [20.0] * 24
-    prof[8], prof[9] = 190.0, 190.0  # a separate morning bump, not contiguous with the peak
-    prof[14], prof[15] = 200.0, 195.0
-    assert building_hours(prof, 0.9, 0) == (14, 16)
+def test_window_floor_and_caps():
+    sharp = [20.0] * 24
+    sharp[14] = 200.0  # a one-hour peak: build-up 14 h, window 12-14, floor 3 h -> 11-14
+    assert formation_window(sharp, RULE) == (12, 14)
+    assert avoid_window((12, 14), (9, 16), RULE) == (11, 14)
+    # a peak at 20 h with the build-up at 5 h: clipped to 6..20
+    assert avoid_window((3, 20), (9, 16), RULE) == (6, 20)
+    # a night maximum is not the day's peak: the peak is sought within 6..20 h
+    night = [30.0] * 24
+    night[23] = 300.0
+    night[13], night[14] = 90.0, 120.0
+    assert formation_window(night, RULE) == (11, 14)
 
 
-def test_building_hours_need_a_full_day_profile():
-    assert building_hours([math.nan] * 24, 0.75, 2) is None
-    assert building_hours([100.0] * 12, 0.75, 2) is None
-
-
-@pytest.mark.parametrize(
-    ("building", "default", "expected"),
-    [
-        ((12, 17), (9, 16), (9, 17)),  # the profile widens the known window
-        ((11, 14), (9, 16), (9, 16)),  # never shrinks it
-        ((4, 23), (9, 16), (6, 20)),  # clipped to earliest/latest
-        (None, (10, 18), (10, 18)),  # no profile: the sector's default
-    ],
-)
-def test_avoid_window_is_the_clipped_hull(building, default, expected):
-    assert avoid_window(building, default, WindowRule(earliest=6, latest=20)) == expected
+def test_no_formation_window_without_a_full_rising_profile():
+    assert formation_window([math.nan] * 24, RULE) is None
+    assert formation_window([100.0] * 12, RULE) is None
+    assert formation_window([100.0] * 24, RULE) is None  # flat: no build-up
+    assert avoid_window(None, (10, 18), RULE) == (10, 18)  # the sector's default
 
 
 @pytest.mark.parametrize(
@@ -96,10 +99,11 @@ def test_advisories_per_sector_on_a_risk_day_and_none_on_a_clean_day():
     )
     assert [a["sector"] for a in advs] == list(cfg.sectors)
     coating = next(a for a in advs if a["sector"] == "industrial_coating")
-    # Peak at 16 h: >= 75 % of the peak over 14..18 h, lead 2 h -> 12..19; hull with 9-16.
-    assert coating["avoid_hours"] == [9, 19]
+    # 20 + 220 exp(-((h - 16) / 3)^2 / 2) reaches 20 + 0.2 * 220 = 64 first at 11 h;
+    # lead 2 h -> 9; the window ends at the peak, 16 h.
+    assert coating["avoid_hours"] == [9, 16]
     assert coating["window_source"] == "profile"
-    assert [m["hours"] for m in coating["move_to"]] == [[5, 9], [19, 22]]
+    assert [m["hours"] for m in coating["move_to"]] == [[5, 9], [16, 22]]
     fuel = next(a for a in advs if a["sector"] == "fuel_stations")
     assert fuel["move_to"][0]["slot"] == "night" and fuel["move_to"][0]["hours"] == [20, 6]
     assert {

@@ -58,8 +58,9 @@ def test_ozone_day_in_chinese_names_the_numbers_and_the_staggered_sectors():
     assert "臭氧日最大8小时平均浓度约195微克/立方米（150-240），超过160的概率90%" in text
     assert "臭氧临界值" in text and "最可能达到的时段为14-17时" in text
     assert "夏季臭氧污染防治百日攻坚行动" in text
-    assert "工业涂装：09-18时避免涂装喷涂、有机溶剂使用，建议调整至05-09时或18-22时" in text
-    assert "加油站及储油库：10-18时避免油品装卸，建议调整至20-06时" in text
+    # the window follows the day's formation: from 2 h before the build-up to the peak
+    assert "工业涂装：08-15时避免涂装喷涂、有机溶剂使用，建议调整至05-08时或16-22时" in text
+    assert "加油站及储油库：08-15时避免油品装卸，建议调整至20-06时" in text
     assert "无需" not in text
     assert p["actions"]["no_action"] is False
 
@@ -73,7 +74,7 @@ def test_english_prompt_reads_as_sentences():
         "primary pollutant O3." in text
     )
     assert "chance above 160 90%" in text
-    assert "Industrial coating: avoid coating and spraying, solvent use 09:00-18:00" in text
+    assert "Industrial coating: avoid coating and spraying, solvent use 08:00-15:00" in text
     assert not re.search(r"[\u4e00-\u9fff]", text)  # no Chinese left in the English prompt
 
 

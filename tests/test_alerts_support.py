@@ -95,6 +95,8 @@ def make_forecast(
                 critical_value_ugm3=cv.critical_value_ugm3,
                 peak_hour=cv.peak_hour,
                 likely_hours=list(cv.likely_hours),
+                possible_hours=[],
+                capped=cv.capped,
             )
         )
         risk.append(

@@ -36,27 +36,58 @@ def bell(peak_hour: float = 15.0, width: float = 3.5) -> np.ndarray:
 def test_flat_profile_gives_the_limit() -> None:
     cv = critical_value_ugm3(np.full(24, 57.0))
     assert cv.critical_value_ugm3 == pytest.approx(160.0)
-    assert cv.likely_hours == tuple(range(24))
+    assert cv.likely_hours == ()  # a safe day: no hour is expected to reach 160
+    assert not cv.capped
+    assert critical_value_ugm3(np.full(24, 170.0)).likely_hours == tuple(range(24))
     assert critical_value_ugm3(np.full(24, 57.0), limit_ugm3=100.0).critical_value_ugm3 == (
         pytest.approx(100.0)
     )
 
 
-def test_hand_computed_peak() -> None:
+def test_peak_capped_by_the_one_hour_limit() -> None:
     # 100 at 10..17 h except 200 at 14 h: the best window 10..17 averages 900/8 = 112.5,
-    # so the profile is scaled by 160/112.5 and its peak becomes 200 * 160/112.5
+    # so the profile is scaled by 160/112.5 and its peak would become 200 * 160/112.5 =
+    # 284.4; the 1-hour limit 200 caps it. The forecast reaches 200 at 14 h only.
     p = profile({h: 100.0 for h in range(10, 18)} | {14: 200.0})
     cv = critical_value_ugm3(p)
     assert cv.profile_mda8_ugm3 == 112.5
     assert cv.scale == pytest.approx(160 / 112.5)
-    assert cv.critical_value_ugm3 == pytest.approx(284.444444, rel=1e-6)
+    assert cv.uncapped_ugm3 == pytest.approx(284.444444, rel=1e-6)
+    assert cv.critical_value_ugm3 == 200.0 and cv.capped
     assert cv.peak_hour == 14
     assert cv.likely_hours == (14,)
-    assert critical_value_ugm3(p, likely_fraction=0.5).likely_hours == tuple(range(10, 18))
+    assert critical_value_ugm3(p, one_hour_limit_ugm3=300.0).critical_value_ugm3 == (
+        pytest.approx(284.444444, rel=1e-6)
+    )
+
+
+def test_sharp_peak_hand_computed() -> None:
+    # 120 at 9..16 h except 180 at 13 h: window 9..16 averages (7*120 + 180)/8 = 127.5;
+    # k = 160/127.5, the scaled peak 180 k = 225.9 is capped at 200. A q50 that peaks at
+    # 180 does not reach 200: no likely hour; a q90 of 1.2 q50 reaches it at 13 h only.
+    p = profile({h: 120.0 for h in range(9, 17)} | {13: 180.0}, fill=30.0)
+    cv = critical_value_ugm3(p, upper_profile_ugm3=1.2 * p)
+    assert cv.profile_mda8_ugm3 == pytest.approx(127.5)
+    assert cv.uncapped_ugm3 == pytest.approx(180 * 160 / 127.5)
+    assert cv.critical_value_ugm3 == 200.0
+    assert cv.likely_hours == ()
+    assert cv.possible_hours == (13,)
+
+
+def test_day_forecast_to_exceed_names_the_hours() -> None:
+    # 40 at night, 200 at 12..17 h, 180 at 11 and 18 h: MDA8 = (6*200 + 2*180)/8 = 195;
+    # k = 160/195, peak 200 k = 164.1: every hour from 11 to 18 h reaches it.
+    p = profile({h: 200.0 for h in range(12, 18)} | {11: 180.0, 18: 180.0}, fill=40.0)
+    cv = critical_value_ugm3(p)
+    assert cv.profile_mda8_ugm3 == pytest.approx(195.0)
+    assert cv.critical_value_ugm3 == pytest.approx(200 * 160 / 195)
+    assert cv.likely_hours == tuple(range(11, 19))
+    assert not cv.capped
 
 
 def test_scaled_profile_has_mda8_at_the_limit() -> None:
-    cv = critical_value_ugm3(bell())
+    cv = critical_value_ugm3(bell(width=5.0))
+    assert not cv.capped
     assert mda8_ugm3(cv.scaled_profile_ugm3) == pytest.approx(160.0, abs=1e-9)
     assert max(cv.scaled_profile_ugm3) == pytest.approx(cv.critical_value_ugm3)
     assert cv.peak_hour == 15
@@ -65,9 +96,10 @@ def test_scaled_profile_has_mda8_at_the_limit() -> None:
 
 def test_sharper_peak_allows_higher_critical_value() -> None:
     assert (
-        critical_value_ugm3(bell(width=2.0)).critical_value_ugm3
-        > critical_value_ugm3(bell(width=5.0)).critical_value_ugm3
+        critical_value_ugm3(bell(width=2.0)).uncapped_ugm3
+        > critical_value_ugm3(bell(width=5.0)).uncapped_ugm3
     )
+    assert critical_value_ugm3(bell(width=2.0)).critical_value_ugm3 == 200.0
 
 
 @given(
@@ -84,6 +116,7 @@ def test_critical_value_depends_on_shape_only(shape: list[float], factor: float)
     )
     assert mda8_ugm3(cv.scaled_profile_ugm3) == pytest.approx(160.0, rel=1e-9)
     assert cv.critical_value_ugm3 >= 160.0 - 1e-9  # the peak is at least the best 8-h mean
+    assert cv.critical_value_ugm3 == pytest.approx(min(max(cv.scaled_profile_ugm3), 200.0))
 
 
 @pytest.mark.parametrize(
@@ -126,12 +159,16 @@ def test_hand_computed_evening_update() -> None:
     assert now.observed_mda8_ugm3 == 150.0
     assert now.peak_hour is None and now.likely_hours == ()
     # with a falling forecast 100, 80, 60, 40 for 20..23 h the scale is set by the window
-    # 14..21: 6 hours of 150 and 100k + 80k <= 1280 -> k = 380/180
+    # 14..21: 6 hours of 150 and 100k + 80k <= 1280 -> k = 380/180; 211 is capped at 200
     shape = profile({20: 100.0, 21: 80.0, 22: 60.0, 23: 40.0})
     now = intraday_critical_value_ugm3(observed, 20, forecast_profile_ugm3=shape)
-    assert now.critical_value_ugm3 == pytest.approx(100.0 * 380 / 180)
+    assert now.critical_value_ugm3 == 200.0
+    uncapped = intraday_critical_value_ugm3(
+        observed, 20, forecast_profile_ugm3=shape, one_hour_limit_ugm3=1e9
+    )
+    assert uncapped.critical_value_ugm3 == pytest.approx(100.0 * 380 / 180)
     assert now.peak_hour == 20
-    assert now.likely_hours == (20,)
+    assert now.likely_hours == ()  # the forecast 100 does not reach it
     assert now.remaining_level_ugm3 == pytest.approx(170.0)
 
 
@@ -139,7 +176,7 @@ def test_higher_observed_hours_lower_the_critical_value() -> None:
     p = bell()
     low = intraday_critical_value_ugm3(p[:15] * 0.8, 15, forecast_profile_ugm3=p)
     high = intraday_critical_value_ugm3(p[:15] * 1.3, 15, forecast_profile_ugm3=p)
-    assert high.critical_value_ugm3 < low.critical_value_ugm3
+    assert high.remaining_level_ugm3 < low.remaining_level_ugm3
 
 
 def test_already_exceeded() -> None:
@@ -222,6 +259,9 @@ def test_open_update_brings_mda8_exactly_to_the_limit(
     assert now.remaining_level_ugm3 is not None and now.critical_value_ugm3 is not None
     level_day = np.concatenate([obs, np.full(24 - hours_observed, now.remaining_level_ugm3)])
     assert mda8_ugm3(level_day) == pytest.approx(160.0, rel=1e-9)
+    assert now.critical_value_ugm3 <= 200.0
+    if now.critical_value_ugm3 == 200.0:
+        return  # capped by the 1-hour limit
     k = now.critical_value_ugm3 / p[hours_observed:].max()
     scaled = np.concatenate([obs, k * p[hours_observed:]])
     assert mda8_ugm3(scaled) == pytest.approx(160.0, rel=1e-9)
@@ -251,7 +291,7 @@ def test_critical_value_frame() -> None:
     assert by_area.loc["district", "critical_value_ugm3"] == pytest.approx(
         critical_value_ugm3(bell()).critical_value_ugm3
     )
-    assert by_area.loc["district", "likely_hours"] == [14, 15, 16]
+    assert by_area.loc["district", "likely_hours"] == []  # q50 peaks at 160, below it
     assert by_area.loc["north", "critical_value_ugm3"] == pytest.approx(160.0)
     assert np.isnan(by_area.loc["south", "critical_value_ugm3"])
     assert by_area.loc["south", "peak_hour"] == -1

@@ -197,7 +197,7 @@ def test_quality_flags_stored_and_valid_only(db_url, tmp_path):
     assert np.isnan(valid["pm25"].iloc[5]) and valid["pm25"].notna().sum() == 23
 
 
-def test_stuck_run_across_two_files_reflags_stored_hours(db_url, tmp_path):
+def test_stuck_run_across_two_files_is_seen_and_older_hours_keep_their_flags(db_url, tmp_path):
     engine = engine_for(db_url)
     header = "station,time,o3"
     first = [f"S1,2015-06-01T{h:02d}:00:00+08:00,{84 if h >= 18 else 40 + h}" for h in range(24)]
@@ -211,18 +211,60 @@ def test_stuck_run_across_two_files_reflags_stored_hours(db_url, tmp_path):
         engine, "2015-05-31T16:00Z", "2015-06-02T16:00Z", valid_only=False, with_flags=True
     )
     assert flags["o3_qc"].eq(0).all()  # 6 equal hours: not yet stuck
-    second = [f"S1,2015-06-02T{h:02d}:00:00+08:00,{84 if h < 6 else 50 + h}" for h in range(24)]
+    second = [f"S1,2015-06-02T{h:02d}:00:00+08:00,{84 if h < 8 else 50 + h}" for h in range(24)]
     report = ingest_frame(
         engine,
         read_observations(obs_csv(tmp_path, second, "b.csv", header=header)),
         source="obs",
         file_label="b.csv",
     )
-    assert report.reflagged == 6 and report.new == 24
+    # The run reaches 12 hours at 05:00 of the second day; causal flags leave the stored
+    # hours of the first day as they were when they arrived.
+    assert report.reflagged == 0 and report.new == 24
     flags = load_hourly(
         engine, "2015-05-31T16:00Z", "2015-06-02T16:00Z", valid_only=False, with_flags=True
     )
-    assert flags["o3_qc"].tolist() == [0] * 18 + [2] * 12 + [0] * 18
+    assert flags["o3_qc"].tolist() == [0] * 29 + [2] * 3 + [0] * 16
+
+
+def test_spike_flag_revised_once_when_the_next_hour_arrives(db_url, tmp_path):
+    engine = engine_for(db_url)
+    header = "station,time,pm25"
+    values = [30 + h % 3 for h in range(24)]
+    values[23] = 450  # the last hour of the file: no next hour yet
+    first = [f"S1,2015-06-01T{h:02d}:00:00+08:00,{values[h]}" for h in range(24)]
+    ingest_frame(
+        engine,
+        read_observations(obs_csv(tmp_path, first, header=header)),
+        source="obs",
+        file_label="a.csv",
+    )
+    t0, t1 = "2015-05-31T16:00Z", "2015-06-02T16:00Z"
+    assert load_hourly(engine, t0, t1, valid_only=False, with_flags=True)["pm25_qc"].eq(0).all()
+    second = [f"S1,2015-06-02T{h:02d}:00:00+08:00,{31 + h % 2}" for h in range(24)]
+    report = ingest_frame(
+        engine,
+        read_observations(obs_csv(tmp_path, second, "b.csv", header=header)),
+        source="obs",
+        file_label="b.csv",
+    )
+    assert (report.reflagged, report.flag_revisions, report.revisions) == (1, 1, 0)
+    flags = load_hourly(engine, t0, t1, valid_only=False, with_flags=True)["pm25_qc"]
+    assert flags.tolist() == [0] * 23 + [3] + [0] * 24
+    with engine.connect() as conn:
+        rev = conn.execute(
+            text("SELECT variable, old_value, new_value, source, time FROM observation_revisions")
+        ).one()
+    assert (rev[0], rev[1], rev[2]) == ("pm25_qc", 0.0, 3.0) and "b.csv" in rev[3]
+    # A third file of later hours revises nothing more.
+    third = [f"S1,2015-06-03T{h:02d}:00:00+08:00,{32 + h % 2}" for h in range(24)]
+    report = ingest_frame(
+        engine,
+        read_observations(obs_csv(tmp_path, third, "c.csv", header=header)),
+        source="obs",
+        file_label="c.csv",
+    )
+    assert report.reflagged == 0 and report.flag_revisions == 0
 
 
 def test_missing_column_and_bad_values_name_the_line(tmp_path):

@@ -647,7 +647,7 @@ def test_the_intraday_job_passes_the_complete_hours_area_mean_to_the_crossing_ch
             local(2015, 6, 2, 8, 20).astimezone(UTC),
         )
     ]
-    assert out.detail == {"district": {"hours_observed": 8, "event": None}}
+    assert out.detail == {"district": {"hours_observed": 8, "event": None, "exceedance_events": []}}
     # the next hour reuses the forecast it loaded: the stored run has not changed
     clock.set(local(2015, 6, 2, 9, 20))
     runner = job_runner(sqlite_url, clock, ctx)

@@ -182,3 +182,158 @@ def test_stored_weather_forecasts_issued_after_issue_time_are_ignored(
     ingest_met_forecasts(engine, late, source="test", file_label="met-late")
     second = make_forecast(engine, ISSUE, met="stored", bundle=bundle)
     pd.testing.assert_frame_equal(first.values, second.values)
+
+
+# --- the whole path: ingest (quality control) -> store -> features -> training -> forecast
+
+
+def _store_with(hourly: pd.DataFrame, stations: pd.DataFrame, url: str):
+    from aqcast.service.ingest import ingest_frame
+    from aqcast.service.store import engine_for
+
+    engine = engine_for(url)
+    ingest_frame(
+        engine,
+        hourly,
+        source="test",
+        file_label="whole-series",
+        stations=stations[["station", "name", "lat", "lon"]],
+        refresh_daily=False,
+        tz=TZ,
+    )
+    return engine
+
+
+@pytest.mark.slow
+def test_tripling_everything_after_a_cut_changes_no_earlier_forecast_bit_for_bit(
+    tmp_path, monkeypatch
+):
+    """The issue's experiment on a synthetic network with sensor quirks (spikes, stuck
+    runs, outages): two stores, one of them with every observation (pollutants and
+    weather) from the cut on multiplied by three, each loaded as one whole series. Every
+    forecast of a replay whose target days end before the cut, with its monthly
+    trainings, is identical bit for bit; so are the quality flags before the cut."""
+    from aqcast.models.evaluation import run_hindcast
+    from aqcast.service.observations import load_hourly
+    from aqcast.service.store import migrate
+
+    net = synthetic_network(3, "2013-01-01", "2013-06-20", seed=11, quirks=QuirkRates())
+    cut = local_midnight_utc(date(2013, 6, 1), TZ)
+    # A sensor stuck from 8 hours before the cut to 8 hours after: flagging the whole run
+    # once it is long enough (as a non-causal test would) re-flags hours before the cut.
+    hourly = net.hourly.copy()
+    stuck = (
+        (hourly["station"] == hourly["station"].iloc[0])
+        & (hourly["time"] >= cut - pd.Timedelta(hours=8))
+        & (hourly["time"] < cut + pd.Timedelta(hours=8))
+    )
+    hourly.loc[stuck, "o3"] = 77.0
+    net = type(net)(stations=net.stations, hourly=hourly, quirks=net.quirks)
+    tripled = net.hourly.copy()
+    late = tripled["time"] >= cut
+    cols = [c for c in tripled.columns if c not in ("station", "time")]
+    tripled.loc[late, cols] = tripled.loc[late, cols] * 3.0
+    monkeypatch.setattr(
+        "aqcast.models.train.load_training_config",
+        lambda path=None: load_training_config().model_copy(
+            update={"max_rounds": 30, "min_rounds": 10}
+        ),
+    )
+    engines = []
+    for name, frame in (("a", net.hourly), ("b", tripled)):
+        url = f"sqlite:///{tmp_path / name}.db"
+        migrate(url)
+        engines.append(_store_with(frame, net.stations, url))
+    fa, fb = (load_hourly(e, "2013-01-01", cut, valid_only=False, with_flags=True) for e in engines)
+    pd.testing.assert_frame_equal(fa, fb, check_exact=True)
+    assert (fa.filter(like="_qc") == 3).to_numpy().sum() > 0  # spikes were judged
+    after_a, after_b = (
+        load_hourly(e, cut, "2013-06-21", valid_only=False, with_flags=True) for e in engines
+    )
+    assert not after_a.equals(after_b)
+
+    runs = [
+        run_hindcast(e, date(2013, 4, 20), date(2013, 5, 27), train_from=date(2013, 1, 1))
+        for e in engines
+    ]
+    assert len(runs[0].meta["trainings"]) == 2
+    pd.testing.assert_frame_equal(runs[0].rows, runs[1].rows, check_exact=True)
+
+
+def test_a_spike_in_the_last_hour_before_issue_was_valid_at_issue_time(sqlite_url):
+    """The spike test of 06:00 needs 07:00, which arrives after the 07:00 issue: the
+    forecast (and a replay) sees the 06:00 value as it was then; the day's statistics,
+    computed later, leave it out."""
+    from aqcast.models.inputs import load_inputs
+    from aqcast.service.config_files import load_areas
+    from aqcast.service.store import engine_for
+
+    net = synthetic_network(2, "2013-04-01", "2013-05-25", seed=4, quirks=NO_QUIRKS)
+    hourly = net.hourly.copy()
+    six = issue_time_utc(ISSUE, TZ, pd.Timestamp("06:00").time())
+    at = (hourly["time"] == six) & (hourly["station"] == hourly["station"].iloc[0])
+    hourly.loc[at, "pm25"] = hourly.loc[at, "pm25"] + 900.0
+    engine = engine_for(sqlite_url)
+    _store_with(hourly, net.stations, sqlite_url)
+    from aqcast.service.observations import load_hourly
+
+    stored = load_hourly(
+        engine, six, six + pd.Timedelta(hours=1), valid_only=False, with_flags=True
+    )
+    assert (stored["pm25_qc"] == 3).sum() == 1  # judged a spike once 07:00 arrived
+    inputs = load_inputs(
+        engine,
+        [ISSUE],
+        spec=load_feature_spec(),
+        tz=TZ,
+        issue_time=pd.Timestamp("07:00").time(),
+        areas=load_areas(),
+        met="none",
+    )
+    t = inputs.table
+    row = t[(t["entity"] == hourly["station"].iloc[0]) & (t["lead_days"] == 0)].iloc[0]
+    assert row["pm25_morning_last"] == pytest.approx(float(hourly.loc[at, "pm25"].iloc[0]))
+
+
+@pytest.mark.slow
+def test_tripling_the_real_data_after_a_cut_changes_no_earlier_forecast(
+    beijing_dir, tmp_path, monkeypatch
+):
+    """The same experiment on two real PRSA stations (three years each, loaded whole):
+    flags before the cut and a replay whose target days end before it are identical."""
+    from aqcast.models.evaluation import run_hindcast
+    from aqcast.service.observations import load_hourly
+    from aqcast.service.sources.prsa import read_prsa, read_prsa_stations
+    from aqcast.service.store import migrate
+
+    files = sorted(beijing_dir.glob("PRSA_Data_*.csv"))[:2]
+    hourly = pd.concat([read_prsa(f) for f in files], ignore_index=True)
+    meta = read_prsa_stations(beijing_dir / "stations.csv")
+    meta = meta[meta["station"].isin(hourly["station"].unique())]
+    if "name" not in meta.columns:
+        meta = meta.assign(name=meta["station"])
+    cut = local_midnight_utc(date(2015, 7, 1), TZ)
+    tripled = hourly.copy()
+    late = tripled["time"] >= cut
+    cols = [c for c in tripled.columns if c not in ("station", "time")]
+    tripled.loc[late, cols] = tripled.loc[late, cols] * 3.0
+    monkeypatch.setattr(
+        "aqcast.models.train.load_training_config",
+        lambda path=None: load_training_config().model_copy(
+            update={"max_rounds": 30, "min_rounds": 10}
+        ),
+    )
+    engines = []
+    for name, frame in (("a", hourly), ("b", tripled)):
+        url = f"sqlite:///{tmp_path / name}.db"
+        migrate(url)
+        engines.append(_store_with(frame, meta, url))
+    fa, fb = (load_hourly(e, "2015-01-01", cut, valid_only=False, with_flags=True) for e in engines)
+    pd.testing.assert_frame_equal(fa, fb, check_exact=True)
+    runs = [
+        run_hindcast(
+            e, date(2015, 6, 1), date(2015, 6, 26), retrain="none", train_from=date(2014, 6, 1)
+        )
+        for e in engines
+    ]
+    pd.testing.assert_frame_equal(runs[0].rows, runs[1].rows, check_exact=True)

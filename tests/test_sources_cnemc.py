@@ -200,13 +200,19 @@ def test_rolling_statistics_reproduce_the_platform_columns_and_the_daily_ones():
         step = 0.1 if stat.startswith("co") else 1.0
         diff = (pub[stat] - ours[stat].reindex(pub.index))[both].abs()
         assert diff.max() <= step / 2 + 1e-9, stat
-    # at the 24:00 row the rolling values are the day's statistics
+    # at the 24:00 row the rolling values are the day's statistics, which are stored
+    # rounded as reported (HJ 663: integers for ug/m3)
     daily = daily_statistics(hourly, "Asia/Shanghai")
     d = daily.set_index(["station", "day", "variable"])["value"]
     last = ours.loc[("1015A", pd.Timestamp("2024-07-01 15:00", tz="UTC"))]
-    assert last["o3_8h_24h"] == pytest.approx(d[("1015A", date(2024, 7, 1), "o3_mda8")])
-    assert last["pm25_24h"] == pytest.approx(d[("1015A", date(2024, 7, 1), "pm25_24h")])
-    assert last["o3_24h"] == pytest.approx(d[("1015A", date(2024, 7, 1), "o3_1h_max")])
+    for rolling, day_stat in [
+        ("o3_8h_24h", "o3_mda8"),
+        ("pm25_24h", "pm25_24h"),
+        ("o3_24h", "o3_1h_max"),
+    ]:
+        assert last[rolling] == pytest.approx(d[("1015A", date(2024, 7, 1), day_stat)], abs=0.5), (
+            rolling
+        )
     r = row_at(by_hour, datetime(2024, 7, 2), "1015A")
     assert r["o3_8h_24h"] == round(d[("1015A", date(2024, 7, 1), "o3_mda8")])
 

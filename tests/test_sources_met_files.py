@@ -141,3 +141,109 @@ def test_forecast_csv(tmp_path):
     )
     with pytest.raises(InputError, match="line 1, field 'o3'"):
         read_met_forecast_csv(p)
+
+
+GRIB_LATS = np.arange(41.0, 38.99, -0.25)  # north to south, as a weather service writes it
+GRIB_LONS = np.arange(115.5, 117.51, 0.25)
+
+
+def grib_value(short: str, step: int, lat, lon):
+    """A field linear in latitude and longitude (bilinear interpolation is then exact)."""
+    base = {"2t": 290.0, "2d": 280.0, "10u": 3.0, "10v": -4.0, "sp": 101_000.0, "tp": 0.0}
+    if short == "tp":  # accumulated since the run's start: 1 mm an hour [m]
+        return np.zeros_like(lat * lon) + 0.001 * step
+    return base[short] + step + 0.5 * (lat - 40.0) + 0.2 * (lon - 116.0)
+
+
+def write_grib2(path: Path, steps=(0, 1, 2, 3)) -> Path:
+    """A small GRIB2 file of a 12 UTC run written with ecCodes from its GRIB2 sample:
+    2-m temperature and dew point, 10-m wind, surface pressure, total precipitation."""
+    eccodes = pytest.importorskip("eccodes")
+    lat2d, lon2d = np.meshgrid(GRIB_LATS, GRIB_LONS, indexing="ij")
+    fields = [
+        ("2t", "heightAboveGround", 2),
+        ("2d", "heightAboveGround", 2),
+        ("10u", "heightAboveGround", 10),
+        ("10v", "heightAboveGround", 10),
+        ("sp", "surface", 0),
+        ("tp", "surface", 0),
+    ]
+    grid = {
+        "Ni": len(GRIB_LONS),
+        "Nj": len(GRIB_LATS),
+        "latitudeOfFirstGridPointInDegrees": float(GRIB_LATS[0]),
+        "longitudeOfFirstGridPointInDegrees": float(GRIB_LONS[0]),
+        "latitudeOfLastGridPointInDegrees": float(GRIB_LATS[-1]),
+        "longitudeOfLastGridPointInDegrees": float(GRIB_LONS[-1]),
+        "iDirectionIncrementInDegrees": 0.25,
+        "jDirectionIncrementInDegrees": 0.25,
+        "dataDate": 20150601,
+        "dataTime": 1200,
+    }
+    with path.open("wb") as fh:
+        for step in steps:
+            for short, level_type, level in fields:
+                h = eccodes.codes_grib_new_from_samples("regular_ll_sfc_grib2")
+                for key, value in grid.items():
+                    eccodes.codes_set(h, key, value)
+                eccodes.codes_set(h, "typeOfLevel", level_type)
+                eccodes.codes_set(h, "level", level)
+                eccodes.codes_set(h, "shortName", short)
+                eccodes.codes_set(h, "stepUnits", "h")
+                if short == "tp":
+                    eccodes.codes_set(h, "stepType", "accum")
+                    eccodes.codes_set(h, "startStep", 0)
+                    eccodes.codes_set(h, "endStep", step)
+                else:
+                    eccodes.codes_set(h, "step", step)
+                eccodes.codes_set_values(h, grib_value(short, step, lat2d, lon2d).ravel())
+                eccodes.codes_write(h, fh)
+                eccodes.codes_release(h)
+    return path
+
+
+def test_grib2_forecast_interpolated_to_stations(tmp_path):
+    path = write_grib2(tmp_path / "ifs.grib2")
+    out = read_met_forecast_grid(path, STATIONS, method="bilinear")
+    assert len(out) == 2 * 4
+    assert not list(tmp_path.glob("*.idx"))  # no index file left beside the input
+    a = out[out["station"] == "A"].reset_index(drop=True)
+    assert a["issued_at"].eq(pd.Timestamp("2015-06-01T12:00Z")).all()
+    assert a["valid_at"].tolist() == list(pd.date_range("2015-06-01T12:00Z", periods=4, freq="h"))
+    lat, lon = 40.1, 116.3
+    steps = np.arange(4)
+    np.testing.assert_allclose(a["temp_air"], grib_value("2t", steps, lat, lon) - 273.15, atol=1e-3)
+    np.testing.assert_allclose(a["dewpoint"], grib_value("2d", steps, lat, lon) - 273.15, atol=1e-3)
+    np.testing.assert_allclose(a["pressure"], grib_value("sp", steps, lat, lon) / 100.0, atol=0.02)
+    u, v = grib_value("10u", steps, lat, lon), grib_value("10v", steps, lat, lon)
+    np.testing.assert_allclose(a["wind_speed"], np.hypot(u, v), atol=1e-3)
+    np.testing.assert_allclose(
+        a["wind_direction"], np.mod(270 - np.degrees(np.arctan2(v, u)), 360), atol=0.05
+    )
+    # Accumulated precipitation becomes hourly amounts: 0 at the start, then 1 mm an hour.
+    np.testing.assert_allclose(a["precipitation"], [0.0, 1.0, 1.0, 1.0], atol=1e-3)
+
+
+def test_ingest_met_forecast_command_reads_grib2(tmp_path, sqlite_url):
+    from typer.testing import CliRunner
+
+    from aqcast.service.cli import app
+    from aqcast.service.ingest import upsert_stations
+    from aqcast.service.observations import load_met_forecasts
+    from aqcast.service.store import engine_for
+
+    engine = engine_for(sqlite_url)
+    with engine.begin() as conn:
+        upsert_stations(conn, ["A", "B"], STATIONS, source="test", label="stations")
+    path = write_grib2(tmp_path / "run.grib2")
+    r = CliRunner().invoke(app, ["ingest", "met-forecast", str(path)])
+    assert r.exit_code == 0, r.output
+    assert "8 forecast rows: 8 new" in r.output
+    stored = load_met_forecasts(
+        engine, "2015-06-02T00:00Z", "2015-06-01T12:00Z", "2015-06-01T16:00Z"
+    )
+    assert len(stored) == 8 and stored["temp_air"].notna().all()
+    bad = tmp_path / "bad.grib2"
+    bad.write_bytes(b"GRIB not really")
+    r = CliRunner().invoke(app, ["ingest", "met-forecast", str(bad)])
+    assert r.exit_code != 0 and "bad.grib2" in r.output and "Traceback" not in r.output

@@ -245,6 +245,7 @@ def test_the_hourly_job_pulls_mapped_stations_into_the_store(sqlite_url):
         openaq_base_url="https://api.openaq.test/v3",
         openaq_lookback_hours=5,
         open_meteo_forecast_url="",
+        open_meteo_air_quality_url="",
     )
     server = Server()
     engine = engine_for(sqlite_url)

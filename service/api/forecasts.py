@@ -9,6 +9,7 @@ import math
 from datetime import date, datetime
 from typing import Annotated, Literal
 
+import pandas as pd
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -85,6 +86,11 @@ class CriticalValuePublic(BaseModel):
     likely_hours: list[int]
 
 
+class RemainingHourLimitPublic(BaseModel):
+    hour: int = Field(description="Local hour (start of the hour).")
+    max_ugm3: float | None = Field(description="[ug/m3]")
+
+
 class IntradayCriticalValuePublic(BaseModel):
     area: str
     day: date
@@ -107,6 +113,24 @@ class IntradayCriticalValuePublic(BaseModel):
     )
     peak_hour: int | None
     likely_hours: list[int]
+    p_mda8_exceed: float | None = Field(
+        None,
+        description="P(MDA8 > 160 | the hours observed so far), calibrated; null for a run "
+        "made without the hourly O3 model. docs/critical_value.md.",
+    )
+    exceedance_status: Literal["exceeded", "near_certain", "controllable", "no_risk"] | None = (
+        Field(
+            None,
+            description="exceeded 已超标, near_certain 基本确定超标, controllable 仍可控, "
+            "no_risk 已无超标风险 (thresholds in campaign.yaml `intraday`).",
+        )
+    )
+    exceedance_status_zh: str | None = None
+    remaining_hour_limits: list[RemainingHourLimitPublic] = Field(
+        default_factory=list,
+        description="Per remaining hour: the highest O3 it may reach with MDA8 still at or "
+        "below 160, the other remaining hours at their forecast (null: none keeps it).",
+    )
 
 
 class OzoneOutlookPublic(BaseModel):
@@ -324,6 +348,7 @@ def get_intraday(
         raise ApiError(404, str(exc).strip("'\"")) from None
     shape = [float(r.get("q50") or 0.0) for r in profile]
     upd = intraday_critical_value_ugm3(observed, len(observed), forecast_profile_ugm3=shape)
+    prob = _intraday_probability(run, observed, profile)
     return IntradayCriticalValuePublic(
         area=area,
         day=issue_date,
@@ -336,7 +361,33 @@ def get_intraday(
         critical_value_ugm3=_finite(upd.critical_value_ugm3),
         peak_hour=upd.peak_hour,
         likely_hours=[int(h) for h in upd.likely_hours or []],
+        **prob,
     )
+
+
+def _intraday_probability(run: ForecastRun, observed: list[float], profile: list[dict]) -> dict:
+    from aqcast.alerts.campaign import load_campaign
+    from aqcast.features.intraday import STATUS_ZH
+    from aqcast.models.hourly import intraday_update
+
+    levels = load_campaign().intraday
+    frame = pd.DataFrame(profile).reindex(columns=["hour", "q10", "q50", "q90"]).astype(float)
+    upd = intraday_update(
+        observed,
+        frame,
+        (run.payload or {}).get("intraday") or {},
+        near_certain=levels.near_certain,
+        no_risk=levels.no_risk,
+    )
+    return {
+        "p_mda8_exceed": None if upd.p_mda8_exceed is None else round(upd.p_mda8_exceed, 3),
+        "exceedance_status": upd.status,
+        "exceedance_status_zh": STATUS_ZH.get(upd.status) if upd.status else None,
+        "remaining_hour_limits": [
+            RemainingHourLimitPublic(hour=h, max_ugm3=_finite(v))
+            for h, v in sorted(upd.remaining_hour_limits_ugm3.items())
+        ],
+    }
 
 
 def _hour(record: dict) -> int:

@@ -185,6 +185,7 @@ def page_context(
         key=lambda r: int(r["hour"]),
     )
     chart = None
+    observed, probability_text = _intraday_view(session, settings, run, area, day, now, t, lang)
     if hourly:
         chart = o3_chart_svg(
             [int(r["hour"]) for r in hourly],
@@ -201,7 +202,10 @@ def page_context(
                 band=t["band"],
                 critical=t["critical_short"],
                 likely=t["likely"],
+                observed=t["observed"],
             ),
+            observed_ugm3=observed,
+            probability_text=probability_text,
         )
     risk = [
         {**r, "adverse_names": _adverse_names(r, lang)}
@@ -306,6 +310,55 @@ def _verification(session: Session, day: date, area: str, lang: str) -> dict:
     for row in v["exceedances"]:
         row["name"] = t[f"verif_{row['variable']}"]
     return v
+
+
+def _intraday_view(
+    session: Session,
+    settings: Settings,
+    run: Any,
+    area: str,
+    day: date,
+    now: datetime,
+    t: dict,
+    lang: str,
+) -> tuple[list[float] | None, str | None]:
+    """On the day itself: the area's hours observed so far and the current probability
+    that MDA8 exceeds 160 (models.hourly.intraday_update); nothing on other days."""
+    import pandas as pd
+
+    from aqcast.alerts.campaign import load_campaign
+    from aqcast.features.intraday import STATUS_EN, STATUS_ZH
+    from aqcast.models.hourly import intraday_update
+    from aqcast.service.observations import observed_area_o3_hours
+
+    if local_today(settings, now) != day:
+        return None, None
+    try:
+        observed = observed_area_o3_hours(
+            session.connection(), area, day, settings.timezone, until=now.replace(tzinfo=UTC)
+        )
+    except KeyError:
+        return None, None
+    profile = [
+        r
+        for r in select_records(payload_records(run, "hourly_o3"), area=area, target_date=day)
+        if not r.get("station")
+    ]
+    payload = (run.payload or {}).get("intraday") or {}
+    if not observed or len(profile) != 24 or not payload:
+        return observed or None, None
+    frame = pd.DataFrame(profile).reindex(columns=["hour", "q10", "q50", "q90"]).astype(float)
+    levels = load_campaign().intraday
+    upd = intraday_update(
+        observed, frame, payload, near_certain=levels.near_certain, no_risk=levels.no_risk
+    )
+    if upd.p_mda8_exceed is None or upd.status is None:
+        return observed, None
+    words = STATUS_ZH if lang == "zh" else STATUS_EN
+    text = t["p_now"].format(
+        hour=len(observed), pct=round(100 * upd.p_mda8_exceed), status=words[upd.status]
+    )
+    return observed, text
 
 
 def advisory_view(payload: dict, lang: str) -> dict:

@@ -30,7 +30,9 @@ from aqcast.service.webhooks import subscriptions as ops
 router = APIRouter(tags=["subscriptions"])
 
 EnterpriseKey = Annotated[ApiKey, Depends(require_role("enterprise", "admin"))]
-EventType = Literal["prompt", "advisory", "warning", "critical_value_crossed", "test"]
+EventType = Literal[
+    "prompt", "advisory", "warning", "critical_value_crossed", "ozone_exceedance_risk", "test"
+]
 Language = Literal["zh", "en"]
 Format = Literal["standard", "wecom", "dingtalk"]
 RobotSecret = Annotated[str, Field(min_length=4, max_length=256, pattern=r"^[\x21-\x7e]+$")]

@@ -21,6 +21,7 @@ class ChartLabels:
     band: str
     critical: str
     likely: str
+    observed: str = "observed"
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,17 @@ def o3_chart_svg(
     likely_hours: Sequence[int] = (),
     labels: ChartLabels,
     frame: Frame | None = None,
+    observed_ugm3: Sequence[float | None] | None = None,
+    probability_text: str | None = None,
 ) -> str:
-    """SVG of the hourly O3 median (line), its 10-90 % band, the critical value (dashed)
-    and the hours the critical value is most likely reached (shaded)."""
+    """SVG of the hourly O3 median (line), its 10-90 % band, the critical value (dashed),
+    the hours the critical value is most likely reached (shaded), and, during the day,
+    the hours observed so far (dots, hour 0 first) and the current probability text."""
     f = frame or Frame()
     hours = [int(h) for h in hours]
+    observed = [(h, v) for h, v in enumerate(observed_ugm3 or []) if _finite(v)]
     highs = [v for v in [*q50_ugm3, *(q90_ugm3 or [])] if _finite(v)]
+    highs += [float(v) for _h, v in observed]  # type: ignore[arg-type]
     if _finite(critical_value_ugm3):
         highs.append(float(critical_value_ugm3))  # type: ignore[arg-type]
     y_max = nice_ceiling(max(highs, default=0.0) * 1.08)
@@ -161,7 +167,18 @@ def o3_chart_svg(
             f'font-size="13" fill="#cb181d">{escape(labels.critical)} '
             f"{float(critical_value_ugm3):.0f}</text>"  # type: ignore[arg-type]
         )
-    out.append(_legend(f, labels))
+    # observed hours so far
+    for h, v in observed:
+        out.append(
+            f'<circle class="observed" cx="{x(h):.1f}" cy="{y(float(v)):.1f}" r="3.5" '  # type: ignore[arg-type]
+            f'fill="#252525"/>'
+        )
+    if probability_text:
+        out.append(
+            f'<text class="probability" x="{f.left + 8:.1f}" y="{f.top + 16:.1f}" '
+            f'font-size="13" fill="#252525">{escape(probability_text)}</text>'
+        )
+    out.append(_legend(f, labels, with_observed=bool(observed)))
     out.append(
         f'<rect x="{f.left:.1f}" y="{f.top:.1f}" width="{f.plot_w:.1f}" height="{f.plot_h:.1f}" '
         f'fill="none" stroke="#888" stroke-width="1"/>'
@@ -186,9 +203,17 @@ def _band_runs(
     return [r for r in runs if len(r) > 1]
 
 
-def _legend(f: Frame, labels: ChartLabels) -> str:
+def _legend(f: Frame, labels: ChartLabels, with_observed: bool = False) -> str:
     lx = f.left + f.plot_w + 12
-    ly = f.top + f.plot_h - 50  # low on the right: the critical label sits high
+    ly = f.top + f.plot_h - (70 if with_observed else 50)  # low: the critical label sits high
+    extra = (
+        [
+            f'<circle cx="{lx + 11:.1f}" cy="{ly + 59:.1f}" r="3.5" fill="#252525"/>',
+            f'<text x="{lx + 28:.1f}" y="{ly + 63:.1f}">{escape(labels.observed)}</text>',
+        ]
+        if with_observed
+        else []
+    )
     return "\n".join(
         [
             '<g class="legend" font-size="12">',
@@ -199,6 +224,7 @@ def _legend(f: Frame, labels: ChartLabels) -> str:
             f'<text x="{lx + 28:.1f}" y="{ly + 23:.1f}">{escape(labels.band)}</text>',
             f'<rect x="{lx:.1f}" y="{ly + 34:.1f}" width="22" height="10" fill="#fde2c8"/>',
             f'<text x="{lx + 28:.1f}" y="{ly + 43:.1f}">{escape(labels.likely)}</text>',
+            *extra,
             "</g>",
         ]
     )

@@ -48,20 +48,44 @@ def train(
     until: str = typer.Option(..., "--until", help="Train on data before this day."),
     start: str | None = typer.Option(None, "--from", help="First issue date used."),
     activate: bool = typer.Option(True, "--activate/--no-activate", help="Make it active."),
+    train_met: str = typer.Option(
+        "observed",
+        "--train-met",
+        help="Weather of the training days: observed, stored (archived forecasts) or "
+        "perturbed (observed plus forecast-like errors).",
+    ),
+    met_error: Path | None = typer.Option(
+        None, "--met-error", help="Weather-error model (YAML) for --train-met perturbed."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the weather errors."),
 ) -> None:
     """Train the forecast models on stored observations before --until and register them."""
-    from aqcast.models.registry import train_and_register
+    from aqcast.models.registry import RegistryError, train_and_register
+    from aqcast.service.config_files import ConfigError
 
+    _choice(train_met, "--train-met", ("observed", "stored", "perturbed"))
     engine = _engine()
     until_d = _date(until, "--until")
     start_d = _date(start, "--from") if start else _first_observation_day(engine)
     t0 = clock.perf_counter()
-    bundle = train_and_register(
-        engine, until=until_d, now=datetime.now(UTC), start=start_d, activate=activate
-    )
+    try:
+        bundle = train_and_register(
+            engine,
+            until=until_d,
+            now=datetime.now(UTC),
+            start=start_d,
+            activate=activate,
+            train_met=train_met,
+            met_error=met_error,
+            seed=seed,
+        )
+    except (RegistryError, ConfigError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(
         f"model {bundle.version}: trained on {bundle.train_start}..{bundle.train_end} "
-        f"in {clock.perf_counter() - t0:.1f} s" + (" (active)" if activate else "")
+        f"in {clock.perf_counter() - t0:.1f} s, training weather {train_met}"
+        + (" (active)" if activate else "")
     )
     for var, m in bundle.metrics.items():
         lead0 = m.get("lead0", {})
@@ -174,7 +198,7 @@ def hindcast(
     end: str = typer.Option(..., "--end", help="Last issue date."),
     out: Path = typer.Option(..., "--out", help="Hindcast CSV to write."),
     alerts_out: Path | None = typer.Option(None, "--alerts-out", help="Alerts JSONL."),
-    met: str = typer.Option("observed", "--met", help="observed or stored."),
+    met: str = typer.Option("observed", "--met", help="observed, stored or perturbed."),
     retrain: str = typer.Option("monthly", "--retrain", help="monthly or none."),
     train_from: str | None = typer.Option(None, "--train-from", help="First training day."),
     warning_rules: str | None = typer.Option(
@@ -183,11 +207,35 @@ def hindcast(
     risk_out: Path | None = typer.Option(
         None, "--risk-out", help="P(AQI>200) and adverse-weather flags CSV."
     ),
+    hourly_out: Path | None = typer.Option(
+        None, "--hourly-out", help="Hourly O3 q10/q50/q90 CSV to write."
+    ),
+    critical_out: Path | None = typer.Option(
+        None, "--critical-out", help="Ozone critical values CSV to write."
+    ),
+    intraday_out: Path | None = typer.Option(
+        None, "--intraday-out", help="Intraday P(MDA8 > 160) CSV to write."
+    ),
+    met_error: Path | None = typer.Option(
+        None, "--met-error", help="Weather-error model (YAML) for --met perturbed."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the weather errors (--met perturbed)."),
+    train_met: str | None = typer.Option(
+        None,
+        "--train-met",
+        help="Weather of the training rows: observed, perturbed or stored "
+        "(default: perturbed with --met perturbed, else observed).",
+    ),
 ) -> None:
     """Replay issue dates with only the data known at each issue time."""
     from aqcast.models.evaluation import run_hindcast
+    from aqcast.service.config_files import ConfigError
 
-    _choice(met, "--met", ("observed", "stored"))
+    _choice(met, "--met", ("observed", "stored", "perturbed"))
+    if train_met is not None:
+        _choice(train_met, "--train-met", ("observed", "stored", "perturbed"))
+    if met_error is not None and "perturbed" not in (met, train_met):
+        raise typer.BadParameter("--met-error needs --met perturbed or --train-met perturbed")
     _choice(retrain, "--retrain", ("monthly", "none"))
     rules = _warning_rules(warning_rules) if warning_rules else None
     d1, d2 = _date(start, "--start"), _date(end, "--end")
@@ -195,20 +243,57 @@ def hindcast(
         raise typer.BadParameter(f"--end {d2} is before --start {d1}")
     engine = _engine()
     d0 = _date(train_from, "--train-from") if train_from else _first_observation_day(engine)
-    hc = run_hindcast(engine, d1, d2, met=met, retrain=retrain, train_from=d0)  # type: ignore[arg-type]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    hc.rows.to_csv(tmp, index=False, float_format="%.4g")
-    tmp.replace(out)
+    if "perturbed" in (met, train_met):
+        from aqcast.models.met_error import load_met_error_model
+
+        try:
+            load_met_error_model(met_error)
+        except ConfigError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    extra = {"--hourly-out": hourly_out, "--critical-out": critical_out}
+    extra["--intraday-out"] = intraday_out
+    want_hourly = any(p is not None for p in extra.values())
+    try:
+        hc = run_hindcast(
+            engine,
+            d1,
+            d2,
+            met=met,  # type: ignore[arg-type]
+            retrain=retrain,  # type: ignore[arg-type]
+            train_from=d0,
+            met_error=met_error,
+            seed=seed,
+            train_met=train_met,  # type: ignore[arg-type]
+            hourly=want_hourly,
+        )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    _write_csv(hc.rows, out)
+    if want_hourly:
+        from aqcast.models.hourly_hindcast import (
+            critical_csv_rows,
+            hourly_csv_rows,
+            intraday_csv_rows,
+        )
+
+        frames = {
+            "--hourly-out": hourly_csv_rows,
+            "--critical-out": critical_csv_rows,
+            "--intraday-out": intraday_csv_rows,
+        }
+        for option, path in extra.items():
+            if path is not None:
+                rows = frames[option](hc.hourly)
+                _write_csv(rows, path)
+                typer.echo(f"{option}: {len(rows)} rows -> {path}")
     Path(str(out) + ".meta.json").write_text(json.dumps(hc.meta, indent=1))
     typer.echo(f"hindcast {d1}..{d2}: {len(hc.rows)} rows in {hc.meta['seconds']:.1f} s -> {out}")
     for note in hc.meta["notes"]:
         typer.echo(f"note: {note}")
     if risk_out is not None and hc.risk is not None:
-        risk_out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = risk_out.with_name(risk_out.name + ".tmp")
-        hc.risk.to_csv(tmp, index=False, float_format="%.4g")
-        tmp.replace(risk_out)
+        _write_csv(hc.risk, risk_out)
         typer.echo(f"{len(hc.risk)} risk rows -> {risk_out}")
     if alerts_out is not None:
         _write_alerts(hc.rows, alerts_out, rules)
@@ -223,6 +308,14 @@ def _warning_rules(name: str):  # noqa: ANN202 - alerts.warnings.RuleSet
         return current_campaign().rule_set(name)
     except ConfigError as exc:
         raise typer.BadParameter(f"--warning-rules: {exc}") from None
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write through a temporary file, so a failed write never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_csv(tmp, index=False, float_format="%.4g")
+    tmp.replace(path)
 
 
 def _write_alerts(rows: pd.DataFrame, path: Path, rules=None) -> None:  # noqa: ANN001
@@ -246,6 +339,12 @@ def skill(
     plots: Path | None = typer.Option(
         None, "--plots", help="Write the skill figures (PNG and SVG) into this folder."
     ),
+    compare: Path | None = typer.Option(
+        None,
+        "--compare",
+        help="A second hindcast of the same issue dates (e.g. --met perturbed): scores "
+        "side by side.",
+    ),
 ) -> None:
     """Score a hindcast against the stored observations, beside persistence and climatology."""
     from aqcast.models.evaluation import verify
@@ -254,11 +353,13 @@ def skill(
 
     _choice(fmt, "--format", ("table", "json"))
     hc = _read_hindcast(file, HINDCAST_COLUMNS)
-    meta_path = Path(str(file) + ".meta.json")
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta = _read_meta(file)
     engine = _engine()
     _first_observation_day(engine)  # a clear error when nothing is stored
     v = verify(engine, hc, meta)
+    if compare is not None:
+        _skill_compare(engine, file, v, meta, compare, fmt)
+        return
     header = {"file": str(file), **v.header}
     if plots is not None:
         from aqcast.models.plots import write_skill_plots
@@ -282,6 +383,53 @@ def skill(
             index=False, float_format=lambda x: f"{x:.3g}", na_rep="-"
         )
     )
+
+
+def _read_meta(file: Path) -> dict:
+    meta_path = Path(str(file) + ".meta.json")
+    return json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+
+
+def _mode_label(meta: dict, file: Path) -> str:
+    mode = meta.get("met_mode")
+    return {"observed": "perfect", "perturbed": "perturbed", "stored": "stored"}.get(
+        mode, file.stem
+    )
+
+
+def _skill_compare(engine, file: Path, v, meta: dict, other: Path, fmt: str) -> None:
+    """``aqcast skill A.csv --compare B.csv``: the two hindcasts' scores side by side."""
+    from aqcast.models.evaluation import verify
+    from aqcast.models.hindcast import HINDCAST_COLUMNS
+    from aqcast.models.skill import side_by_side
+
+    hc_b = _read_hindcast(other, HINDCAST_COLUMNS)
+    meta_b = _read_meta(other)
+    a_dates = set(pd.read_csv(file, usecols=["issue_date"])["issue_date"])
+    if set(hc_b["issue_date"]) != a_dates:
+        typer.echo(f"error: {other}: not the issue dates of {file}", err=True)
+        raise typer.Exit(1)
+    vb = verify(engine, hc_b, meta_b)
+    la, lb = _mode_label(meta, file), _mode_label(meta_b, other)
+    if la == lb:
+        la, lb = file.stem, other.stem
+    table = side_by_side(v.scores, vb.scores, la, lb)
+    header = {
+        la: {"file": str(file), **v.header},
+        lb: {"file": str(other), **vb.header},
+    }
+    if fmt == "json":
+        payload = {"header": header, "side_by_side": json.loads(table.to_json(orient="records"))}
+        typer.echo(json.dumps(payload, indent=1, ensure_ascii=False, default=str))
+        return
+    for label, h in header.items():
+        typer.echo(
+            f"# {label}: {h['file']}; met_mode {h['met_mode']}; issue dates {h['issue_dates']}"
+        )
+        for note in h.get("notes", []):
+            typer.echo(f"#   note: {note}")
+    typer.echo(f"# observations: {v.header['observations']}; baselines: {v.header['baselines']}")
+    typer.echo(table.to_string(index=False, float_format=lambda x: f"{x:.3g}", na_rep="-"))
 
 
 def _read_hindcast(file: Path, columns: list[str]) -> pd.DataFrame:

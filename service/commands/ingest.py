@@ -99,7 +99,7 @@ def obs(
 
 @app.command("met-forecast")
 def met_forecast(
-    file: Path = typer.Argument(..., help="CSV (station,issued_at,valid_at,...) or NetCDF"),
+    file: Path = typer.Argument(..., help="CSV (station,issued_at,valid_at,...), NetCDF or GRIB"),
     method: str = typer.Option("bilinear", "--method", help="grid to station: bilinear|nearest"),
     source: str = typer.Option("file", "--source", help="label stored with the forecasts"),
 ) -> None:

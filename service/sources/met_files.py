@@ -1,4 +1,5 @@
-"""Weather forecast files: per-station CSV, and gridded NetCDF (GRIB through cfgrib).
+"""Weather forecast files: per-station CSV, and gridded NetCDF or GRIB (GRIB1/GRIB2 through
+cfgrib and the ecCodes library, both installed from their wheels).
 
 CSV: ``station, issued_at, valid_at`` (ISO 8601 with offset) and any of the weather
 variables of docs/nomenclature.md in its units.
@@ -104,13 +105,38 @@ def _open(path: Path, label: str) -> xr.Dataset:
                 "GRIB needs the cfgrib package and the ecCodes library, which are not "
                 "installed here (pip install cfgrib eccodes); convert to NetCDF or install them",
             )
-        engine = "cfgrib"
-    else:
-        engine = None
+        return _open_grib(path, label)
     try:
-        return xr.open_dataset(path, engine=engine, chunks={})
+        return xr.open_dataset(path, engine=None, chunks={})
     except (OSError, ValueError) as exc:
         raise InputError(label, f"cannot open as a gridded dataset: {exc}") from exc
+
+
+GRIB_KEEP_COORDS = {"time", "step", "valid_time", "latitude", "longitude"}
+
+
+def _open_grib(path: Path, label: str) -> xr.Dataset:
+    """A GRIB file as one dataset. A weather service's file mixes levels (2-m
+    temperature, 10-m wind, surface fields), which cfgrib reads as one dataset per kind
+    of level; their level coordinates are dropped and the fields merged. No index file
+    is written beside the input."""
+    import cfgrib
+
+    try:
+        with xr.set_options(use_new_combine_kwarg_defaults=True):
+            parts = cfgrib.open_datasets(str(path), backend_kwargs={"indexpath": ""})
+    except Exception as exc:  # cfgrib/ecCodes raise their own types for a bad file
+        raise InputError(label, f"cannot read as GRIB: {exc}") from exc
+    if not parts:
+        raise InputError(label, "no GRIB messages in the file")
+    cleaned = [
+        d.drop_vars([c for c in d.coords if c not in GRIB_KEEP_COORDS and d[c].ndim == 0])
+        for d in parts
+    ]
+    try:
+        return xr.merge(cleaned, compat="override", join="outer", combine_attrs="drop_conflicts")
+    except ValueError as exc:
+        raise InputError(label, f"cannot combine the GRIB fields: {exc}") from exc
 
 
 def _units(da: xr.DataArray) -> str:

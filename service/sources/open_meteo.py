@@ -190,3 +190,157 @@ def fetch_air_quality(
         for item, code in zip(items, stations["station"], strict=True)
     ]
     return pd.concat(frames, ignore_index=True)
+
+
+# --- archived forecasts: the Previous Runs and Historical Forecast APIs ----------------
+
+FEED_PREVIOUS_RUNS = "open-meteo previous-runs"
+FEED_HISTORICAL = "open-meteo historical-forecast"
+
+
+def _archive_frames(
+    items: list[dict], stations: pd.DataFrame, mapping: dict[str, str], feed: str
+) -> pd.DataFrame:
+    frames = [
+        _hourly_frame(item, str(code), mapping, feed)
+        for item, code in zip(items, stations["station"], strict=True)
+    ]
+    out = pd.concat(frames, ignore_index=True).rename(columns={"time": "valid_at"})
+    # Hours the archive does not hold come back as nulls: not forecasts, not stored.
+    names = [c for c in out.columns if c not in ("station", "valid_at")]
+    return out[out[names].notna().any(axis=1)] if names else out.iloc[0:0]
+
+
+def fetch_previous_runs(
+    client: httpx.Client,
+    stations: pd.DataFrame,
+    *,
+    start_date: str,
+    end_date: str,
+    days: tuple[int, ...] = (1, 2, 3, 4),
+    base_url: str = "https://previous-runs-api.open-meteo.com/v1/forecast",
+    availability_hours: float = 6.0,
+    timeout_s: float = 60.0,
+    retries: int = 3,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pd.DataFrame:
+    """Archived forecasts from the Previous Runs API: for each valid hour, the value of
+    the run about N days earlier (``<variable>_previous_dayN``), N in ``days``.
+
+    Returns ``station, issued_at, valid_at, <weather vars>`` (UTC), one row per station,
+    valid hour and N. The run behind ``_previous_dayN`` started at least N x 24 h before
+    the valid hour and was published some hours after its start, so ``issued_at`` is
+    ``valid_at - N days + availability_hours``: never earlier than the forecast could be
+    known, so a replay never uses it before its time.
+    """
+    names = [f"{src}_previous_day{n}" for n in days for src in WEATHER_VARIABLES]
+    params = _query(
+        stations,
+        names,
+        {"wind_speed_unit": "ms", "start_date": start_date, "end_date": end_date},
+    )
+    body = get_json(
+        client,
+        base_url,
+        feed=FEED_PREVIOUS_RUNS,
+        params=params,
+        timeout_s=timeout_s,
+        retries=retries,
+        sleep=sleep,
+    )
+    items = _locations(body, len(stations), FEED_PREVIOUS_RUNS)
+    parts = []
+    for n in days:
+        mapping = {f"{src}_previous_day{n}": name for src, name in WEATHER_VARIABLES.items()}
+        frame = _archive_frames(items, stations, mapping, FEED_PREVIOUS_RUNS)
+        issued = frame["valid_at"] - pd.Timedelta(days=n) + pd.Timedelta(hours=availability_hours)
+        frame.insert(1, "issued_at", issued)
+        parts.append(frame)
+    return pd.concat(parts, ignore_index=True)
+
+
+def fetch_historical_forecast(
+    client: httpx.Client,
+    stations: pd.DataFrame,
+    *,
+    start_date: str,
+    end_date: str,
+    base_url: str = "https://historical-forecast-api.open-meteo.com/v1/forecast",
+    availability_hours: float = 6.0,
+    timeout_s: float = 60.0,
+    retries: int = 3,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pd.DataFrame:
+    """Archived forecasts from the Historical Forecast API, which joins the first hours
+    of successive runs into one series: each value is a forecast of lead 0 to a few
+    hours, known only about when its hour is. ``issued_at`` is therefore ``valid_at +
+    availability_hours``: stored for the record (and for comparing with the observed
+    weather), it is never a day-ahead forecast and a replay never uses it as one."""
+    params = _query(
+        stations,
+        list(WEATHER_VARIABLES),
+        {"wind_speed_unit": "ms", "start_date": start_date, "end_date": end_date},
+    )
+    body = get_json(
+        client,
+        base_url,
+        feed=FEED_HISTORICAL,
+        params=params,
+        timeout_s=timeout_s,
+        retries=retries,
+        sleep=sleep,
+    )
+    items = _locations(body, len(stations), FEED_HISTORICAL)
+    frame = _archive_frames(items, stations, WEATHER_VARIABLES, FEED_HISTORICAL)
+    frame.insert(1, "issued_at", frame["valid_at"] + pd.Timedelta(hours=availability_hours))
+    return frame
+
+
+# --- air-quality model forecasts (CAMS) as forecast inputs ------------------------------
+
+AQ_FORECAST_VARIABLES: dict[str, str] = {
+    "pm2_5": "aq_pm25",
+    "pm10": "aq_pm10",
+    "ozone": "aq_o3",
+    "nitrogen_dioxide": "aq_no2",
+}
+
+
+def fetch_air_quality_forecast(
+    client: httpx.Client,
+    stations: pd.DataFrame,
+    *,
+    issued_at: datetime,
+    base_url: str = "https://air-quality-api.open-meteo.com/v1/air-quality",
+    forecast_days: int = 5,
+    timeout_s: float = 20.0,
+    retries: int = 3,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pd.DataFrame:
+    """The air-quality model's hourly forecasts (CAMS through Open-Meteo) at stations, as
+    forecast rows ``station, issued_at, valid_at, aq_pm25, aq_pm10, aq_o3, aq_no2``
+    (ug/m3, UTC): stored like weather forecasts, inputs of the models where present.
+    ``issued_at`` is the time of the request, given by the caller."""
+    params = _query(stations, list(AQ_FORECAST_VARIABLES), {"forecast_days": forecast_days})
+    body = get_json(
+        client,
+        base_url,
+        feed=FEED_AIR,
+        params=params,
+        timeout_s=timeout_s,
+        retries=retries,
+        sleep=sleep,
+    )
+    items = _locations(body, len(stations), FEED_AIR)
+    mapping = {src: AIR_VARIABLES[src] for src in AQ_FORECAST_VARIABLES}
+    frames = [
+        _hourly_frame(item, str(code), mapping, FEED_AIR)
+        for item, code in zip(items, stations["station"], strict=True)
+    ]
+    out = pd.concat(frames, ignore_index=True).rename(columns={"time": "valid_at"})
+    out = out.rename(columns={AIR_VARIABLES[s]: t for s, t in AQ_FORECAST_VARIABLES.items()})
+    at = pd.Timestamp(issued_at)
+    at = at.tz_convert("UTC") if at.tzinfo else at.tz_localize("UTC")
+    out.insert(1, "issued_at", at.as_unit("ns"))
+    names = [c for c in out.columns if c.startswith("aq_")]
+    return out[out[names].notna().any(axis=1)].reset_index(drop=True)

@@ -32,12 +32,13 @@ from aqcast.service.webhooks.payload import LANGUAGES
 from aqcast.service.webhooks.signing import new_secret
 from aqcast.service.webhooks.url_guard import Resolver, check_url, system_resolver
 
-# Event types a subscription may ask for; alerts.engine emits the first four.
+# Event types a subscription may ask for; alerts.engine emits all but "test".
 EVENT_TYPES: tuple[str, ...] = (
     "prompt",
     "advisory",
     "warning",
     "critical_value_crossed",
+    "ozone_exceedance_risk",
     "test",
 )
 STATUSES = ("active", "paused", "disabled")
