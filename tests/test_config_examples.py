@@ -32,7 +32,7 @@ def test_the_tianjin_district_2024_campaign_validates():
     areas = load_areas(EXAMPLE / "areas.yaml")
     assert set(cfg.districts) <= set(areas.areas)  # a district is an area
     plan = cfg.plan("district", 2024)
-    assert plan.warning_rules == "tianjin-2018"
+    assert plan.warning_rules == "mee-2024"
     spans = {c.id: (c.start, c.end) for c in plan.campaigns}
     assert spans == {"summer_ozone": ("06-01", "09-30"), "autumn_winter": ("09-15", "12-31")}
     assert [c.id for c in cfg.running_campaigns("district", date(2024, 7, 1))] == ["summer_ozone"]
