@@ -182,4 +182,4 @@ def test_yesterday_is_read_from_the_stored_day_and_yesterdays_prompt(db_url):
     assert "AQI最高的站点为东四（151）。" in zh and "Highest station: Dongsi (AQI 151)." in en
     assert "昨日预报轻度至中度污染，级别预报准确。" in zh
     assert "超过二级标准限值（160）" in zh
-    assert "最大小时浓度231微克/立方米，达到昨日臭氧临界值（204）。" in zh
+    assert "最大小时浓度231微克/立方米，达到昨日臭氧临界值（200）。" in zh
