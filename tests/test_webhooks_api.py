@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import warnings
 from datetime import UTC, datetime
 
@@ -62,7 +63,26 @@ def client_for(db_url: str, **settings) -> TestClient:
 
 
 def dispatch(db_url: str) -> None:
-    asyncio.run(run_dispatcher(engine_for(db_url), config=CFG, once=True))
+    """Send until nothing is due within the test retry schedule: a ``once`` run stops when
+    nothing is due *now*, which a 10 ms retry may not yet be."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from aqcast.service.tables import Delivery
+
+    for _ in range(50):
+        asyncio.run(run_dispatcher(engine_for(db_url), config=CFG, once=True))
+        soon = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=1)
+        with session_scope(engine_for(db_url)) as s:
+            waiting = s.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .where(Delivery.status == "pending", Delivery.next_attempt_at <= soon)
+            )
+        if not waiting:
+            return
+        time.sleep(0.02)
 
 
 def new_sub(client, headers, url, **kw):
