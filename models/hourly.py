@@ -45,6 +45,13 @@ from aqcast.features.intraday import (
     status_for,
 )
 from aqcast.models.distribution import ResidualModel
+from aqcast.models.intraday_model import (
+    IntradayClassifier,
+    certain_days,
+    intraday_features,
+    train_intraday_classifier,
+    training_rows,
+)
 from aqcast.models.train import lgb_predict
 from aqcast.service.config_files import load_yaml_model
 
@@ -71,6 +78,11 @@ class HourlyConfig(BaseModel):
     intraday_hours: list[int] = list(range(8, 21))
     intraday_samples: int = 300
     calibration_days: int = 1500
+    # "classifier": models.intraday_model (LightGBM on the morning profile and the hours
+    # observed so far); "isotonic": the conditional-Gaussian probability, isotonic-calibrated.
+    intraday_model: Literal["classifier", "isotonic"] = "classifier"
+    # Calendar months of the training days the classifier learns from (empty: all).
+    intraday_months: list[int] = []
 
 
 def load_hourly_config(path: Path | None = None) -> HourlyConfig:
@@ -95,6 +107,7 @@ class HourlyModel:
     # day's MDA8 error; this factor (fitted in training) makes the simulated MDA8 spread
     # match the out-of-fold one on the days that matter (forecast MDA8 >= 100 ug/m3).
     spread_scale: float = 1.0
+    classifier: IntradayClassifier | None = None
 
     def spread(self, q50: np.ndarray, hour: np.ndarray) -> np.ndarray:
         """Error spread [ug/m3] of each hour at its forecast level, times ``spread_scale``."""
@@ -287,7 +300,30 @@ def train_hourly(
         intraday_samples=config.intraday_samples,
     )
     model.calibrators = fit_intraday_calibration(model, rows, oof_morning, config)
+    if config.intraday_model == "classifier":
+        model.classifier = fit_intraday_classifier(model, rows, oof_morning, config)
+        model.metrics["intraday"] = model.classifier.metrics
     return model
+
+
+def fit_intraday_classifier(
+    model: HourlyModel, rows: pd.DataFrame, oof: np.ndarray, config: HourlyConfig
+) -> IntradayClassifier:
+    """The intraday classifier (models.intraday_model) on every training entity-day with a
+    complete out-of-fold profile and a valid observed MDA8, at each hours observed of
+    ``intraday_hours``; folds on alternate calendar months choose its rounds."""
+    keys, pred = _day_matrix(rows, oof)
+    _, obs = _day_matrix(rows, rows["y_o3"].to_numpy(dtype=float))
+    complete = ~np.isnan(pred).any(axis=1) & (np.isnan(obs).sum(axis=1) <= 6)
+    td = pd.to_datetime(keys["k"].str.split("|", n=1).str[1])
+    if config.intraday_months:
+        complete &= td.dt.month.isin(config.intraday_months).to_numpy()
+    pred, obs = np.clip(pred[complete], 0.0, None), obs[complete]
+    sd = model.spread(pred.ravel(), np.tile(np.arange(24), len(pred))).reshape(pred.shape)
+    x, y, day = training_rows(pred, obs, sd, model.correlation, config.intraday_hours)
+    td = td[complete].reset_index(drop=True)
+    fold = ((td.dt.year * 12 + td.dt.month) % 2).to_numpy()[day]
+    return train_intraday_classifier(x, y, fold, config.intraday_hours)
 
 
 def _day_matrix(rows: pd.DataFrame, values: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
@@ -520,15 +556,19 @@ def intraday_table(
     for h_obs in hours or list(range(8, 21)):
         obs = obs_all.copy()
         obs[:, h_obs:] = np.nan  # only the hours stamped before H
-        raw = raw_exceedance(obs, h_obs, q50, sd, model.correlation, draws)
-        p = model.calibrate(raw, h_obs)
-        certain = np.array(
-            [
-                observed_windows_max_ugm3(o, h_obs) > LIMIT + 1e-9
-                or cannot_stay_below(o, h_obs, LIMIT)
-                for o in obs
-            ]
-        )
+        if model.classifier is not None:
+            certain = certain_days(obs, h_obs, LIMIT)
+            p = model.classifier.predict(intraday_features(obs, h_obs, q50, sd, model.correlation))
+        else:
+            raw = raw_exceedance(obs, h_obs, q50, sd, model.correlation, draws)
+            p = model.calibrate(raw, h_obs)
+            certain = np.array(
+                [
+                    observed_windows_max_ugm3(o, h_obs) > LIMIT + 1e-9
+                    or cannot_stay_below(o, h_obs, LIMIT)
+                    for o in obs
+                ]
+            )
         p = np.where(certain, 1.0, p)
         parts.append(
             pd.DataFrame(
@@ -596,6 +636,7 @@ def intraday_payload(model: HourlyModel) -> dict:
         },
         "samples": model.intraday_samples,
         "spread_scale": model.spread_scale,
+        **({"classifier": model.classifier.to_payload()} if model.classifier is not None else {}),
     }
 
 
@@ -653,12 +694,28 @@ def intraday_update(
         return IntradayUpdate(h_obs, None, None, limits)
     sd = spread_from_band(prof["q10"].to_numpy(), prof["q90"].to_numpy())
     sd = sd * float(payload.get("spread_scale", 1.0))
+    corr = np.asarray(payload["correlation"], dtype=float)
+    if payload.get("classifier") and 0 < h_obs < 24:
+        from aqcast.features.intraday import status_for
+
+        if np.any(np.asarray(observed_ugm3[:h_obs], dtype=float) < 0):
+            raise ValueError("observed_ugm3: negative concentration")
+        day = np.full((1, 24), np.nan)
+        day[0, :h_obs] = np.asarray(observed_ugm3[:h_obs], dtype=float)
+        certain = bool(certain_days(day, h_obs, LIMIT)[0])
+        clf = IntradayClassifier.from_payload(payload["classifier"])
+        p = (
+            1.0
+            if certain
+            else float(clf.predict(intraday_features(day, h_obs, q50[None], sd[None], corr))[0])
+        )
+        return IntradayUpdate(h_obs, p, status_for(p, certain, near_certain, no_risk), limits)
     res = exceedance_probability(
         observed_ugm3,
         h_obs,
         q50,
         sd,
-        np.asarray(payload["correlation"], dtype=float),
+        corr,
         near_certain=near_certain,
         no_risk=no_risk,
         calibrate=calibrator_from_payload(payload.get("calibration", {})),

@@ -277,3 +277,28 @@ def test_hourly_hindcast_with_stored_weather_forecasts(sqlite_url, tmp_path, mon
     last = third["issue_date"] == "2013-05-03"
     pd.testing.assert_frame_equal(third[~last], first[~last])
     assert not np.allclose(third.loc[last, "q50"], first.loc[last, "q50"])
+
+
+def test_a_stored_run_gives_the_hindcast_intraday_probability(world):
+    """The intraday update of a stored run (its lead-0 band and the model's payload, the
+    classifier included) gives the probability of the hindcast's intraday rows."""
+    from aqcast.models.hourly import intraday_payload, intraday_update
+
+    net, spec, areas, inputs, daily, hh = world
+    assert hh.model.classifier is not None
+    payload = intraday_payload(hh.model)
+    assert "classifier" in payload
+    obs = observed_o3_frame(inputs.hourly[inputs.hourly["entity"] == "area:district"], TZ)
+    lead0 = hh.hourly[(hh.hourly["entity"] == "area:district") & (hh.hourly["lead_days"] == 0)]
+    ref = intraday_table(hh.model, lead0, obs, hours=[9, 13, 17])
+    checked = 0
+    for r in ref.itertuples():
+        day = pd.Timestamp(r.target_date)
+        prof = lead0[lead0["target_date"] == day]
+        seen = obs.xs(("area:district", day), level=("entity", "day"))
+        seen = seen.reindex(range(24)).to_numpy()[: r.hours_observed]
+        upd = intraday_update(list(seen), prof[["hour", "q10", "q50", "q90"]], payload)
+        assert upd.p_mda8_exceed == pytest.approx(r.p_mda8_exceed, abs=1e-6), r
+        assert upd.status == r.status
+        checked += 1
+    assert checked == len(ref) > 0
