@@ -22,6 +22,7 @@ prognosis). Then, over June-September 2015:
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
 import resource
 import time
@@ -57,18 +58,44 @@ def main() -> None:
     ap.add_argument("--end", default="2016-02-29")
     ap.add_argument("--train-from", default="2013-03-01")
     ap.add_argument("--cache", default=None, help="pickle of the replay, reused if present")
+    ap.add_argument(
+        "--met",
+        default="observed",
+        choices=["observed", "perturbed"],
+        help="weather of the replayed days; training always sees the observed weather",
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--rerun-hourly",
+        action="store_true",
+        help="with --cache: keep the cached daily replay, train and replay the hourly model again",
+    )
     args = ap.parse_args()
     start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
 
+    files = prsa_files([Settings().beijing_dir])
+    spec = load_feature_spec()
     if args.cache and Path(args.cache).is_file():
         with open(args.cache, "rb") as fh:
-            inputs, daily, hh = pickle.load(fh)
+            inputs, daily, hh = pickle.load(fh)[:3]
+        if args.rerun_hourly:
+            # The cached daily replay, the hourly model trained and replayed again.
+            hourly = pd.concat([read_prsa(f) for f in files], ignore_index=True)
+            pert = perturbed_inputs(args, hourly, spec, files, start, end)
+            t2, c2 = time.perf_counter(), cpu_s()
+            hh = hourly_replay(args, inputs, pert, daily, start, end)
+            t3, c3 = time.perf_counter(), cpu_s()
+            print(f"weather of the replayed days: {args.met} (seed {args.seed})")
+            print(f"load average {os.getloadavg()}")
+            print(
+                f"hourly model+replay wall {t3 - t2:6.1f} s  cpu {c3 - c2:6.1f} s  "
+                f"(rows {len(hh.hourly)}, intraday rows {len(hh.intraday)})"
+            )
+            print("hourly model", hh.model.metrics, flush=True)
         report(inputs, daily, hh, start)
         return
-    files = prsa_files([Settings().beijing_dir])
     hourly = pd.concat([read_prsa(f) for f in files], ignore_index=True)
     t0, c0 = time.perf_counter(), cpu_s()
-    spec = load_feature_spec()
     inputs = frames_to_table(
         hourly,
         {"district": sorted(hourly["station"].unique())},
@@ -77,6 +104,7 @@ def main() -> None:
         issue_dates=None,
         met="observed",
     )
+    pert = perturbed_inputs(args, hourly, spec, files, start, end)
     t1, c1 = time.perf_counter(), cpu_s()
     daily = replay(
         inputs.table,
@@ -87,19 +115,13 @@ def main() -> None:
         end=end,
         retrain="monthly",
         train_from=date.fromisoformat(args.train_from),
+        predict_rows=None if pert is None else pert.table,
     ).predictions
     t2, c2 = time.perf_counter(), cpu_s()
-    hh = replay_hourly(
-        inputs.table,
-        inputs.weather_hourly,
-        inputs.hourly,
-        daily,
-        tz=TZ,
-        start=start,
-        end=end,
-        train_from=date.fromisoformat(args.train_from),
-    )
+    hh = hourly_replay(args, inputs, pert, daily, start, end)
     t3, c3 = time.perf_counter(), cpu_s()
+    print(f"weather of the replayed days: {args.met} (seed {args.seed}); training: observed")
+    print(f"load average {os.getloadavg()}")
     print(f"feature table       wall {t1 - t0:6.1f} s  cpu {c1 - c0:6.1f} s")
     print(f"daily replay        wall {t2 - t1:6.1f} s  cpu {c2 - c1:6.1f} s")
     print(
@@ -113,6 +135,42 @@ def main() -> None:
         with open(args.cache, "wb") as fh:
             pickle.dump((inputs, daily, hh), fh)
     report(inputs, daily, hh, start)
+
+
+def perturbed_inputs(args, hourly, spec, files, start: date, end: date):
+    """The replayed days' rows with perturbed weather (None with ``--met observed``)."""
+    if args.met != "perturbed":
+        return None
+    from aqcast.models.inputs import perturbed_frames_to_table
+    from aqcast.models.met_error import load_met_error_model
+    from aqcast.service.sources.prsa import read_prsa_stations
+
+    return perturbed_frames_to_table(
+        hourly,
+        {"district": sorted(hourly["station"].unique())},
+        spec=spec,
+        tz=TZ,
+        issue_time=Settings().issue_time,
+        issue_dates=list(pd.date_range(start, end, freq="D").date),
+        error_model=load_met_error_model(None),
+        seed=args.seed,
+        coords=read_prsa_stations(files[0].parent / "stations.csv"),
+    )
+
+
+def hourly_replay(args, inputs, pert, daily: pd.DataFrame, start: date, end: date):
+    return replay_hourly(
+        inputs.table,
+        inputs.weather_hourly,
+        inputs.hourly,
+        daily,
+        tz=TZ,
+        start=start,
+        end=end,
+        train_from=date.fromisoformat(args.train_from),
+        predict_table=None if pert is None else pert.table,
+        predict_weather_hourly=None if pert is None else pert.weather_hourly,
+    )
 
 
 def report(inputs, daily: pd.DataFrame, hh, start: date) -> None:
