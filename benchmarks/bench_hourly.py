@@ -70,6 +70,12 @@ def main() -> None:
         action="store_true",
         help="with --cache: keep the cached daily replay, train and replay the hourly model again",
     )
+    ap.add_argument(
+        "--intraday-profile",
+        default="reconciled",
+        choices=["reconciled", "raw"],
+        help="profile the intraday probability starts from (raw: a diagnostic only)",
+    )
     args = ap.parse_args()
     start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
 
@@ -92,7 +98,7 @@ def main() -> None:
                 f"(rows {len(hh.hourly)}, intraday rows {len(hh.intraday)})"
             )
             print("hourly model", hh.model.metrics, flush=True)
-        report(inputs, daily, hh, start)
+        report(inputs, daily, hh, start, args.intraday_profile)
         return
     hourly = pd.concat([read_prsa(f) for f in files], ignore_index=True)
     t0, c0 = time.perf_counter(), cpu_s()
@@ -134,7 +140,7 @@ def main() -> None:
     if args.cache:
         with open(args.cache, "wb") as fh:
             pickle.dump((inputs, daily, hh), fh)
-    report(inputs, daily, hh, start)
+    report(inputs, daily, hh, start, args.intraday_profile)
 
 
 def perturbed_inputs(args, hourly, spec, files, start: date, end: date):
@@ -173,7 +179,7 @@ def hourly_replay(args, inputs, pert, daily: pd.DataFrame, start: date, end: dat
     )
 
 
-def report(inputs, daily: pd.DataFrame, hh, start: date) -> None:
+def report(inputs, daily: pd.DataFrame, hh, start: date, intraday_profile: str) -> None:
 
     obs = observed_o3_frame(inputs.hourly, TZ)
     prof = hh.hourly
@@ -293,6 +299,10 @@ def report(inputs, daily: pd.DataFrame, hh, start: date) -> None:
     # Intraday, all entities (the hindcast file holds the areas only).
     lead0 = summer[summer["lead_days"] == 0]
     t4 = time.perf_counter()
+    if intraday_profile == "raw":
+        # Diagnostic: the classifier fed the hourly model's own profile (as in training).
+        lead0 = lead0.assign(q50=lead0["raw"])
+        print("intraday from the raw (unreconciled) profile")
     intra = intraday_table(hh.model, lead0, obs)
     print(f"\nintraday for {lead0['entity'].nunique()} entities: {time.perf_counter() - t4:.1f} s")
     day_obs = obs.unstack("hour").reindex(columns=range(24))

@@ -556,7 +556,7 @@ def intraday_table(
     for h_obs in hours or list(range(8, 21)):
         obs = obs_all.copy()
         obs[:, h_obs:] = np.nan  # only the hours stamped before H
-        if model.classifier is not None:
+        if getattr(model, "classifier", None) is not None:
             certain = certain_days(obs, h_obs, LIMIT)
             p = model.classifier.predict(intraday_features(obs, h_obs, q50, sd, model.correlation))
         else:
