@@ -316,8 +316,9 @@ def fit_intraday_classifier(
     _, obs = _day_matrix(rows, rows["y_o3"].to_numpy(dtype=float))
     complete = ~np.isnan(pred).any(axis=1) & (np.isnan(obs).sum(axis=1) <= 6)
     td = pd.to_datetime(keys["k"].str.split("|", n=1).str[1])
-    if config.intraday_months:
-        complete &= td.dt.month.isin(config.intraday_months).to_numpy()
+    in_months = td.dt.month.isin(config.intraday_months).to_numpy()
+    if config.intraday_months and (complete & in_months).sum() >= MIN_CLASSIFIER_DAYS:
+        complete &= in_months  # else too few days in those months: every month
     pred, obs = np.clip(pred[complete], 0.0, None), obs[complete]
     sd = model.spread(pred.ravel(), np.tile(np.arange(24), len(pred))).reshape(pred.shape)
     x, y, day = training_rows(pred, obs, sd, model.correlation, config.intraday_hours)
@@ -370,6 +371,7 @@ def fit_intraday_calibration(
 
 
 CALIBRATION_MIN_MDA8_UGM3 = 100.0
+MIN_CLASSIFIER_DAYS = 100
 
 
 def mda8_spread_scale(

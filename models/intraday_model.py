@@ -212,9 +212,14 @@ def train_intraday_classifier(
     """Two folds (``fold`` 0/1, e.g. alternate months of the target days) choose the
     number of rounds by early stopping on log loss; the model used is then fitted on every
     row with that number. Returns the out-of-fold Brier score in ``metrics``."""
+    if len(y) == 0:
+        raise ValueError("intraday classifier: no training rows")
     data = lgb.Dataset(x[FEATURES], y, params=PARAMS, free_raw_data=False).construct()
     best, oof = [], np.full(len(y), np.nan)
-    for k in (0, 1):
+    # With one fold empty (a short training period) there is nothing to stop on: a fixed
+    # number of rounds, a quarter of the maximum.
+    folds = (0, 1) if ((fold == 0).any() and (fold == 1).any()) else ()
+    for k in folds:
         tr, va = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
         b = lgb.train(
             PARAMS,
@@ -225,11 +230,11 @@ def train_intraday_classifier(
         )
         best.append(b.best_iteration or rounds)
         oof[va] = b.predict(x[FEATURES].iloc[va], num_iteration=b.best_iteration, num_threads=1)
-    n_rounds = max(20, int(np.mean(best)))
+    n_rounds = max(20, int(np.mean(best))) if best else max(20, rounds // 4)
     booster = lgb.train(PARAMS, data, num_boost_round=n_rounds)
     metrics = {
         "rows": int(len(y)),
         "rounds": n_rounds,
-        "oof_brier": round(float(np.mean((oof - y) ** 2)), 4),
+        "oof_brier": round(float(np.mean((oof - y) ** 2)), 4) if best else None,
     }
     return IntradayClassifier(booster, list(hours), metrics)
