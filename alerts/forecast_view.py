@@ -110,6 +110,34 @@ def primary_pollutant(forecast: Any, area: str, target_date: date) -> str | None
     return "pm25" if "pm25" in names else names[0]
 
 
+def sub_indices(forecast: Any, area: str, target_date: date) -> dict[str, tuple]:
+    """Per pollutant (short name) the sub-indices (IAQI) of its q10, q50 and q90
+    forecasts (None where a quantile is unknown); O3 takes the larger of its 8-hour and
+    1-hour sub-indices, as the daily AQI does."""
+    from aqcast.features.aqi import DAILY_TO_IAQI, iaqi
+
+    out: dict[str, list] = {}
+    for var in _SUB_INDEX_VARIABLES:
+        v = value(forecast, area, var, target_date)
+        if v is None:
+            continue
+        short = PRIMARY_SHORT[DAILY_TO_IAQI[var]]
+        subs = [
+            None if v[q] is None else float(iaqi(DAILY_TO_IAQI[var], v[q]))
+            for q in ("q10", "q50", "q90")
+        ]
+        subs = [None if x is not None and math.isnan(x) else x for x in subs]
+        old = out.get(short)
+        if old is not None:
+            subs = [_max_none(a, b) for a, b in zip(old, subs, strict=True)]
+        out[short] = subs
+    return {k: tuple(v) for k, v in out.items() if v[1] is not None}
+
+
+def _max_none(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
 def daily_aqi_forecasts(forecast: Any, area: str) -> list[DayAqi]:
     """The daily AQI forecasts of the coming days (``aqi`` rows), for the warning rules."""
     out = []
@@ -117,7 +145,15 @@ def daily_aqi_forecasts(forecast: Any, area: str) -> list[DayAqi]:
         v = value(forecast, area, "aqi", d)
         if v is not None:
             out.append(
-                DayAqi(d, v["q50"], v["q90"], v["p_exceed"], primary_pollutant(forecast, area, d))
+                DayAqi(
+                    d,
+                    v["q50"],
+                    v["q90"],
+                    v["p_exceed"],
+                    primary_pollutant(forecast, area, d),
+                    q10=v["q10"],
+                    sub_index=sub_indices(forecast, area, d) or None,
+                )
             )
     return out
 

@@ -25,6 +25,7 @@ The life of a warning (docs/alerts.md) is the pure function ``next_state``:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -122,8 +123,16 @@ class RuleSet(_Strict):
     # Lift at once when no level is forecast for at least this many hours from the issue
     # time (unset: the lift waits for ``confirm_issues`` agreeing issues, as a downgrade).
     lift_clear_hours: int | None = Field(None, ge=1, le=96)
-    # Which forecast statistic of the daily AQI is compared with the clauses.
-    statistic: Literal["q50", "q90"] = "q50"
+    # Which forecast statistic of the daily AQI is compared with the clauses: q50, q90,
+    # or another quantile qNN (10..90) interpolated linearly between q10, q50 and q90
+    # (q40: the value the AQI exceeds with a probability of about 60 %).
+    statistic: str = Field("q50", pattern=r"^q(10|[1-8][0-9]|90)$")
+    # emergency_pollutants: how sure the lead must be. A day is led by an emergency
+    # pollutant only when its q50 sub-index is at least every other pollutant's
+    # sub-index at this statistic (q50: the largest median leads, as before; q90: the
+    # lead must hold against the other pollutants' upper forecasts). Otherwise the day
+    # is led by the other pollutant with the largest sub-index at this statistic.
+    lead_rival_statistic: Literal["q50", "q90"] = "q50"
     # A day also counts as heavy when P(AQI > heavy_aqi) reaches this (unset: never).
     p_heavy_min: float | None = Field(None, gt=0, le=1)
     confirm_issues: int = Field(2, ge=1, le=5)
@@ -197,6 +206,10 @@ class DayAqi:
     q90: float | None = None
     p_exceed: float | None = None  # P(AQI > heavy_aqi)
     primary: str | None = None  # short name (pm25, pm10, o3, ...) of the leading pollutant
+    q10: float | None = None
+    # Per pollutant (short name): the sub-indices (IAQI, dimensionless) of its q10, q50
+    # and q90 forecasts; None where the forecast has no pollutant rows.
+    sub_index: Mapping[str, tuple[float | None, float | None, float | None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -213,10 +226,49 @@ class Episode:
     lead: str | None = None  # the pollutant leading the episode
 
 
+def quantile_value(q10: float | None, q50: float, q90: float | None, level: float) -> float:
+    """The forecast quantile at ``level`` (0.1..0.9), linear between q10, q50 and q90;
+    the median where the needed outer quantile is unknown."""
+    if level == 0.5:
+        return float(q50)
+    outer, at = (q90, 0.9) if level > 0.5 else (q10, 0.1)
+    if outer is None or outer != outer:
+        return float(q50)
+    return float(q50 + (outer - q50) * (level - 0.5) / (at - 0.5))
+
+
 def day_value(d: DayAqi, rules: RuleSet) -> float:
-    if rules.statistic == "q90" and d.q90 is not None:
-        return float(d.q90)
-    return float(d.q50)
+    """The rule set's statistic of the day's forecast AQI."""
+    return quantile_value(d.q10, d.q50, d.q90, int(rules.statistic[1:]) / 100)
+
+
+def day_lead(d: DayAqi, rules: RuleSet) -> str | None:
+    """The pollutant leading the day under the rule set (short name, or None if unknown).
+
+    Without ``emergency_pollutants`` or sub-indices: the forecast's primary pollutant.
+    Otherwise an emergency pollutant leads only when its q50 sub-index is at least every
+    other pollutant's sub-index at ``lead_rival_statistic``; else the strongest rival
+    (by that statistic) leads, so an uncertain lead gets advice, not emergency measures.
+    """
+    subs = d.sub_index
+    if rules.emergency_pollutants is None or not subs or d.primary is None:
+        return d.primary
+    if d.primary not in rules.emergency_pollutants:
+        return d.primary
+    col = 2 if rules.lead_rival_statistic == "q90" else 1
+
+    def rival_value(t: tuple) -> float:
+        v = t[col] if t[col] is not None else t[1]
+        return float(v) if v is not None else float("-inf")
+
+    own = subs.get(d.primary, (None, None, None))[1]
+    if own is None:
+        return d.primary
+    rivals = {p: rival_value(t) for p, t in subs.items() if p not in rules.emergency_pollutants}
+    if not rivals:
+        return d.primary
+    best = max(rivals, key=lambda p: rivals[p])
+    return d.primary if own >= rivals[best] else best
 
 
 def is_heavy(d: DayAqi, rules: RuleSet) -> bool:
@@ -285,7 +337,7 @@ def find_episode_rolling(
             break
         if not series and d.day != issue_date:
             break
-        series.append((d.day, day_value(d, rules), d.primary))
+        series.append((d.day, day_value(d, rules), day_lead(d, rules)))
     if not series:
         return None
     prev = issue_date - timedelta(days=1)
@@ -379,7 +431,7 @@ def assess(
     else:
         ep = find_episode(forecasts, rules, issue_date, memory)
         if ep is not None:
-            prim = {d.day: d.primary for d in forecasts}
+            prim = {d.day: day_lead(d, rules) for d in forecasts}
             mem = memory or {}
             lead_days = [
                 (
@@ -451,7 +503,7 @@ def _remember(
             memory[d.day.isoformat()] = {
                 "value": day_value(d, rules),
                 "heavy": is_heavy(d, rules),
-                **({"primary": d.primary} if d.primary else {}),
+                **({"primary": lead} if (lead := day_lead(d, rules)) else {}),
             }
     oldest = (issue_date - timedelta(days=MEMORY_DAYS)).isoformat()
     return {k: v for k, v in sorted(memory.items()) if k >= oldest}

@@ -10,7 +10,7 @@ store). Weather of the target days: observed (perfect prognosis) or, with
 
     .venv/bin/python benchmarks/bench_hindcast.py [--start 2015-03-01 --end 2016-02-29]
         [--retrain monthly|none] [--met observed|perturbed] [--train-met observed|perturbed]
-        [--seed N] [--out hindcast.csv]
+        [--seed N] [--out hindcast.csv] [--risk-out risk.csv]
 
 Prints wall and CPU seconds per stage, then lead-by-lead RMSE, CSI and 10-90 % coverage
 of the pooled stations beside persistence.
@@ -32,6 +32,7 @@ from aqcast.features.qc import VALID, quality_flags, variable_columns
 from aqcast.models.hindcast import hindcast_rows, replay
 from aqcast.models.inputs import frames_to_table, perturbed_frames_to_table
 from aqcast.models.met_error import load_met_error_model
+from aqcast.models.risk import hindcast_risk
 from aqcast.models.skill import categorical_scores, continuous_scores, coverage
 from aqcast.models.train import load_training_config
 from aqcast.service.settings import Settings
@@ -59,6 +60,11 @@ def main() -> None:
     ap.add_argument("--train-from", default="2013-03-01")
     ap.add_argument("--retrain", default="monthly")
     ap.add_argument("--out", default=None)
+    ap.add_argument(
+        "--risk-out",
+        default=None,
+        help="P(AQI>200) and adverse-weather flags CSV of the replayed weather",
+    )
     ap.add_argument("--met", default="observed", choices=["observed", "perturbed"])
     ap.add_argument("--train-met", default=None, choices=["observed", "perturbed"])
     ap.add_argument("--seed", type=int, default=0)
@@ -157,8 +163,14 @@ def main() -> None:
         f"trainings {len(res.trainings)}"
     )
     print(f"total (no I/O)  wall {t3 - t1:6.1f} s  cpu {c3 - c1:6.1f} s")
+    if args.out or args.risk_out:
+        rows = hindcast_rows(res.predictions)
     if args.out:
-        hindcast_rows(res.predictions).to_csv(Path(args.out), index=False, float_format="%.4g")
+        rows.to_csv(Path(args.out), index=False, float_format="%.4g")
+    if args.risk_out:
+        # The flags come from the weather the replayed days saw (perturbed or observed).
+        seen = predict_rows if predict_rows is not None else train_table
+        hindcast_risk(seen, rows).to_csv(Path(args.risk_out), index=False, float_format="%.4g")
 
     p = res.predictions
     p = p[~p["entity"].str.startswith("area:")]
