@@ -10,7 +10,8 @@ store). Weather of the target days: observed (perfect prognosis) or, with
 
     .venv/bin/python benchmarks/bench_hindcast.py [--start 2015-03-01 --end 2016-02-29]
         [--retrain monthly|none] [--met observed|perturbed] [--train-met observed|perturbed]
-        [--seed N] [--out hindcast.csv] [--risk-out risk.csv]
+        [--seed N] [--out hindcast.csv] [--risk-out risk.csv] [--spread-holdout-days N]
+        [--features FILE.yaml]
 
 Prints wall and CPU seconds per stage, then lead-by-lead RMSE, CSI and 10-90 % coverage
 of the pooled stations beside persistence.
@@ -72,6 +73,13 @@ def main() -> None:
     ap.add_argument(
         "--ensemble", type=int, default=None, help="ensemble size (default: models.yaml)"
     )
+    ap.add_argument("--features", default=None, help="feature spec (default: features.yaml)")
+    ap.add_argument(
+        "--spread-holdout-days",
+        type=int,
+        default=None,
+        help="spread calibration holdout in days (0: off; default: models.yaml)",
+    )
     ap.add_argument(
         "--train-copies",
         type=int,
@@ -84,6 +92,8 @@ def main() -> None:
     config = load_training_config()
     if args.ensemble is not None:
         config = config.model_copy(update={"ensemble_size": args.ensemble})
+    if args.spread_holdout_days is not None:
+        config = config.model_copy(update={"spread_holdout_days": args.spread_holdout_days})
     t0, c0 = time.perf_counter(), cpu_s()
     files = prsa_files([Settings().beijing_dir])
     hourly = pd.concat([read_prsa(f) for f in files], ignore_index=True)
@@ -92,7 +102,7 @@ def main() -> None:
         hourly[c] = hourly[c].where(flags[c] == VALID)
     coords = read_prsa_stations(files[0].parent / "stations.csv")
     t1, c1 = time.perf_counter(), cpu_s()
-    spec = load_feature_spec()
+    spec = load_feature_spec(Path(args.features) if args.features else None)
     areas = {"district": sorted(hourly["station"].unique())}
     inputs = frames_to_table(hourly, areas, spec=spec, tz=TZ, issue_dates=None, met="observed")
     predict_rows = None
@@ -154,7 +164,8 @@ def main() -> None:
     t3, c3 = time.perf_counter(), cpu_s()
     print(
         f"weather: target days {args.met}, training {train_met}, seed {args.seed}; "
-        f"ensemble {config.ensemble_size}; load average {os.getloadavg()[0]:.1f} at the end"
+        f"ensemble {config.ensemble_size}; spread holdout {config.spread_holdout_days} d; "
+        f"load average {os.getloadavg()[0]:.1f} at the end"
     )
     print(f"read PRSA + QC  wall {t1 - t0:6.1f} s  cpu {c1 - c0:6.1f} s")
     print(f"feature table   wall {t2 - t1:6.1f} s  cpu {c2 - c1:6.1f} s  rows {len(inputs.table)}")

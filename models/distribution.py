@@ -70,6 +70,35 @@ class ResidualModel:
             model.residual_q[int(ld)] = qs
         return model
 
+    def needed_scale(self, pred_t: np.ndarray, obs_t: np.ndarray, lead: np.ndarray) -> np.ndarray:
+        """Per row, the factor by which the 10-90 % offsets from the median residual would
+        have to be stretched for the 10-90 % band to just hold the observation (0 at the
+        median; 1 on the current q10 or q90), from model-space predictions and observations."""
+        r = obs_t - pred_t
+        m = self._residual_matrix(pred_t, lead)
+        lo, mid, hi = (self._column_at(m, level) for level in (0.1, 0.5, 0.9))
+        half = np.where(r >= mid, hi - mid, mid - lo)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.abs(r - mid) / half
+        return np.where(half > 0, t, np.where(r == mid, 0.0, np.inf))
+
+    def _column_at(self, m: np.ndarray, level: float) -> np.ndarray:
+        pos = float(np.interp(level, self.levels, np.arange(len(self.levels))))
+        a = int(np.floor(pos))
+        b = min(a + 1, len(self.levels) - 1)
+        return m[:, a] * (1 - (pos - a)) + m[:, b] * (pos - a)
+
+    def scale_spread(self, scale: dict[int, float]) -> None:
+        """Stretch (> 1) or narrow (< 1) each lead's residual quantiles about their
+        median: the spread calibration (the median, so the point forecast, is kept)."""
+        mid = int(np.argmin(np.abs(self.levels - 0.5)))
+        for ld, s in scale.items():
+            if ld not in self.residual_q or s == 1.0:
+                continue
+            q = self.residual_q[ld]
+            med = q[:, mid : mid + 1]
+            self.residual_q[ld] = med + float(s) * (q - med)
+
     def _residual_matrix(self, pred_t: np.ndarray, lead: np.ndarray) -> np.ndarray:
         out = np.full((len(pred_t), len(self.levels)), np.nan)
         known = sorted(self.residual_q)
