@@ -3,7 +3,8 @@
 How a delivery moves: ``pending`` -> (claimed) ``sending`` -> ``delivered`` | ``pending``
 (retry later) | ``dead`` (dead letter). A claim sets ``locked_until`` (the lease) in a short
 transaction of its own; the result is written in another, only if the lease is still the
-one this dispatcher took. So:
+one this dispatcher took (results are written in group commits: the accepted ones of a
+batch together, the others one by one). So:
 
 - killing a dispatcher at any moment loses nothing: its claimed rows stay ``sending`` until
   the lease expires, then any dispatcher claims them again. A message whose answer was not
