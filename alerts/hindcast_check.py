@@ -109,7 +109,7 @@ def model_hindcast_rows(data_dir: Path, start: date, end: date):  # noqa: ANN201
     import pandas as pd
 
     from aqcast.features.feature_table import load_feature_spec
-    from aqcast.features.synthetic import synthetic_feature_table
+    from aqcast.synthetic import synthetic_feature_table
     from aqcast.models.hindcast import hindcast_rows, replay
     from aqcast.service.sources.prsa import prsa_files, read_prsa
 

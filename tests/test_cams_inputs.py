@@ -107,7 +107,7 @@ def test_weather_job_pulls_and_stores_them_beside_the_weather(sqlite_url):
 
 @pytest.fixture(scope="module")
 def network():
-    from aqcast.features.synthetic import QuirkRates, synthetic_network
+    from aqcast.synthetic import QuirkRates, synthetic_network
 
     return synthetic_network(
         3, "2013-01-01", "2013-04-20", seed=12, quirks=QuirkRates(0, 0, 0, 0, 0)

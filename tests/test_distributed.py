@@ -11,7 +11,7 @@ import pytest
 from distributed import Client
 
 from aqcast.features.feature_table import feature_columns
-from aqcast.features.synthetic import synthetic_feature_table, synthetic_network
+from aqcast.synthetic import synthetic_feature_table, synthetic_network
 from aqcast.models.distributed import (
     dask_client,
     distributed_params,

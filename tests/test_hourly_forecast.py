@@ -13,7 +13,7 @@ import pytest
 from aqcast.features.daily import mda8_ugm3
 from aqcast.features.feature_table import load_feature_spec
 from aqcast.features.nomenclature import POLLUTANTS
-from aqcast.features.synthetic import QuirkRates, synthetic_network
+from aqcast.synthetic import QuirkRates, synthetic_network
 from aqcast.models.forecast import load_forecast, make_forecast, store_forecast
 from aqcast.models.hourly import (
     hourly_weather_frame,

@@ -12,7 +12,7 @@ import pytest
 
 from aqcast.features.daily import mda8_ugm3
 from aqcast.features.feature_table import load_feature_spec, local_day_hour
-from aqcast.features.synthetic import QuirkRates, synthetic_network
+from aqcast.synthetic import QuirkRates, synthetic_network
 from aqcast.models.hindcast import replay
 from aqcast.models.hourly import intraday_table, load_hourly_config, observed_o3_frame
 from aqcast.models.hourly_hindcast import (

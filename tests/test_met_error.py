@@ -178,7 +178,7 @@ def test_error_model_file_is_checked_against_its_schema(tmp_path):
 def test_hindcast_command_with_perturbed_weather(sqlite_url, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from aqcast.features.synthetic import synthetic_network
+    from aqcast.synthetic import synthetic_network
     from aqcast.models.train import load_training_config
     from aqcast.service.cli import app
     from aqcast.service.ingest import ingest_frame
@@ -257,7 +257,7 @@ def test_hindcast_command_with_perturbed_weather(sqlite_url, tmp_path, monkeypat
 def test_train_command_with_stored_or_perturbed_training_weather(sqlite_url, monkeypatch):
     from typer.testing import CliRunner
 
-    from aqcast.features.synthetic import synthetic_network
+    from aqcast.synthetic import synthetic_network
     from aqcast.models.registry import load_bundle
     from aqcast.models.train import load_training_config
     from aqcast.service.cli import app

@@ -13,7 +13,7 @@ from aqcast.features.feature_table import (
     relative_humidity_pct,
     wind_components_ms,
 )
-from aqcast.features.synthetic import QuirkRates, synthetic_network
+from aqcast.synthetic import QuirkRates, synthetic_network
 from aqcast.models import registry
 from aqcast.models.distribution import ResidualModel
 from aqcast.models.forecast import Forecast, forecast_from_table, load_forecast, store_forecast

@@ -15,7 +15,7 @@ import pytest
 
 from aqcast.features.feature_table import feature_columns, load_feature_spec
 from aqcast.features.nomenclature import POLLUTANTS
-from aqcast.features.synthetic import QuirkRates, synthetic_network
+from aqcast.synthetic import QuirkRates, synthetic_network
 from aqcast.models.forecast import make_forecast
 from aqcast.models.inputs import frames_to_table, issue_time_utc, local_midnight_utc
 from aqcast.models.predict import predict_table
