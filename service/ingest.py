@@ -27,7 +27,7 @@ from __future__ import annotations
 import time as clock
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +56,7 @@ from aqcast.features.qc import (
     STUCK_RUN_HOURS,
     quality_flags,
 )
+from aqcast.features.timeutil import series_to_store, store_now
 from aqcast.service.observations import (
     DAILY_STATS,
     MET,
@@ -118,10 +119,6 @@ class IngestReport:
         return text
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def _line_of(frame: pd.DataFrame, mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0]) + 2
 
@@ -130,7 +127,7 @@ def _naive_utc_times(frame: pd.DataFrame, col: str, label: str) -> pd.Series:
     t = frame[col]
     if not isinstance(t.dtype, pd.DatetimeTZDtype):
         raise InputError(label, "times must carry a time zone (UTC offset)", field=col)
-    return t.dt.tz_convert("UTC").dt.tz_localize(None).dt.as_unit("ns")
+    return series_to_store(t)
 
 
 def _check_columns(frame: pd.DataFrame, keys: list[str], allowed: list[str], label: str):
@@ -328,7 +325,7 @@ def ingest_frame(
     nor in the store is an error. ``now`` stamps ``updated_at`` and revisions.
     """
     started = clock.perf_counter()
-    now = now or _utcnow()
+    now = now or store_now()
     report = IngestReport(source=source, file_label=file_label, rows_in=len(frame))
     variables, report.ignored_columns = _check_columns(
         frame, ["station", "time"], OBS_VARIABLES, file_label

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from aqcast.features.feature_table import load_feature_spec
-from aqcast.synthetic import QuirkRates, synthetic_network
 from aqcast.models.hindcast import HINDCAST_COLUMNS, hindcast_rows, replay
 from aqcast.models.inputs import frames_to_table
 from aqcast.models.train import load_training_config
+from aqcast.synthetic import QuirkRates, synthetic_network
 
 TZ = "Asia/Shanghai"
 

@@ -12,7 +12,6 @@ import pytest
 
 from aqcast.features.daily import mda8_ugm3
 from aqcast.features.feature_table import load_feature_spec, local_day_hour
-from aqcast.synthetic import QuirkRates, synthetic_network
 from aqcast.models.hindcast import replay
 from aqcast.models.hourly import intraday_table, load_hourly_config, observed_o3_frame
 from aqcast.models.hourly_hindcast import (
@@ -26,6 +25,7 @@ from aqcast.models.hourly_hindcast import (
 )
 from aqcast.models.inputs import frames_to_table
 from aqcast.models.train import load_training_config
+from aqcast.synthetic import QuirkRates, synthetic_network
 
 TZ = "Asia/Shanghai"
 START, END = date(2013, 6, 1), date(2013, 6, 6)

@@ -15,11 +15,11 @@ import pytest
 
 from aqcast.features.feature_table import feature_columns, load_feature_spec
 from aqcast.features.nomenclature import POLLUTANTS
-from aqcast.synthetic import QuirkRates, synthetic_network
 from aqcast.models.forecast import make_forecast
 from aqcast.models.inputs import frames_to_table, issue_time_utc, local_midnight_utc
 from aqcast.models.predict import predict_table
 from aqcast.models.train import load_training_config, train_bundle
+from aqcast.synthetic import QuirkRates, synthetic_network
 
 TZ = "Asia/Shanghai"
 ISSUE = date(2013, 5, 20)

@@ -11,7 +11,6 @@ token whose signature fails, 410 for an expired one, 404 when the advisory is go
 
 from __future__ import annotations
 
-from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import parse_qs
@@ -22,6 +21,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
+from aqcast.features.timeutil import store_to_local
 from aqcast.service.acknowledgements import (
     AckError,
     ExpiredTokenError,
@@ -120,7 +120,7 @@ def _resolve(session, settings, token: str, now, lang: str):  # noqa: ANN001, AN
 
 
 def _local(value, settings) -> str:  # noqa: ANN001
-    return value.replace(tzinfo=UTC).astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+    return store_to_local(value, settings.tz).strftime("%Y-%m-%d %H:%M")
 
 
 HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, quote
@@ -25,6 +25,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aqcast.alerts.prompt import baseline_name, input_names
+from aqcast.features.places import DEFAULT_AREA
+from aqcast.features.timeutil import as_utc, store_to_local
 from aqcast.service.api.deps import (
     KEY_COOKIE,
     NowDep,
@@ -54,7 +56,6 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-DEFAULT_AREA = "district"
 Lang = Literal["zh", "en"]
 AreaQuery = Annotated[str, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 
@@ -114,8 +115,7 @@ def area_label(settings: Settings, area: str, lang: str) -> str:
 def local_time(value: datetime | None, settings: Settings) -> str | None:
     if value is None:
         return None
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
-    return aware.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+    return store_to_local(value, settings.tz).strftime("%Y-%m-%d %H:%M")
 
 
 def page_context(
@@ -335,7 +335,7 @@ def _intraday_view(
         return None, None
     try:
         observed = observed_area_o3_hours(
-            session.connection(), area, day, settings.timezone, until=now.replace(tzinfo=UTC)
+            session.connection(), area, day, settings.timezone, until=as_utc(now)
         )
     except KeyError:
         return None, None
@@ -460,7 +460,7 @@ def render_prompt_html(
 
 
 def local_today(settings: Settings, now_utc: datetime) -> date:
-    return now_utc.replace(tzinfo=UTC).astimezone(settings.tz).date()
+    return store_to_local(now_utc, settings.tz).date()
 
 
 # --- routes ----------------------------------------------------------------------------

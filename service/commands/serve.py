@@ -359,13 +359,12 @@ DEMO_KEY_FILE = "demo-officer.key"
 
 
 def create_demo_key(engine: Any) -> str:
+    from aqcast.features.timeutil import store_now
     from aqcast.service.auth import create_key
     from aqcast.service.store import session_scope
 
     with session_scope(engine) as session:
-        _, key = create_key(
-            session, name="demo officer", role="officer", now=datetime.now(UTC).replace(tzinfo=None)
-        )
+        _, key = create_key(session, name="demo officer", role="officer", now=store_now())
     return key
 
 
