@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from aqcast.alerts.rounding import percent_step
-from aqcast.alerts.texts import Say, Text
+from aqcast.alerts.texts import LANGS, Say, Text, text
 from aqcast.alerts.warnings import RuleSet
 from aqcast.features.timeutil import as_utc
 
@@ -512,16 +512,14 @@ def stored_event_cap(
     )
 
 
-RESPONSE_NAMES = {
-    "III": Text(zh="Ⅲ级", en="level III"),
-    "II": Text(zh="Ⅱ级", en="level II"),
-    "I": Text(zh="Ⅰ级", en="level I"),
-}
+def _catalogue_text(key: str) -> Text:
+    return Text(**{lang: text(key, lang) for lang in LANGS})
+
+
+RESPONSE_NAMES = {grade: _catalogue_text(f"response_{grade}") for grade in ("III", "II", "I")}
 OFFICIAL_LEVEL_NAMES = {
-    "blue": Text(zh="蓝色预警", en="blue warning"),
-    "yellow": Text(zh="黄色预警", en="yellow warning"),
-    "orange": Text(zh="橙色预警", en="orange warning"),
-    "red": Text(zh="红色预警", en="red warning"),
+    level: _catalogue_text(f"warning_level_{level}")
+    for level in ("blue", "yellow", "orange", "red")
 }
 
 
