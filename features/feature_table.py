@@ -23,11 +23,15 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aqcast.features.daily import DAILY_VARIABLES
+from aqcast.features.nomenclature import DAILY
 from aqcast.features.places import DEFAULT_AREA, area_entities, area_entity
 from aqcast.service.config_files import load_yaml_model
 
 SPEC_PATH = Path(__file__).resolve().parent / "features.yaml"
-DAILY_VARIABLES = ["o3_mda8", "o3_1h_max", "pm25_24h", "pm10_24h", "so2_24h", "no2_24h", "co_24h"]
+# The daily statistics a table carries as targets: the concentrations (the AQI is derived
+# from their forecasts, never forecast itself).
+TARGET_VARIABLES = [v for v in DAILY_VARIABLES if DAILY[v] != "-"]
 KEYS = ["entity", "issue_date", "lead_days", "target_date"]
 
 
@@ -181,7 +185,7 @@ def entity_daily(daily_stations: pd.DataFrame, daily_areas: pd.DataFrame | None)
         index=["entity", "day"], columns="variable", values="value", aggfunc="first"
     )
     wide.columns.name = None
-    for v in DAILY_VARIABLES:
+    for v in TARGET_VARIABLES:
         if v not in wide.columns:
             wide[v] = np.nan
     return wide.sort_index()
@@ -321,7 +325,7 @@ def build_feature_table(
     if "weekday" in spec.calendar:
         table["weekday"] = table["target_date"].dt.day_of_week
 
-    targets = daily[DAILY_VARIABLES].add_prefix("y_")
+    targets = daily[TARGET_VARIABLES].add_prefix("y_")
     targets.index = targets.index.set_names(["entity", "target_date"])
     table = table.join(targets, on=["entity", "target_date"])
     return table.sort_values(["issue_date", "lead_days", "entity"], ignore_index=True)
