@@ -68,7 +68,7 @@ from aqcast.service.observations import (
     station_ids,
     store_times_utc,
 )
-from aqcast.service.sources.errors import InputError
+from aqcast.service.sources.errors import InputError, require_columns
 from aqcast.service.tables import Observation, ObservationRevision, Station
 
 REVISIONS = ObservationRevision.__table__
@@ -131,9 +131,7 @@ def _naive_utc_times(frame: pd.DataFrame, col: str, label: str) -> pd.Series:
 
 
 def _check_columns(frame: pd.DataFrame, keys: list[str], allowed: list[str], label: str):
-    missing = [c for c in keys if c not in frame.columns]
-    if missing:
-        raise InputError(label, f"missing column(s) {missing}", line=1, field=missing[0])
+    require_columns(label, frame.columns, keys)
     unknown = [c for c in frame.columns if c not in keys and c not in HOURLY and c not in allowed]
     if unknown:
         raise InputError(
