@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -242,6 +243,35 @@ def _header(say: Say, cfg: CampaignFile, today: date, number: int | None) -> dic
     return out
 
 
+@dataclass(frozen=True)
+class _Prompt:
+    """What every section of one prompt reads: the language, the forecast, the area's day
+    and the configuration that applies to it."""
+
+    say: Say
+    lang: str
+    forecast: Any
+    area: str
+    today: date
+    cfg: CampaignFile
+    district: str
+    plan: Any
+    rules: Any
+    area_name: str
+
+
+@dataclass(frozen=True)
+class _Today:
+    """The forecast for the issue day that later sections build on."""
+
+    day: dict | None  # the AQI (``_day_aqi``)
+    o3: dict | None  # MDA8 O3 [ug/m3]
+    pm25: dict | None  # 24-hour PM2.5 [ug/m3]
+    crit: dict | None  # the ozone critical value
+    profile: list[float] | None  # hourly O3 [ug/m3]
+    ozone_matters: bool
+
+
 def build_prompt(
     forecast: Any,
     area: str,
@@ -310,7 +340,46 @@ def build_prompt(
         out["yesterday"] = yesterday
         section("yesterday", _yesterday(say, yesterday, area_name))
 
+    c = _Prompt(say, lang, forecast, area, today, cfg, district, plan, rules, area_name)
     # 二、预报: today, the next days, the confidence.
+    lines, facts = _forecast_section(c, out)
+    section("forecast", lines)
+    # 三、臭氧临界值: during an ozone campaign or when O3 matters.
+    section("critical", _critical_section(c, facts, out))
+    # 四、不利气象条件
+    section("risk", _risk_section(c, facts, out))
+    # 五、重污染天气预警
+    warn_lines, warned = _warning_section(
+        c, out, warning=warning, transitions=transitions, official=official, assessment=assessment
+    )
+    section("warning", warn_lines)
+    # 六、工作要求: the campaigns, what today needs, the three teams' tasks; then the
+    # staggered operation of each sector.
+    task_lines, stagger = _tasks_section(
+        c,
+        facts,
+        out,
+        advisories=advisories,
+        transitions=transitions,
+        official=official,
+        assessment=assessment,
+        warned=warned,
+    )
+    section("tasks", task_lines)
+    section("stagger", stagger)
+    # 七、年度目标进度
+    section("targets", _targets_section(c, targets, out))
+
+    for i, s in enumerate(sections):
+        s["number"] = say("section_number", n=ZH_NUMERALS[i] if lang == "zh" else i + 1)
+    out["sections"] = sections
+    return out
+
+
+def _forecast_section(c: _Prompt, out: dict) -> tuple[list[str], _Today]:
+    """二、预报: today's AQI and concentrations, the next days, the confidence."""
+    say, lang, forecast, area, today = c.say, c.lang, c.forecast, c.area, c.today
+    cfg, district, plan = c.cfg, c.district, c.plan
     lines = []
     day = _day_aqi(forecast, area, today)
     today_data: dict[str, Any] = {"target_date": today.isoformat()}
@@ -400,9 +469,15 @@ def build_prompt(
         out["confidence"], conf_line = _confidence(say, day, conc)
         out["confidence_line"] = conf_line
         lines.append(conf_line)
-    section("forecast", lines)
+    return lines, _Today(
+        day=day, o3=o3, pm25=pm25, crit=crit, profile=profile, ozone_matters=ozone_matters
+    )
 
-    # 三、臭氧临界值: during an ozone campaign or when O3 matters.
+
+def _critical_section(c: _Prompt, f: _Today, out: dict) -> list[str]:
+    """三、臭氧临界值: during an ozone campaign or when O3 matters."""
+    say = c.say
+    crit, profile, ozone_matters = f.crit, f.profile, f.ozone_matters
     if crit is not None and ozone_matters:
         value = half_up(crit["critical_value_ugm3"])
         known = [x for x in (profile or []) if not math.isnan(x)]
@@ -423,9 +498,14 @@ def build_prompt(
             out["critical_line"] = say(key, value=value, hours=say.hour_runs(crit["likely_hours"]))
         else:
             out["critical_line"] = say("critical_low", value=value)
-        section("critical", [out["critical_line"]])
+        return [out["critical_line"]]
+    return []
 
-    # 四、不利气象条件
+
+def _risk_section(c: _Prompt, f: _Today, out: dict) -> list[str]:
+    """四、不利气象条件: the chance of heavy pollution today and the week's adverse weather."""
+    say, lang, forecast, area, today = c.say, c.lang, c.forecast, c.area, c.today
+    plan, day, o3 = c.plan, f.day, f.o3
     rk = fv.risk(forecast, area, today)
     if rk is not None and rk["p_heavy"] is not None:
         adverse = bool(rk.get("adverse"))
@@ -518,10 +598,23 @@ def build_prompt(
         out["adverse_outlook_line"] = sentence
         sep = "" if lang == "zh" else " "
         out["risk_line"] = (out["risk_line"] + sep + sentence) if "risk_line" in out else sentence
-    if "risk_line" in out:  # the risk and the week's adverse weather in one sentence
-        section("risk", [out["risk_line"]])
+    # the risk and the week's adverse weather in one sentence
+    return [out["risk_line"]] if "risk_line" in out else []
 
-    # 五、重污染天气预警
+
+def _warning_section(
+    c: _Prompt,
+    out: dict,
+    *,
+    warning: WarningStatus | None,
+    transitions: list[dict] | None,
+    official: dict | None,
+    assessment: Any,
+) -> tuple[list[str], bool]:
+    """五、重污染天气预警: this issue's changes, the warning in force (the city's, with the
+    district's level as the consultation suggestion), the measures; and whether the
+    district's own warning is active."""
+    say, lang, rules, area_name = c.say, c.lang, c.rules, c.area_name
     warn_lines = []
     for t in transitions or []:
         lvl = t["to_level"] if t["action"] != "lifted" else t["from_level"]
@@ -607,9 +700,24 @@ def build_prompt(
         out["non_emergency_episode"] = {"kind": kind, "reached": assessment.reached}
     if warn_lines:
         out["warning_lines"] = warn_lines
-        section("warning", warn_lines)
+    return warn_lines, warned
 
-    # 六、工作要求: the campaigns, what today needs, the three teams' tasks.
+
+def _tasks_section(
+    c: _Prompt,
+    f: _Today,
+    out: dict,
+    *,
+    advisories: list[dict] | None,
+    transitions: list[dict] | None,
+    official: dict | None,
+    assessment: Any,
+    warned: bool,
+) -> tuple[list[str], list[str]]:
+    """六、工作要求 and the staggered-operation lines: ``(task_lines, stagger_lines)``."""
+    say, lang, forecast, area, today = c.say, c.lang, c.forecast, c.area, c.today
+    cfg, district, rules = c.cfg, c.district, c.rules
+    day, o3, crit, profile = f.day, f.o3, f.crit, f.profile
     running = cfg.running_campaigns(district, today)
     task_lines: list[str] = []
     if running:
@@ -714,7 +822,6 @@ def build_prompt(
             say("field_focus", items=say.join([cfg.focus_text(f, lang) for f in focus]))
         )
     out["teams"] = teams
-    section("tasks", task_lines)
     stagger = [
         say(
             "stagger_line",
@@ -726,7 +833,6 @@ def build_prompt(
         for adv in advisories
     ]
     stagger = [_sentence_case(x, lang) for x in stagger]
-    section("stagger", stagger)
     out["actions"] = {
         "field_focus": focus,
         "staggered": [
@@ -740,20 +846,19 @@ def build_prompt(
         "no_action": no_action,
     }
     out["action_lines"] = [*task_lines, *stagger]
+    return task_lines, stagger
 
-    # 七、年度目标进度
-    if targets is not None:
-        block = _targets_block(say, targets, today)
-        lines = block.pop("lines")
-        if lines:
-            out["targets"] = block
-            out["target_lines"] = lines
-            section("targets", lines)
 
-    for i, s in enumerate(sections):
-        s["number"] = say("section_number", n=ZH_NUMERALS[i] if lang == "zh" else i + 1)
-    out["sections"] = sections
-    return out
+def _targets_section(c: _Prompt, targets: dict | None, out: dict) -> list[str]:
+    """七、年度目标进度."""
+    if targets is None:
+        return []
+    block = _targets_block(c.say, targets, c.today)
+    lines = block.pop("lines")
+    if lines:
+        out["targets"] = block
+        out["target_lines"] = lines
+    return lines
 
 
 def add_dispatch(prompt: dict, totals: dict) -> dict:
