@@ -74,7 +74,7 @@ class Services:
     train: Callable[..., Any] = field(default_factory=lambda: train_and_register)
     ingest_observations: Callable[..., Any] = _lazy("aqcast.service.ingest", "ingest_frame")
     ingest_met_forecasts: Callable[..., Any] = _lazy(
-        "aqcast.service.ingest", "ingest_met_forecasts"
+        "aqcast.service.ingest.weather", "ingest_met_forecasts"
     )
     dispatch: Callable[..., Any] | None = None  # (engine, now) -> stats; default below
 

@@ -177,7 +177,8 @@ def test_outlook_weather_reads_only_forecasts_issued_before_the_issue_time(sqlit
     from aqcast.models.inputs import issue_time_utc, outlook_weather
     from aqcast.models.risk import with_outlook
     from aqcast.service.config_files import load_areas
-    from aqcast.service.ingest import ingest_frame, ingest_met_forecasts
+    from aqcast.service.ingest import ingest_frame
+    from aqcast.service.ingest.weather import ingest_met_forecasts
     from aqcast.service.settings import get_settings
     from aqcast.service.store import engine_for
     from aqcast.synthetic import QuirkRates, synthetic_network

@@ -72,7 +72,8 @@ def test_air_quality_forecast_rows_in_the_real_shape():
 
 
 def test_weather_job_pulls_and_stores_them_beside_the_weather(sqlite_url):
-    from aqcast.service.ingest import ingest_met_forecasts, upsert_stations
+    from aqcast.service.ingest.stations import upsert_stations
+    from aqcast.service.ingest.weather import ingest_met_forecasts
     from aqcast.service.jobs import configured_feeds
     from aqcast.service.observations import load_met_forecasts
     from aqcast.service.settings import Settings
@@ -115,7 +116,8 @@ def network():
 
 
 def _store(network, url, *, with_aq: bool):
-    from aqcast.service.ingest import ingest_frame, ingest_met_forecasts
+    from aqcast.service.ingest import ingest_frame
+    from aqcast.service.ingest.weather import ingest_met_forecasts
     from aqcast.service.store import engine_for
 
     engine = engine_for(url)

@@ -211,7 +211,8 @@ def test_hindcast_with_stored_weather_forecasts_sees_only_earlier_issues(
     from typer.testing import CliRunner
 
     from aqcast.service.cli import app
-    from aqcast.service.ingest import ingest_frame, ingest_met_forecasts
+    from aqcast.service.ingest import ingest_frame
+    from aqcast.service.ingest.weather import ingest_met_forecasts
     from aqcast.service.store import engine_for
 
     engine = engine_for(sqlite_url)

@@ -210,7 +210,8 @@ def test_hourly_hindcast_with_stored_weather_forecasts(sqlite_url, tmp_path, mon
     from typer.testing import CliRunner
 
     from aqcast.service.cli import app
-    from aqcast.service.ingest import ingest_frame, ingest_met_forecasts
+    from aqcast.service.ingest import ingest_frame
+    from aqcast.service.ingest.weather import ingest_met_forecasts
     from aqcast.service.store import engine_for
 
     net = synthetic_network(

@@ -260,7 +260,8 @@ def test_train_command_with_stored_or_perturbed_training_weather(sqlite_url, mon
     from aqcast.models.registry import load_bundle
     from aqcast.models.train import load_training_config
     from aqcast.service.cli import app
-    from aqcast.service.ingest import ingest_frame, ingest_met_forecasts
+    from aqcast.service.ingest import ingest_frame
+    from aqcast.service.ingest.weather import ingest_met_forecasts
     from aqcast.service.store import engine_for
     from aqcast.synthetic import synthetic_network
 

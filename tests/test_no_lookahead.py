@@ -151,7 +151,8 @@ def test_stored_weather_forecasts_issued_after_issue_time_are_ignored(
     network, store_bundle, sqlite_url
 ):
     bundle = store_bundle
-    from aqcast.service.ingest import ingest_frame, ingest_met_forecasts
+    from aqcast.service.ingest import ingest_frame
+    from aqcast.service.ingest.weather import ingest_met_forecasts
     from aqcast.service.store import engine_for
 
     engine = engine_for(sqlite_url)
