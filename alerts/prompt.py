@@ -715,44 +715,99 @@ def _tasks_section(
     warned: bool,
 ) -> tuple[list[str], list[str]]:
     """六、工作要求 and the staggered-operation lines: ``(task_lines, stagger_lines)``."""
-    say, lang, forecast, area, today = c.say, c.lang, c.forecast, c.area, c.today
-    cfg, district, rules = c.cfg, c.district, c.rules
-    day, o3, crit, profile = f.day, f.o3, f.crit, f.profile
-    running = cfg.running_campaigns(district, today)
-    task_lines: list[str] = []
-    if running:
-        out["campaigns"] = [
-            {
-                "id": c.id,
-                "name": c.name(lang),
-                "start": c.dates(today.year)[0].isoformat(),
-                "end": c.dates(today.year)[1].isoformat(),
-            }
-            for c in running
-        ]
-        out["campaign_lines"] = [
-            say(
-                "campaign_line",
-                name=c.name(lang),
-                start=say.date(c.dates(today.year)[0], True),
-                end=say.date(c.dates(today.year)[1], True),
-            )
-            for c in running
-        ]
-        task_lines.extend(out["campaign_lines"])
+    running = c.cfg.running_campaigns(c.district, c.today)
+    task_lines = _campaign_lines(c, running, out)
     if advisories is None:
-        o3_mda8 = o3 or {}
-        advisories = advisories_for_day(
-            cfg,
-            district,
-            area,
-            today,
-            o3_mda8_q50_ugm3=o3_mda8.get("q50"),
-            p_exceed=o3_mda8.get("p_exceed"),
-            profile_ugm3=profile,
-            critical_value_ugm3=crit["critical_value_ugm3"] if crit else None,
-            peak_hour=crit["peak_hour"] if crit else None,
+        advisories = _day_advisories(c, f)
+    # The city's warning in force is carried out like the district's own.
+    in_force = warned or official is not None
+    summary, no_action, conditions = _summary(
+        c,
+        f,
+        out,
+        advisories=advisories,
+        transitions=transitions,
+        in_force=in_force,
+        assessment=assessment,
+    )
+    task_lines.extend(summary)
+    conditions.update({f"campaign:{x.id}": True for x in running})
+    focus = list(dict.fromkeys(item for x in running for item in x.focus))
+    task_lines.extend(_team_lines(c, conditions, focus, out))
+    stagger = _stagger_lines(c, advisories)
+    out["actions"] = {
+        "field_focus": focus,
+        "staggered": [
+            {
+                "sector": a["sector"],
+                "avoid_hours": a["avoid_hours"],
+                "move_to": [m["hours"] for m in a["move_to"]],
+            }
+            for a in advisories
+        ],
+        "no_action": no_action,
+    }
+    out["action_lines"] = [*task_lines, *stagger]
+    return task_lines, stagger
+
+
+def _campaign_lines(c: _Prompt, running: list, out: dict) -> list[str]:
+    """The campaigns running today, one line each."""
+    if not running:
+        return []
+    say, lang, year = c.say, c.lang, c.today.year
+    out["campaigns"] = [
+        {
+            "id": x.id,
+            "name": x.name(lang),
+            "start": x.dates(year)[0].isoformat(),
+            "end": x.dates(year)[1].isoformat(),
+        }
+        for x in running
+    ]
+    out["campaign_lines"] = [
+        say(
+            "campaign_line",
+            name=x.name(lang),
+            start=say.date(x.dates(year)[0], True),
+            end=say.date(x.dates(year)[1], True),
         )
+        for x in running
+    ]
+    return list(out["campaign_lines"])
+
+
+def _day_advisories(c: _Prompt, f: _Today) -> list[dict]:
+    """The staggered-operation advisories of the day, from the forecast."""
+    o3_mda8 = f.o3 or {}
+    crit = f.crit
+    return advisories_for_day(
+        c.cfg,
+        c.district,
+        c.area,
+        c.today,
+        o3_mda8_q50_ugm3=o3_mda8.get("q50"),
+        p_exceed=o3_mda8.get("p_exceed"),
+        profile_ugm3=f.profile,
+        critical_value_ugm3=crit["critical_value_ugm3"] if crit else None,
+        peak_hour=crit["peak_hour"] if crit else None,
+    )
+
+
+def _summary(
+    c: _Prompt,
+    f: _Today,
+    out: dict,
+    *,
+    advisories: list[dict],
+    transitions: list[dict] | None,
+    in_force: bool,
+    assessment: Any,
+) -> tuple[list[str], bool, dict[str, bool]]:
+    """What today needs in a sentence or two: ``(lines, no_action, the conditions the
+    teams' tasks are chosen by)``."""
+    say, lang, forecast, area, today = c.say, c.lang, c.forecast, c.area, c.today
+    day = f.day
     # Days of this forecast at heavy pollution or worse: never "no measures needed" then,
     # even before a warning has been decided (a preview) or when the rules issue none.
     heavy = [
@@ -761,14 +816,12 @@ def _tasks_section(
         if (_day_aqi(forecast, area, d) or {"q50": 0})["q50"] > HEAVY_AQI_ABOVE
     ]
     elevated = bool(out.get("risk", {}).get("elevated"))
-    # The city's warning in force is carried out like the district's own.
-    in_force = warned or official is not None
     summary: list[str] = []
     # An episode led by ozone or dust starts no emergency reductions: the health advice
     # and the supervision the rules give for it instead (never "prepare the cuts" then).
     advice = ""
     if assessment is not None and getattr(assessment, "advice", None):
-        advice = rules.advice_text(assessment.advice, lang)
+        advice = c.rules.advice_text(assessment.advice, lang)
     if heavy and not in_force and not advice:
         summary.append(say("heavy_ahead", dates=say.join([say.date(d, short=True) for d in heavy])))
     if advice:
@@ -788,28 +841,32 @@ def _tasks_section(
         summary.append(say("no_action"))
     elif not advisories and not in_force and not heavy:
         summary.append(say("stay_alert"))
-    task_lines.extend(summary)
     conditions = {
         "always": True,
         "ozone_risk": bool(advisories),
         "heavy_ahead": bool(heavy) and not in_force and not advice,
         "warning": in_force,
         "adverse": elevated,
-        **{f"campaign:{c.id}": True for c in running},
     }
-    focus = list(dict.fromkeys(f for c in running for f in c.focus))
+    return summary, no_action, conditions
+
+
+def _team_lines(c: _Prompt, conditions: dict[str, bool], focus: list[str], out: dict) -> list[str]:
+    """Each team's tasks under today's conditions, and the campaigns' field focus."""
+    say, lang, cfg = c.say, c.lang, c.cfg
+    lines: list[str] = []
     teams = []
     for i, team in enumerate(getattr(cfg, "teams", None) or []):
         tasks = [t.text(lang) for t in team.tasks if conditions.get(t.when, False)]
         if team.inspects_focus and focus:
             tasks.append(
-                say("field_focus", items=say.join([cfg.focus_text(f, lang) for f in focus]))
+                say("field_focus", items=say.join([cfg.focus_text(x, lang) for x in focus]))
             )
         if not tasks:
             continue
         teams.append({"id": team.id, "name": team.name(lang), "tasks": tasks})
         number_text = ZH_NUMERALS[i] if lang == "zh" else str(i + 1)
-        task_lines.append(
+        lines.append(
             say(
                 "team_line",
                 number=say("team_number", n=number_text),
@@ -818,10 +875,14 @@ def _tasks_section(
             )
         )
     if not teams and focus:  # a campaign file without teams: the field focus on its own
-        task_lines.append(
-            say("field_focus", items=say.join([cfg.focus_text(f, lang) for f in focus]))
-        )
+        lines.append(say("field_focus", items=say.join([cfg.focus_text(x, lang) for x in focus])))
     out["teams"] = teams
+    return lines
+
+
+def _stagger_lines(c: _Prompt, advisories: list[dict]) -> list[str]:
+    """One staggered-operation line per sector advised."""
+    say, lang = c.say, c.lang
     stagger = [
         say(
             "stagger_line",
@@ -832,21 +893,7 @@ def _tasks_section(
         )
         for adv in advisories
     ]
-    stagger = [_sentence_case(x, lang) for x in stagger]
-    out["actions"] = {
-        "field_focus": focus,
-        "staggered": [
-            {
-                "sector": a["sector"],
-                "avoid_hours": a["avoid_hours"],
-                "move_to": [m["hours"] for m in a["move_to"]],
-            }
-            for a in advisories
-        ],
-        "no_action": no_action,
-    }
-    out["action_lines"] = [*task_lines, *stagger]
-    return task_lines, stagger
+    return [_sentence_case(x, lang) for x in stagger]
 
 
 def _targets_section(c: _Prompt, targets: dict | None, out: dict) -> list[str]:
