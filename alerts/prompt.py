@@ -309,26 +309,8 @@ def build_prompt(
     plan = cfg.plan(district, today.year)
     rules = warning_rules or cfg.rule_set(plan.warning_rules)
     area_name = cfg.districts[district].name(lang)
-    issued_at = getattr(forecast, "issued_at", None)
-
-    out: dict[str, Any] = {
-        "lang": lang,
-        "area": area,
-        "area_name": area_name,
-        "issue_date": today.isoformat(),
-        "issued_at": issued_at.isoformat() if isinstance(issued_at, datetime) else None,
-        "title": say("title", area=area_name),
-        "model_version": getattr(forecast, "model_version", None),
-        "method": getattr(forecast, "method", "model"),
-        "met_mode": getattr(forecast, "met_mode", "stored"),
-        "preview": preview,
-    }
-    out.update(_header(say, cfg, today, number))
-    if preview:
-        out["preview_line"] = say("preview_label")
-    notes = _notes(say, forecast)
-    if notes:
-        out["notes"] = notes
+    c = _Prompt(say, lang, forecast, area, today, cfg, district, plan, rules, area_name)
+    out = _front_matter(c, preview=preview, number=number)
     sections: list[dict] = []
 
     def section(key: str, lines: list[str]) -> None:
@@ -340,7 +322,6 @@ def build_prompt(
         out["yesterday"] = yesterday
         section("yesterday", _yesterday(say, yesterday, area_name))
 
-    c = _Prompt(say, lang, forecast, area, today, cfg, district, plan, rules, area_name)
     # 二、预报: today, the next days, the confidence.
     lines, facts = _forecast_section(c, out)
     section("forecast", lines)
@@ -373,6 +354,39 @@ def build_prompt(
     for i, s in enumerate(sections):
         s["number"] = say("section_number", n=ZH_NUMERALS[i] if lang == "zh" else i + 1)
     out["sections"] = sections
+    return out
+
+
+def _front_matter(c: _Prompt, *, preview: bool, number: int | None) -> dict[str, Any]:
+    """The prompt's title, header lines, provenance and notes (before the sections)."""
+    say, lang, forecast, area, today, area_name = (
+        c.say,
+        c.lang,
+        c.forecast,
+        c.area,
+        c.today,
+        c.area_name,
+    )
+    issued_at = getattr(forecast, "issued_at", None)
+
+    out: dict[str, Any] = {
+        "lang": lang,
+        "area": area,
+        "area_name": area_name,
+        "issue_date": today.isoformat(),
+        "issued_at": issued_at.isoformat() if isinstance(issued_at, datetime) else None,
+        "title": say("title", area=area_name),
+        "model_version": getattr(forecast, "model_version", None),
+        "method": getattr(forecast, "method", "model"),
+        "met_mode": getattr(forecast, "met_mode", "stored"),
+        "preview": preview,
+    }
+    out.update(_header(say, c.cfg, today, number))
+    if preview:
+        out["preview_line"] = say("preview_label")
+    notes = _notes(say, forecast)
+    if notes:
+        out["notes"] = notes
     return out
 
 
@@ -432,34 +446,7 @@ def _forecast_section(c: _Prompt, out: dict) -> tuple[list[str], _Today]:
     if lines:
         out["today"] = today_data
         out["today_lines"] = list(lines)
-    outlook = []
-    outlook_data = []
-    for d in fv.target_dates(forecast, area):
-        if d <= today:
-            continue
-        od = _day_aqi(forecast, area, d)
-        if od is not None:
-            level = say.level_span(*od["levels"])
-            outlook_data.append(
-                {
-                    "target_date": d.isoformat(),
-                    "aqi_range": od["range"],
-                    "level_range": od["levels"],
-                }
-            )
-            outlook.append(
-                say(
-                    "outlook_day",
-                    date=say.date(d, short=True),
-                    aqi_lo=od["range"][0],
-                    aqi_hi=od["range"][1],
-                    level=level,
-                )
-            )
-    if outlook:
-        out["outlook"] = outlook_data
-        out["outlook_lines"] = outlook
-        lines.extend(outlook)
+    lines.extend(_outlook(c, out))
     if day is not None:
         conc = {
             _pollutant(k, say): {"p": (v or {}).get("p_exceed")}
@@ -561,43 +548,7 @@ def _risk_section(c: _Prompt, f: _Today, out: dict) -> list[str]:
             )
         else:
             out["risk_line"] = say("risk_low", p=percent_step(rk["p_heavy"]))
-    outlook_rows = fv.risk_outlook(forecast, area)
-    if any(r.get("adverse") is not None for r in outlook_rows):
-        flagged = [r for r in outlook_rows if r.get("adverse")]
-        out["adverse_outlook"] = [
-            {
-                "target_date": fv._as_date(r["target_date"]).isoformat(),
-                "adverse": bool(r.get("adverse")),
-                "adverse_kind": r.get("adverse_kind") or "",
-                "conditions": _condition_names(say, r.get("adverse_conditions") or ""),
-                "ventilation_index_m2s": None
-                if r.get("ventilation_index") is None
-                else half_up(r["ventilation_index"]),
-            }
-            for r in outlook_rows
-        ]
-        sentence = (
-            say(
-                "adverse_outlook",
-                days=say.join(
-                    [
-                        say(
-                            "adverse_day",
-                            date=say.date(fv._as_date(r["target_date"]), short=True),
-                            conditions=say.join(
-                                _condition_names(say, r.get("adverse_conditions") or "")
-                            ),
-                        )
-                        for r in flagged
-                    ]
-                ),
-            )
-            if flagged
-            else say("adverse_outlook_none")
-        )
-        out["adverse_outlook_line"] = sentence
-        sep = "" if lang == "zh" else " "
-        out["risk_line"] = (out["risk_line"] + sep + sentence) if "risk_line" in out else sentence
+    _adverse_outlook(c, out)
     # the risk and the week's adverse weather in one sentence
     return [out["risk_line"]] if "risk_line" in out else []
 
@@ -644,42 +595,7 @@ def _warning_section(
             "rule_set": rules.name,
         }
     if official is not None:
-        # The city's warning is the state the district carries out; the district's own
-        # forecast-based level stands beside it as the consultation suggestion.
-        from aqcast.alerts.cap import OFFICIAL_LEVEL_NAMES, RESPONSE_NAMES
-
-        start = datetime.fromisoformat(official["start"])
-        end = datetime.fromisoformat(official["end"]) if official.get("end") else None
-        lname = OFFICIAL_LEVEL_NAMES[official["level"]](lang)
-        own = warning.level if warning is not None and warning.active else "none"
-        official_lines = [
-            say(
-                "official_active",
-                level=lname,
-                response=RESPONSE_NAMES[official["response"]](lang),
-                start=f"{say.date(start.date(), short=True)} {start:%H}:00",
-                until=say("official_until", end=f"{say.date(end.date(), short=True)} {end:%H}:00")
-                if end
-                else "",
-            )
-        ]
-        if own != "none":
-            official_lines.append(say("official_consultation", level=rules.level_name(own, lang)))
-        else:
-            hours = getattr(rules, "lift_clear_hours", None)
-            official_lines.append(
-                say(
-                    "official_consultation_none",
-                    lift=say("official_lift_hint", hours=hours) if hours else "",
-                )
-            )
-        warn_lines = official_lines + warn_lines
-        out["official_warning"] = {
-            **{k: official[k] for k in ("level", "response", "start", "start_hour", "end")},
-            "document": official.get("document", ""),
-            "name": lname,
-            "consultation_level": own,
-        }
+        warn_lines = _official_lines(c, out, official, warning) + warn_lines
     # The measures carried out: the city's level when it is in force, else the district's.
     measures = ""
     if official is not None:
@@ -894,6 +810,124 @@ def _stagger_lines(c: _Prompt, advisories: list[dict]) -> list[str]:
         for adv in advisories
     ]
     return [_sentence_case(x, lang) for x in stagger]
+
+
+def _outlook(c: _Prompt, out: dict) -> list[str]:
+    """The AQI range and level of each day after the issue day."""
+    say, forecast, area, today = c.say, c.forecast, c.area, c.today
+    outlook = []
+    outlook_data = []
+    for d in fv.target_dates(forecast, area):
+        if d <= today:
+            continue
+        od = _day_aqi(forecast, area, d)
+        if od is not None:
+            level = say.level_span(*od["levels"])
+            outlook_data.append(
+                {
+                    "target_date": d.isoformat(),
+                    "aqi_range": od["range"],
+                    "level_range": od["levels"],
+                }
+            )
+            outlook.append(
+                say(
+                    "outlook_day",
+                    date=say.date(d, short=True),
+                    aqi_lo=od["range"][0],
+                    aqi_hi=od["range"][1],
+                    level=level,
+                )
+            )
+    if outlook:
+        out["outlook"] = outlook_data
+        out["outlook_lines"] = outlook
+    return outlook
+
+
+def _adverse_outlook(c: _Prompt, out: dict) -> None:
+    """The week's adverse weather, appended to the risk sentence (or standing for it)."""
+    say, lang, forecast, area = c.say, c.lang, c.forecast, c.area
+    outlook_rows = fv.risk_outlook(forecast, area)
+    if any(r.get("adverse") is not None for r in outlook_rows):
+        flagged = [r for r in outlook_rows if r.get("adverse")]
+        out["adverse_outlook"] = [
+            {
+                "target_date": fv._as_date(r["target_date"]).isoformat(),
+                "adverse": bool(r.get("adverse")),
+                "adverse_kind": r.get("adverse_kind") or "",
+                "conditions": _condition_names(say, r.get("adverse_conditions") or ""),
+                "ventilation_index_m2s": None
+                if r.get("ventilation_index") is None
+                else half_up(r["ventilation_index"]),
+            }
+            for r in outlook_rows
+        ]
+        sentence = (
+            say(
+                "adverse_outlook",
+                days=say.join(
+                    [
+                        say(
+                            "adverse_day",
+                            date=say.date(fv._as_date(r["target_date"]), short=True),
+                            conditions=say.join(
+                                _condition_names(say, r.get("adverse_conditions") or "")
+                            ),
+                        )
+                        for r in flagged
+                    ]
+                ),
+            )
+            if flagged
+            else say("adverse_outlook_none")
+        )
+        out["adverse_outlook_line"] = sentence
+        sep = "" if lang == "zh" else " "
+        out["risk_line"] = (out["risk_line"] + sep + sentence) if "risk_line" in out else sentence
+
+
+def _official_lines(
+    c: _Prompt, out: dict, official: dict, warning: WarningStatus | None
+) -> list[str]:
+    """The city's warning in force and the district's consultation suggestion beside it."""
+    say, lang, rules = c.say, c.lang, c.rules
+    # The city's warning is the state the district carries out; the district's own
+    # forecast-based level stands beside it as the consultation suggestion.
+    from aqcast.alerts.cap import OFFICIAL_LEVEL_NAMES, RESPONSE_NAMES
+
+    start = datetime.fromisoformat(official["start"])
+    end = datetime.fromisoformat(official["end"]) if official.get("end") else None
+    lname = OFFICIAL_LEVEL_NAMES[official["level"]](lang)
+    own = warning.level if warning is not None and warning.active else "none"
+    official_lines = [
+        say(
+            "official_active",
+            level=lname,
+            response=RESPONSE_NAMES[official["response"]](lang),
+            start=f"{say.date(start.date(), short=True)} {start:%H}:00",
+            until=say("official_until", end=f"{say.date(end.date(), short=True)} {end:%H}:00")
+            if end
+            else "",
+        )
+    ]
+    if own != "none":
+        official_lines.append(say("official_consultation", level=rules.level_name(own, lang)))
+    else:
+        hours = getattr(rules, "lift_clear_hours", None)
+        official_lines.append(
+            say(
+                "official_consultation_none",
+                lift=say("official_lift_hint", hours=hours) if hours else "",
+            )
+        )
+    out["official_warning"] = {
+        **{k: official[k] for k in ("level", "response", "start", "start_hour", "end")},
+        "document": official.get("document", ""),
+        "name": lname,
+        "consultation_level": own,
+    }
+    return official_lines
 
 
 def _targets_section(c: _Prompt, targets: dict | None, out: dict) -> list[str]:
