@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from lxml import etree
 
 from aqcast.alerts.rounding import percent_step
-from aqcast.alerts.texts import Say, Text
+from aqcast.alerts.texts import LANGS, Say, Text, text
 from aqcast.alerts.warnings import RuleSet
+from aqcast.features.timeutil import as_utc
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 XSD_PATH = Path(__file__).resolve().parent / "schemas" / "CAP-v1.2.xsd"
@@ -100,9 +101,7 @@ def area_shape(points: list[Point], margin_km: float = 2.0) -> dict:
 
 def cap_time(t: datetime, tz: ZoneInfo) -> str:
     """A CAP dateTime: local time with its offset, whole seconds (naive means UTC)."""
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return t.astimezone(tz).replace(microsecond=0).isoformat()
+    return as_utc(t).astimezone(tz).replace(microsecond=0).isoformat()
 
 
 def day_end(d: date, tz: ZoneInfo) -> datetime:
@@ -456,16 +455,71 @@ def cap_test_message(
     )
 
 
-RESPONSE_NAMES = {
-    "III": Text(zh="Ⅲ级", en="level III"),
-    "II": Text(zh="Ⅱ级", en="level II"),
-    "I": Text(zh="Ⅰ级", en="level I"),
+EVENT_NAME_KEYS = {
+    "warning": "cap_warning_event",
+    "advisory": "cap_advisory_event",
+    "critical_value_crossed": "cap_critical_event",
 }
+
+
+def stored_event_cap(
+    event: dict,
+    *,
+    identifier: str,
+    sent: datetime,
+    tz: ZoneInfo,
+    sender: str,
+    sender_name: Text,
+    area_name: Text,
+    shape: dict,
+    web: str | None = None,
+) -> bytes:
+    """A CAP message for a stored alert event that carries none of its own (recorded
+    before messages were stored with events, or by another writer). ``event``: ``type,
+    level, action, start_date, end_date`` and ``headline``/``description`` as
+    ``{lang: text}`` (either may be empty: the event's name stands in). The message
+    covers the event's days, local midnight to midnight."""
+    action = event.get("action")
+    level = event.get("level") or ""
+    infos = []
+    for lang in ("zh", "en"):
+        say = Say(lang)
+        name = say(EVENT_NAME_KEYS.get(event["type"], "cap_event_other"))
+        headline = (event.get("headline") or {}).get(lang) or name
+        description = (event.get("description") or {}).get(lang) or headline
+        infos.append(
+            {
+                "language": LANGUAGE_TAGS[lang],
+                "event": name,
+                "urgency": "Expected",
+                "severity": SEVERITY.get(level, "Minor" if level else "Unknown"),
+                "certainty": "Likely",
+                "effective": cap_time(day_start(event["start_date"], tz), tz),
+                "expires": cap_time(day_end(event["end_date"], tz), tz),
+                "senderName": sender_name(lang),
+                "headline": headline[:160],
+                "description": description,
+                "web": web,
+                "area": {"areaDesc": area_name(lang), **shape},
+            }
+        )
+    return cap_message(
+        identifier=identifier,
+        sender=sender,
+        sent=cap_time(sent, tz),
+        msg_type=MSG_TYPE.get(str(action), "Alert"),
+        infos=infos,
+    )
+
+
+def _catalogue_text(key: str) -> Text:
+    return Text(**{lang: text(key, lang) for lang in LANGS})
+
+
+RESPONSE_NAMES = {grade: _catalogue_text(f"response_{grade}") for grade in ("III", "II", "I")}
 OFFICIAL_LEVEL_NAMES = {
-    "blue": Text(zh="蓝色预警", en="blue warning"),
-    "yellow": Text(zh="黄色预警", en="yellow warning"),
-    "orange": Text(zh="橙色预警", en="orange warning"),
-    "red": Text(zh="红色预警", en="red warning"),
+    level: _catalogue_text(f"warning_level_{level}")
+    for level in ("blue", "yellow", "orange", "red")
 }
 
 

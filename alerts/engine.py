@@ -40,20 +40,14 @@ from aqcast.alerts.targets import target_status
 from aqcast.alerts.warnings import RuleSet, WarningStatus, assess, next_state
 from aqcast.features.aqi import AQI_LEVELS, aqi_level, daily_aqi
 from aqcast.features.critical_value import intraday_critical_value_ugm3
+from aqcast.features.timeutil import as_utc as _aware
+from aqcast.features.timeutil import to_store_or_none as _naive_utc
 from aqcast.service.events import event_id, record_event
 from aqcast.service.settings import get_settings
 from aqcast.service.store import session_scope
 from aqcast.service.tables import AlertEvent, DailyStat, PromptIssue, Station, WarningState
 
 PROMPT_LANGS = ("zh", "en")
-
-
-def _naive_utc(t: datetime) -> datetime:
-    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo is not None else t
-
-
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 # --- warning state <-> JSON ------------------------------------------------------------

@@ -18,6 +18,8 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 
+from aqcast.features.places import DEFAULT_AREA
+
 # Real Beijing alerts (domain brief): (first day, last day, level).
 REAL_ALERTS_2015 = [
     (date(2015, 11, 27), date(2015, 12, 1), "orange"),
@@ -109,9 +111,9 @@ def model_hindcast_rows(data_dir: Path, start: date, end: date):  # noqa: ANN201
     import pandas as pd
 
     from aqcast.features.feature_table import load_feature_spec
-    from aqcast.features.synthetic import synthetic_feature_table
     from aqcast.models.hindcast import hindcast_rows, replay
     from aqcast.service.sources.prsa import prsa_files, read_prsa
+    from aqcast.synthetic import synthetic_feature_table
 
     hourly = pd.concat([read_prsa(f) for f in prsa_files([data_dir])], ignore_index=True)
     hourly = hourly[hourly["time"] < pd.Timestamp(end + timedelta(days=5), tz="UTC")]
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = model_hindcast_rows(args.data, args.start, args.end)
         if args.rows:
             rows.to_csv(args.rows, index=False)
-    lines = hindcast_events(rows, load_campaign(), areas=["district"])
+    lines = hindcast_events(rows, load_campaign(), areas=[DEFAULT_AREA])
     if args.out:
         args.out.write_text("".join(json.dumps(x, default=str) + "\n" for x in lines))
     for x in lines:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -242,6 +243,35 @@ def _header(say: Say, cfg: CampaignFile, today: date, number: int | None) -> dic
     return out
 
 
+@dataclass(frozen=True)
+class _Prompt:
+    """What every section of one prompt reads: the language, the forecast, the area's day
+    and the configuration that applies to it."""
+
+    say: Say
+    lang: str
+    forecast: Any
+    area: str
+    today: date
+    cfg: CampaignFile
+    district: str
+    plan: Any
+    rules: Any
+    area_name: str
+
+
+@dataclass(frozen=True)
+class _Today:
+    """The forecast for the issue day that later sections build on."""
+
+    day: dict | None  # the AQI (``_day_aqi``)
+    o3: dict | None  # MDA8 O3 [ug/m3]
+    pm25: dict | None  # 24-hour PM2.5 [ug/m3]
+    crit: dict | None  # the ozone critical value
+    profile: list[float] | None  # hourly O3 [ug/m3]
+    ozone_matters: bool
+
+
 def build_prompt(
     forecast: Any,
     area: str,
@@ -279,6 +309,64 @@ def build_prompt(
     plan = cfg.plan(district, today.year)
     rules = warning_rules or cfg.rule_set(plan.warning_rules)
     area_name = cfg.districts[district].name(lang)
+    c = _Prompt(say, lang, forecast, area, today, cfg, district, plan, rules, area_name)
+    out = _front_matter(c, preview=preview, number=number)
+    sections: list[dict] = []
+
+    def section(key: str, lines: list[str]) -> None:
+        if lines:
+            sections.append({"id": key, "heading": say(f"heading_{key}"), "lines": lines})
+
+    # 一、昨日实况
+    if yesterday:
+        out["yesterday"] = yesterday
+        section("yesterday", _yesterday(say, yesterday, area_name))
+
+    # 二、预报: today, the next days, the confidence.
+    lines, facts = _forecast_section(c, out)
+    section("forecast", lines)
+    # 三、臭氧临界值: during an ozone campaign or when O3 matters.
+    section("critical", _critical_section(c, facts, out))
+    # 四、不利气象条件
+    section("risk", _risk_section(c, facts, out))
+    # 五、重污染天气预警
+    warn_lines, warned = _warning_section(
+        c, out, warning=warning, transitions=transitions, official=official, assessment=assessment
+    )
+    section("warning", warn_lines)
+    # 六、工作要求: the campaigns, what today needs, the three teams' tasks; then the
+    # staggered operation of each sector.
+    task_lines, stagger = _tasks_section(
+        c,
+        facts,
+        out,
+        advisories=advisories,
+        transitions=transitions,
+        official=official,
+        assessment=assessment,
+        warned=warned,
+    )
+    section("tasks", task_lines)
+    section("stagger", stagger)
+    # 七、年度目标进度
+    section("targets", _targets_section(c, targets, out))
+
+    for i, s in enumerate(sections):
+        s["number"] = say("section_number", n=ZH_NUMERALS[i] if lang == "zh" else i + 1)
+    out["sections"] = sections
+    return out
+
+
+def _front_matter(c: _Prompt, *, preview: bool, number: int | None) -> dict[str, Any]:
+    """The prompt's title, header lines, provenance and notes (before the sections)."""
+    say, lang, forecast, area, today, area_name = (
+        c.say,
+        c.lang,
+        c.forecast,
+        c.area,
+        c.today,
+        c.area_name,
+    )
     issued_at = getattr(forecast, "issued_at", None)
 
     out: dict[str, Any] = {
@@ -293,24 +381,19 @@ def build_prompt(
         "met_mode": getattr(forecast, "met_mode", "stored"),
         "preview": preview,
     }
-    out.update(_header(say, cfg, today, number))
+    out.update(_header(say, c.cfg, today, number))
     if preview:
         out["preview_line"] = say("preview_label")
     notes = _notes(say, forecast)
     if notes:
         out["notes"] = notes
-    sections: list[dict] = []
+    return out
 
-    def section(key: str, lines: list[str]) -> None:
-        if lines:
-            sections.append({"id": key, "heading": say(f"heading_{key}"), "lines": lines})
 
-    # 一、昨日实况
-    if yesterday:
-        out["yesterday"] = yesterday
-        section("yesterday", _yesterday(say, yesterday, area_name))
-
-    # 二、预报: today, the next days, the confidence.
+def _forecast_section(c: _Prompt, out: dict) -> tuple[list[str], _Today]:
+    """二、预报: today's AQI and concentrations, the next days, the confidence."""
+    say, lang, forecast, area, today = c.say, c.lang, c.forecast, c.area, c.today
+    cfg, district, plan = c.cfg, c.district, c.plan
     lines = []
     day = _day_aqi(forecast, area, today)
     today_data: dict[str, Any] = {"target_date": today.isoformat()}
@@ -363,34 +446,7 @@ def build_prompt(
     if lines:
         out["today"] = today_data
         out["today_lines"] = list(lines)
-    outlook = []
-    outlook_data = []
-    for d in fv.target_dates(forecast, area):
-        if d <= today:
-            continue
-        od = _day_aqi(forecast, area, d)
-        if od is not None:
-            level = say.level_span(*od["levels"])
-            outlook_data.append(
-                {
-                    "target_date": d.isoformat(),
-                    "aqi_range": od["range"],
-                    "level_range": od["levels"],
-                }
-            )
-            outlook.append(
-                say(
-                    "outlook_day",
-                    date=say.date(d, short=True),
-                    aqi_lo=od["range"][0],
-                    aqi_hi=od["range"][1],
-                    level=level,
-                )
-            )
-    if outlook:
-        out["outlook"] = outlook_data
-        out["outlook_lines"] = outlook
-        lines.extend(outlook)
+    lines.extend(_outlook(c, out))
     if day is not None:
         conc = {
             _pollutant(k, say): {"p": (v or {}).get("p_exceed")}
@@ -400,9 +456,15 @@ def build_prompt(
         out["confidence"], conf_line = _confidence(say, day, conc)
         out["confidence_line"] = conf_line
         lines.append(conf_line)
-    section("forecast", lines)
+    return lines, _Today(
+        day=day, o3=o3, pm25=pm25, crit=crit, profile=profile, ozone_matters=ozone_matters
+    )
 
-    # 三、臭氧临界值: during an ozone campaign or when O3 matters.
+
+def _critical_section(c: _Prompt, f: _Today, out: dict) -> list[str]:
+    """三、臭氧临界值: during an ozone campaign or when O3 matters."""
+    say = c.say
+    crit, profile, ozone_matters = f.crit, f.profile, f.ozone_matters
     if crit is not None and ozone_matters:
         value = half_up(crit["critical_value_ugm3"])
         known = [x for x in (profile or []) if not math.isnan(x)]
@@ -423,9 +485,14 @@ def build_prompt(
             out["critical_line"] = say(key, value=value, hours=say.hour_runs(crit["likely_hours"]))
         else:
             out["critical_line"] = say("critical_low", value=value)
-        section("critical", [out["critical_line"]])
+        return [out["critical_line"]]
+    return []
 
-    # 四、不利气象条件
+
+def _risk_section(c: _Prompt, f: _Today, out: dict) -> list[str]:
+    """四、不利气象条件: the chance of heavy pollution today and the week's adverse weather."""
+    say, lang, forecast, area, today = c.say, c.lang, c.forecast, c.area, c.today
+    plan, day, o3 = c.plan, f.day, f.o3
     rk = fv.risk(forecast, area, today)
     if rk is not None and rk["p_heavy"] is not None:
         adverse = bool(rk.get("adverse"))
@@ -481,6 +548,306 @@ def build_prompt(
             )
         else:
             out["risk_line"] = say("risk_low", p=percent_step(rk["p_heavy"]))
+    _adverse_outlook(c, out)
+    # the risk and the week's adverse weather in one sentence
+    return [out["risk_line"]] if "risk_line" in out else []
+
+
+def _warning_section(
+    c: _Prompt,
+    out: dict,
+    *,
+    warning: WarningStatus | None,
+    transitions: list[dict] | None,
+    official: dict | None,
+    assessment: Any,
+) -> tuple[list[str], bool]:
+    """五、重污染天气预警: this issue's changes, the warning in force (the city's, with the
+    district's level as the consultation suggestion), the measures; and whether the
+    district's own warning is active."""
+    say, lang, rules, area_name = c.say, c.lang, c.rules, c.area_name
+    warn_lines = []
+    for t in transitions or []:
+        lvl = t["to_level"] if t["action"] != "lifted" else t["from_level"]
+        warn_lines.append(
+            say(
+                f"warning_{t['action']}",
+                level=rules.level_name(lvl, lang),
+                until=say.date(t["end_date"], short=True),
+            )
+        )
+    warned = warning is not None and warning.active
+    if warned:
+        warn_lines.append(
+            say(
+                "warning_active",
+                level=rules.level_name(warning.level, lang),
+                since=say.date(warning.since, short=True),
+                until=say.date(warning.until, short=True),
+                area=area_name,
+            )
+        )
+        out["warning"] = {
+            "level": warning.level,
+            "name": rules.level_name(warning.level, lang),
+            "since": warning.since.isoformat() if warning.since else None,
+            "until": warning.until.isoformat() if warning.until else None,
+            "rule_set": rules.name,
+        }
+    if official is not None:
+        warn_lines = _official_lines(c, out, official, warning) + warn_lines
+    # The measures carried out: the city's level when it is in force, else the district's.
+    measures = ""
+    if official is not None:
+        measures = rules.measures(official["level"], lang)
+    elif warned:
+        measures = rules.measures(warning.level, lang)
+    if measures:
+        warn_lines.append(measures)
+    if assessment is not None and getattr(assessment, "advice", None):
+        kind = assessment.advice
+        warn_lines.append(
+            say(
+                "non_emergency_episode",
+                kind=say(f"kind_{kind}"),
+                level=rules.level_name(assessment.reached, lang),
+            )
+        )
+        out["non_emergency_episode"] = {"kind": kind, "reached": assessment.reached}
+    if warn_lines:
+        out["warning_lines"] = warn_lines
+    return warn_lines, warned
+
+
+def _tasks_section(
+    c: _Prompt,
+    f: _Today,
+    out: dict,
+    *,
+    advisories: list[dict] | None,
+    transitions: list[dict] | None,
+    official: dict | None,
+    assessment: Any,
+    warned: bool,
+) -> tuple[list[str], list[str]]:
+    """六、工作要求 and the staggered-operation lines: ``(task_lines, stagger_lines)``."""
+    running = c.cfg.running_campaigns(c.district, c.today)
+    task_lines = _campaign_lines(c, running, out)
+    if advisories is None:
+        advisories = _day_advisories(c, f)
+    # The city's warning in force is carried out like the district's own.
+    in_force = warned or official is not None
+    summary, no_action, conditions = _summary(
+        c,
+        f,
+        out,
+        advisories=advisories,
+        transitions=transitions,
+        in_force=in_force,
+        assessment=assessment,
+    )
+    task_lines.extend(summary)
+    conditions.update({f"campaign:{x.id}": True for x in running})
+    focus = list(dict.fromkeys(item for x in running for item in x.focus))
+    task_lines.extend(_team_lines(c, conditions, focus, out))
+    stagger = _stagger_lines(c, advisories)
+    out["actions"] = {
+        "field_focus": focus,
+        "staggered": [
+            {
+                "sector": a["sector"],
+                "avoid_hours": a["avoid_hours"],
+                "move_to": [m["hours"] for m in a["move_to"]],
+            }
+            for a in advisories
+        ],
+        "no_action": no_action,
+    }
+    out["action_lines"] = [*task_lines, *stagger]
+    return task_lines, stagger
+
+
+def _campaign_lines(c: _Prompt, running: list, out: dict) -> list[str]:
+    """The campaigns running today, one line each."""
+    if not running:
+        return []
+    say, lang, year = c.say, c.lang, c.today.year
+    out["campaigns"] = [
+        {
+            "id": x.id,
+            "name": x.name(lang),
+            "start": x.dates(year)[0].isoformat(),
+            "end": x.dates(year)[1].isoformat(),
+        }
+        for x in running
+    ]
+    out["campaign_lines"] = [
+        say(
+            "campaign_line",
+            name=x.name(lang),
+            start=say.date(x.dates(year)[0], True),
+            end=say.date(x.dates(year)[1], True),
+        )
+        for x in running
+    ]
+    return list(out["campaign_lines"])
+
+
+def _day_advisories(c: _Prompt, f: _Today) -> list[dict]:
+    """The staggered-operation advisories of the day, from the forecast."""
+    o3_mda8 = f.o3 or {}
+    crit = f.crit
+    return advisories_for_day(
+        c.cfg,
+        c.district,
+        c.area,
+        c.today,
+        o3_mda8_q50_ugm3=o3_mda8.get("q50"),
+        p_exceed=o3_mda8.get("p_exceed"),
+        profile_ugm3=f.profile,
+        critical_value_ugm3=crit["critical_value_ugm3"] if crit else None,
+        peak_hour=crit["peak_hour"] if crit else None,
+    )
+
+
+def _summary(
+    c: _Prompt,
+    f: _Today,
+    out: dict,
+    *,
+    advisories: list[dict],
+    transitions: list[dict] | None,
+    in_force: bool,
+    assessment: Any,
+) -> tuple[list[str], bool, dict[str, bool]]:
+    """What today needs in a sentence or two: ``(lines, no_action, the conditions the
+    teams' tasks are chosen by)``."""
+    say, lang, forecast, area, today = c.say, c.lang, c.forecast, c.area, c.today
+    day = f.day
+    # Days of this forecast at heavy pollution or worse: never "no measures needed" then,
+    # even before a warning has been decided (a preview) or when the rules issue none.
+    heavy = [
+        d
+        for d in [today, *[x for x in fv.target_dates(forecast, area) if x > today]]
+        if (_day_aqi(forecast, area, d) or {"q50": 0})["q50"] > HEAVY_AQI_ABOVE
+    ]
+    elevated = bool(out.get("risk", {}).get("elevated"))
+    summary: list[str] = []
+    # An episode led by ozone or dust starts no emergency reductions: the health advice
+    # and the supervision the rules give for it instead (never "prepare the cuts" then).
+    advice = ""
+    if assessment is not None and getattr(assessment, "advice", None):
+        advice = c.rules.advice_text(assessment.advice, lang)
+    if heavy and not in_force and not advice:
+        summary.append(say("heavy_ahead", dates=say.join([say.date(d, short=True) for d in heavy])))
+    if advice:
+        summary.append(advice)
+    # "Nothing needed" only on a day forecast good or better; a polluted day gets a watch.
+    polluted = day is not None and day["q50"] > GOOD_AQI_MAX
+    no_action = (
+        not advisories
+        and not in_force
+        and not heavy
+        and not transitions
+        and not elevated
+        and not polluted
+        and not advice
+    )
+    if no_action:
+        summary.append(say("no_action"))
+    elif not advisories and not in_force and not heavy:
+        summary.append(say("stay_alert"))
+    conditions = {
+        "always": True,
+        "ozone_risk": bool(advisories),
+        "heavy_ahead": bool(heavy) and not in_force and not advice,
+        "warning": in_force,
+        "adverse": elevated,
+    }
+    return summary, no_action, conditions
+
+
+def _team_lines(c: _Prompt, conditions: dict[str, bool], focus: list[str], out: dict) -> list[str]:
+    """Each team's tasks under today's conditions, and the campaigns' field focus."""
+    say, lang, cfg = c.say, c.lang, c.cfg
+    lines: list[str] = []
+    teams = []
+    for i, team in enumerate(getattr(cfg, "teams", None) or []):
+        tasks = [t.text(lang) for t in team.tasks if conditions.get(t.when, False)]
+        if team.inspects_focus and focus:
+            tasks.append(
+                say("field_focus", items=say.join([cfg.focus_text(x, lang) for x in focus]))
+            )
+        if not tasks:
+            continue
+        teams.append({"id": team.id, "name": team.name(lang), "tasks": tasks})
+        number_text = ZH_NUMERALS[i] if lang == "zh" else str(i + 1)
+        lines.append(
+            say(
+                "team_line",
+                number=say("team_number", n=number_text),
+                team=team.name(lang),
+                tasks=SENTENCE_JOIN[lang].join(tasks),
+            )
+        )
+    if not teams and focus:  # a campaign file without teams: the field focus on its own
+        lines.append(say("field_focus", items=say.join([cfg.focus_text(x, lang) for x in focus])))
+    out["teams"] = teams
+    return lines
+
+
+def _stagger_lines(c: _Prompt, advisories: list[dict]) -> list[str]:
+    """One staggered-operation line per sector advised."""
+    say, lang = c.say, c.lang
+    stagger = [
+        say(
+            "stagger_line",
+            sector=adv["name"][lang],
+            avoid=say.hours(adv["avoid_hours"]),
+            steps=say.join([s["name"][lang] for s in adv["steps"]]),
+            move=say("or_sep").join(say.hours(m["hours"]) for m in adv["move_to"]),
+        )
+        for adv in advisories
+    ]
+    return [_sentence_case(x, lang) for x in stagger]
+
+
+def _outlook(c: _Prompt, out: dict) -> list[str]:
+    """The AQI range and level of each day after the issue day."""
+    say, forecast, area, today = c.say, c.forecast, c.area, c.today
+    outlook = []
+    outlook_data = []
+    for d in fv.target_dates(forecast, area):
+        if d <= today:
+            continue
+        od = _day_aqi(forecast, area, d)
+        if od is not None:
+            level = say.level_span(*od["levels"])
+            outlook_data.append(
+                {
+                    "target_date": d.isoformat(),
+                    "aqi_range": od["range"],
+                    "level_range": od["levels"],
+                }
+            )
+            outlook.append(
+                say(
+                    "outlook_day",
+                    date=say.date(d, short=True),
+                    aqi_lo=od["range"][0],
+                    aqi_hi=od["range"][1],
+                    level=level,
+                )
+            )
+    if outlook:
+        out["outlook"] = outlook_data
+        out["outlook_lines"] = outlook
+    return outlook
+
+
+def _adverse_outlook(c: _Prompt, out: dict) -> None:
+    """The week's adverse weather, appended to the risk sentence (or standing for it)."""
+    say, lang, forecast, area = c.say, c.lang, c.forecast, c.area
     outlook_rows = fv.risk_outlook(forecast, area)
     if any(r.get("adverse") is not None for r in outlook_rows):
         flagged = [r for r in outlook_rows if r.get("adverse")]
@@ -518,242 +885,61 @@ def build_prompt(
         out["adverse_outlook_line"] = sentence
         sep = "" if lang == "zh" else " "
         out["risk_line"] = (out["risk_line"] + sep + sentence) if "risk_line" in out else sentence
-    if "risk_line" in out:  # the risk and the week's adverse weather in one sentence
-        section("risk", [out["risk_line"]])
 
-    # 五、重污染天气预警
-    warn_lines = []
-    for t in transitions or []:
-        lvl = t["to_level"] if t["action"] != "lifted" else t["from_level"]
-        warn_lines.append(
-            say(
-                f"warning_{t['action']}",
-                level=rules.level_name(lvl, lang),
-                until=say.date(t["end_date"], short=True),
-            )
-        )
-    warned = warning is not None and warning.active
-    if warned:
-        warn_lines.append(
-            say(
-                "warning_active",
-                level=rules.level_name(warning.level, lang),
-                since=say.date(warning.since, short=True),
-                until=say.date(warning.until, short=True),
-                area=area_name,
-            )
-        )
-        out["warning"] = {
-            "level": warning.level,
-            "name": rules.level_name(warning.level, lang),
-            "since": warning.since.isoformat() if warning.since else None,
-            "until": warning.until.isoformat() if warning.until else None,
-            "rule_set": rules.name,
-        }
-    if official is not None:
-        # The city's warning is the state the district carries out; the district's own
-        # forecast-based level stands beside it as the consultation suggestion.
-        from aqcast.alerts.cap import OFFICIAL_LEVEL_NAMES, RESPONSE_NAMES
 
-        start = datetime.fromisoformat(official["start"])
-        end = datetime.fromisoformat(official["end"]) if official.get("end") else None
-        lname = OFFICIAL_LEVEL_NAMES[official["level"]](lang)
-        own = warning.level if warning is not None and warning.active else "none"
-        official_lines = [
-            say(
-                "official_active",
-                level=lname,
-                response=RESPONSE_NAMES[official["response"]](lang),
-                start=f"{say.date(start.date(), short=True)} {start:%H}:00",
-                until=say("official_until", end=f"{say.date(end.date(), short=True)} {end:%H}:00")
-                if end
-                else "",
-            )
-        ]
-        if own != "none":
-            official_lines.append(say("official_consultation", level=rules.level_name(own, lang)))
-        else:
-            hours = getattr(rules, "lift_clear_hours", None)
-            official_lines.append(
-                say(
-                    "official_consultation_none",
-                    lift=say("official_lift_hint", hours=hours) if hours else "",
-                )
-            )
-        warn_lines = official_lines + warn_lines
-        out["official_warning"] = {
-            **{k: official[k] for k in ("level", "response", "start", "start_hour", "end")},
-            "document": official.get("document", ""),
-            "name": lname,
-            "consultation_level": own,
-        }
-    # The measures carried out: the city's level when it is in force, else the district's.
-    measures = ""
-    if official is not None:
-        measures = rules.measures(official["level"], lang)
-    elif warned:
-        measures = rules.measures(warning.level, lang)
-    if measures:
-        warn_lines.append(measures)
-    if assessment is not None and getattr(assessment, "advice", None):
-        kind = assessment.advice
-        warn_lines.append(
-            say(
-                "non_emergency_episode",
-                kind=say(f"kind_{kind}"),
-                level=rules.level_name(assessment.reached, lang),
-            )
-        )
-        out["non_emergency_episode"] = {"kind": kind, "reached": assessment.reached}
-    if warn_lines:
-        out["warning_lines"] = warn_lines
-        section("warning", warn_lines)
+def _official_lines(
+    c: _Prompt, out: dict, official: dict, warning: WarningStatus | None
+) -> list[str]:
+    """The city's warning in force and the district's consultation suggestion beside it."""
+    say, lang, rules = c.say, c.lang, c.rules
+    # The city's warning is the state the district carries out; the district's own
+    # forecast-based level stands beside it as the consultation suggestion.
+    from aqcast.alerts.cap import OFFICIAL_LEVEL_NAMES, RESPONSE_NAMES
 
-    # 六、工作要求: the campaigns, what today needs, the three teams' tasks.
-    running = cfg.running_campaigns(district, today)
-    task_lines: list[str] = []
-    if running:
-        out["campaigns"] = [
-            {
-                "id": c.id,
-                "name": c.name(lang),
-                "start": c.dates(today.year)[0].isoformat(),
-                "end": c.dates(today.year)[1].isoformat(),
-            }
-            for c in running
-        ]
-        out["campaign_lines"] = [
-            say(
-                "campaign_line",
-                name=c.name(lang),
-                start=say.date(c.dates(today.year)[0], True),
-                end=say.date(c.dates(today.year)[1], True),
-            )
-            for c in running
-        ]
-        task_lines.extend(out["campaign_lines"])
-    if advisories is None:
-        o3_mda8 = o3 or {}
-        advisories = advisories_for_day(
-            cfg,
-            district,
-            area,
-            today,
-            o3_mda8_q50_ugm3=o3_mda8.get("q50"),
-            p_exceed=o3_mda8.get("p_exceed"),
-            profile_ugm3=profile,
-            critical_value_ugm3=crit["critical_value_ugm3"] if crit else None,
-            peak_hour=crit["peak_hour"] if crit else None,
-        )
-    # Days of this forecast at heavy pollution or worse: never "no measures needed" then,
-    # even before a warning has been decided (a preview) or when the rules issue none.
-    heavy = [
-        d
-        for d in [today, *[x for x in fv.target_dates(forecast, area) if x > today]]
-        if (_day_aqi(forecast, area, d) or {"q50": 0})["q50"] > HEAVY_AQI_ABOVE
-    ]
-    elevated = bool(out.get("risk", {}).get("elevated"))
-    # The city's warning in force is carried out like the district's own.
-    in_force = warned or official is not None
-    summary: list[str] = []
-    # An episode led by ozone or dust starts no emergency reductions: the health advice
-    # and the supervision the rules give for it instead (never "prepare the cuts" then).
-    advice = ""
-    if assessment is not None and getattr(assessment, "advice", None):
-        advice = rules.advice_text(assessment.advice, lang)
-    if heavy and not in_force and not advice:
-        summary.append(say("heavy_ahead", dates=say.join([say.date(d, short=True) for d in heavy])))
-    if advice:
-        summary.append(advice)
-    # "Nothing needed" only on a day forecast good or better; a polluted day gets a watch.
-    polluted = day is not None and day["q50"] > GOOD_AQI_MAX
-    no_action = (
-        not advisories
-        and not in_force
-        and not heavy
-        and not transitions
-        and not elevated
-        and not polluted
-        and not advice
-    )
-    if no_action:
-        summary.append(say("no_action"))
-    elif not advisories and not in_force and not heavy:
-        summary.append(say("stay_alert"))
-    task_lines.extend(summary)
-    conditions = {
-        "always": True,
-        "ozone_risk": bool(advisories),
-        "heavy_ahead": bool(heavy) and not in_force and not advice,
-        "warning": in_force,
-        "adverse": elevated,
-        **{f"campaign:{c.id}": True for c in running},
-    }
-    focus = list(dict.fromkeys(f for c in running for f in c.focus))
-    teams = []
-    for i, team in enumerate(getattr(cfg, "teams", None) or []):
-        tasks = [t.text(lang) for t in team.tasks if conditions.get(t.when, False)]
-        if team.inspects_focus and focus:
-            tasks.append(
-                say("field_focus", items=say.join([cfg.focus_text(f, lang) for f in focus]))
-            )
-        if not tasks:
-            continue
-        teams.append({"id": team.id, "name": team.name(lang), "tasks": tasks})
-        number_text = ZH_NUMERALS[i] if lang == "zh" else str(i + 1)
-        task_lines.append(
-            say(
-                "team_line",
-                number=say("team_number", n=number_text),
-                team=team.name(lang),
-                tasks=SENTENCE_JOIN[lang].join(tasks),
-            )
-        )
-    if not teams and focus:  # a campaign file without teams: the field focus on its own
-        task_lines.append(
-            say("field_focus", items=say.join([cfg.focus_text(f, lang) for f in focus]))
-        )
-    out["teams"] = teams
-    section("tasks", task_lines)
-    stagger = [
+    start = datetime.fromisoformat(official["start"])
+    end = datetime.fromisoformat(official["end"]) if official.get("end") else None
+    lname = OFFICIAL_LEVEL_NAMES[official["level"]](lang)
+    own = warning.level if warning is not None and warning.active else "none"
+    official_lines = [
         say(
-            "stagger_line",
-            sector=adv["name"][lang],
-            avoid=say.hours(adv["avoid_hours"]),
-            steps=say.join([s["name"][lang] for s in adv["steps"]]),
-            move=say("or_sep").join(say.hours(m["hours"]) for m in adv["move_to"]),
+            "official_active",
+            level=lname,
+            response=RESPONSE_NAMES[official["response"]](lang),
+            start=f"{say.date(start.date(), short=True)} {start:%H}:00",
+            until=say("official_until", end=f"{say.date(end.date(), short=True)} {end:%H}:00")
+            if end
+            else "",
         )
-        for adv in advisories
     ]
-    stagger = [_sentence_case(x, lang) for x in stagger]
-    section("stagger", stagger)
-    out["actions"] = {
-        "field_focus": focus,
-        "staggered": [
-            {
-                "sector": a["sector"],
-                "avoid_hours": a["avoid_hours"],
-                "move_to": [m["hours"] for m in a["move_to"]],
-            }
-            for a in advisories
-        ],
-        "no_action": no_action,
+    if own != "none":
+        official_lines.append(say("official_consultation", level=rules.level_name(own, lang)))
+    else:
+        hours = getattr(rules, "lift_clear_hours", None)
+        official_lines.append(
+            say(
+                "official_consultation_none",
+                lift=say("official_lift_hint", hours=hours) if hours else "",
+            )
+        )
+    out["official_warning"] = {
+        **{k: official[k] for k in ("level", "response", "start", "start_hour", "end")},
+        "document": official.get("document", ""),
+        "name": lname,
+        "consultation_level": own,
     }
-    out["action_lines"] = [*task_lines, *stagger]
+    return official_lines
 
-    # 七、年度目标进度
-    if targets is not None:
-        block = _targets_block(say, targets, today)
-        lines = block.pop("lines")
-        if lines:
-            out["targets"] = block
-            out["target_lines"] = lines
-            section("targets", lines)
 
-    for i, s in enumerate(sections):
-        s["number"] = say("section_number", n=ZH_NUMERALS[i] if lang == "zh" else i + 1)
-    out["sections"] = sections
-    return out
+def _targets_section(c: _Prompt, targets: dict | None, out: dict) -> list[str]:
+    """七、年度目标进度."""
+    if targets is None:
+        return []
+    block = _targets_block(c.say, targets, c.today)
+    lines = block.pop("lines")
+    if lines:
+        out["targets"] = block
+        out["target_lines"] = lines
+    return lines
 
 
 def add_dispatch(prompt: dict, totals: dict) -> dict:

@@ -117,13 +117,14 @@ def text(key: str, lang: str, **values: Any) -> str:
     return t.format(**values) if values else t
 
 
+def prefixed_texts(prefix: str, lang: str) -> dict[str, str]:
+    """One page's labels (catalogue keys ``<prefix><name>``) in ``lang``, by ``name``."""
+    return {k[len(prefix) :]: v(lang) for k, v in load_phrases().items() if k.startswith(prefix)}
+
+
 def page_texts(lang: str) -> dict[str, str]:
     """The page's labels (catalogue keys ``page_*``) in ``lang``, by their short names."""
-    return {
-        k[len(PAGE_PREFIX) :]: v(lang)
-        for k, v in load_phrases().items()
-        if k.startswith(PAGE_PREFIX)
-    }
+    return prefixed_texts(PAGE_PREFIX, lang)
 
 
 class Say:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from aqcast.features.places import DEFAULT_AREA
 from aqcast.features.rolling_aqi import covered, rolling_from_daily, rolling_mean_hourly
 
 # The real alerts the goals speak of (domain brief): orange 29 Nov-1 Dec (from yellow on
@@ -255,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     daily, area_h = observed_area(hourly, tz)
     report: dict = {"rolling_approximation": measure_rolling(daily, area_h, args.start, args.end)}
     rows = pd.read_csv(args.rows)
-    rows = rows[rows["area"] == "district"]
+    rows = rows[rows["area"] == DEFAULT_AREA]
     rows = rows[
         (pd.to_datetime(rows["issue_date"]).dt.date >= args.start)
         & (pd.to_datetime(rows["issue_date"]).dt.date <= args.end)
@@ -267,11 +268,11 @@ def main(argv: list[str] | None = None) -> None:
         # The rule set's own statistic first (mee-2024: q30), then the median and q90.
         for stat in dict.fromkeys([base.statistic, "q50", "q90"]):
             rules = base.model_copy(update={"statistic": stat})
-            lines = hindcast_events(rows, cfg, areas=["district"], rules=rules)
+            lines = hindcast_events(rows, cfg, areas=[DEFAULT_AREA], rules=rules)
             report["replay"][f"{name}/{stat}"] = score_replay(lines, daily, args.start, args.end)
     if args.risk is not None:
         risk = pd.read_csv(args.risk)
-        risk = risk[risk["area"] == "district"]
+        risk = risk[risk["area"] == DEFAULT_AREA]
         issued = pd.to_datetime(risk["issue_date"]).dt.date
         risk = risk[(issued >= args.start) & (issued <= args.end)]
         report["adverse_flags"] = score_risk(risk, daily)

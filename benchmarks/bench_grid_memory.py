@@ -24,8 +24,8 @@ import netCDF4
 import numpy as np
 import pandas as pd
 
-from aqcast.features.synthetic import synthetic_stations
 from aqcast.service.sources.grid_dask import grid_to_station_frames
+from aqcast.synthetic import synthetic_stations
 
 VARIABLES = {"t2m": "K", "blh": "m", "u10": "m s**-1", "v10": "m s**-1"}
 

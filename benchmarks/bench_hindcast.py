@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from aqcast.features.feature_table import load_feature_spec
+from aqcast.features.places import is_area_entities
 from aqcast.features.qc import VALID, quality_flags, variable_columns
 from aqcast.models.hindcast import hindcast_rows, replay
 from aqcast.models.inputs import frames_to_table, perturbed_frames_to_table
@@ -184,7 +185,7 @@ def main() -> None:
         hindcast_risk(seen, rows).to_csv(Path(args.risk_out), index=False, float_format="%.4g")
 
     p = res.predictions
-    p = p[~p["entity"].str.startswith("area:")]
+    p = p[~is_area_entities(p["entity"])]
     obs = inputs.table.set_index(["entity", "issue_date", "lead_days"])
     print("variable   lead  rmse  pers_rmse  csi@thr(s)  coverage_10_90  n")
     for var in ("o3_mda8", "o3_1h_max", "pm25_24h", "pm10_24h"):

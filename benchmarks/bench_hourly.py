@@ -35,6 +35,7 @@ import pandas as pd
 from aqcast.features.critical_value import critical_value_ugm3
 from aqcast.features.daily import mda8_ugm3
 from aqcast.features.feature_table import load_feature_spec
+from aqcast.features.places import is_area_entities
 from aqcast.models.hindcast import replay
 from aqcast.models.hourly import intraday_table, observed_o3_frame
 from aqcast.models.hourly_hindcast import replay_hourly
@@ -209,7 +210,7 @@ def report(inputs, daily: pd.DataFrame, hh, start: date, intraday_profile: str) 
     q50 = summer["q50"].to_numpy().reshape(-1, 24)
     raw = summer["raw"].to_numpy().reshape(-1, 24)
     obs_day = o.reshape(-1, 24)
-    station = ~keys["entity"].str.startswith("area:").to_numpy()
+    station = ~is_area_entities(keys["entity"]).to_numpy()
     lead = keys["lead_days"].to_numpy()
     print("\nJune-September 2015, 12 stations pooled, hourly O3 RMSE over 10-19 h [ug/m3]")
     print("lead  hourly(reconciled)  hourly(raw)  old method  ratio")

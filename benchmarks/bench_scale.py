@@ -30,10 +30,10 @@ def _one(n_stations: int, days: int, use_dask: bool) -> dict:
     import lightgbm as lgb
 
     from aqcast.features.feature_table import feature_columns
-    from aqcast.features.synthetic import synthetic_feature_table, synthetic_network
     from aqcast.models.distributed import dask_client, train_variable_distributed, training_rows
     from aqcast.models.train import CATEGORICAL, load_training_config, model_inputs
     from aqcast.service.settings import Settings
+    from aqcast.synthetic import synthetic_feature_table, synthetic_network
 
     out: dict = {"stations": n_stations, "days": days}
     start = pd.Timestamp("2015-01-01")

@@ -41,6 +41,7 @@ import pandas as pd
 
 from aqcast.features.aqi import aqi_frame, round_daily
 from aqcast.features.nomenclature import DAILY, POLLUTANTS
+from aqcast.features.places import DEFAULT_AREA
 
 MDA8_WINDOW_HOURS = 8
 MDA8_MIN_VALID_HOURS = 6
@@ -278,7 +279,7 @@ def area_hourly_mean(hourly: pd.DataFrame, stations: Sequence[str]) -> pd.DataFr
 
 
 def area_daily_statistics(
-    hourly: pd.DataFrame, stations: Sequence[str], tz: str, area: str = "district"
+    hourly: pd.DataFrame, stations: Sequence[str], tz: str, area: str = DEFAULT_AREA
 ) -> pd.DataFrame:
     """Daily statistics of an area from the mean concentration over its stations.
 

@@ -23,11 +23,15 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aqcast.features.daily import DAILY_VARIABLES
+from aqcast.features.nomenclature import DAILY
+from aqcast.features.places import DEFAULT_AREA, area_entities, area_entity
 from aqcast.service.config_files import load_yaml_model
 
 SPEC_PATH = Path(__file__).resolve().parent / "features.yaml"
-AREA_PREFIX = "area:"
-DAILY_VARIABLES = ["o3_mda8", "o3_1h_max", "pm25_24h", "pm10_24h", "so2_24h", "no2_24h", "co_24h"]
+# The daily statistics a table carries as targets: the concentrations (the AQI is derived
+# from their forecasts, never forecast itself).
+TARGET_VARIABLES = [v for v in DAILY_VARIABLES if DAILY[v] != "-"]
 KEYS = ["entity", "issue_date", "lead_days", "target_date"]
 
 
@@ -79,7 +83,7 @@ class FeatureSpec(_Strict):
     lags: LagSpec
     rolling: RollingSpec
     morning: MorningSpec
-    neighbour_area: str = "district"
+    neighbour_area: str = DEFAULT_AREA
     neighbour_features: list[str] = []
     weather_target_day: list[WeatherAgg] = []
     weather_previous_day: list[WeatherAgg] = []
@@ -147,14 +151,6 @@ def with_derived_weather(hourly: pd.DataFrame) -> pd.DataFrame:
 # --- entities -----------------------------------------------------------------------
 
 
-def area_entity(area: str) -> str:
-    return AREA_PREFIX + area
-
-
-def is_area_entity(entity: str) -> bool:
-    return entity.startswith(AREA_PREFIX)
-
-
 def local_day_hour(times_utc: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
     """Local calendar day (as ``datetime.date``) and local hour of UTC time stamps."""
     local = pd.to_datetime(times_utc, utc=True).dt.tz_convert(tz)
@@ -182,14 +178,14 @@ def entity_daily(daily_stations: pd.DataFrame, daily_areas: pd.DataFrame | None)
     index ``(entity, day)`` (day as Timestamp), one column per daily variable."""
     parts = [daily_stations.assign(entity=daily_stations["station"].astype(str))]
     if daily_areas is not None and len(daily_areas):
-        parts.append(daily_areas.assign(entity=AREA_PREFIX + daily_areas["area"].astype(str)))
+        parts.append(daily_areas.assign(entity=area_entities(daily_areas["area"])))
     long = pd.concat(parts, ignore_index=True)
     long["day"] = pd.to_datetime(long["day"])
     wide = long.pivot_table(
         index=["entity", "day"], columns="variable", values="value", aggfunc="first"
     )
     wide.columns.name = None
-    for v in DAILY_VARIABLES:
+    for v in TARGET_VARIABLES:
         if v not in wide.columns:
             wide[v] = np.nan
     return wide.sort_index()
@@ -329,7 +325,7 @@ def build_feature_table(
     if "weekday" in spec.calendar:
         table["weekday"] = table["target_date"].dt.day_of_week
 
-    targets = daily[DAILY_VARIABLES].add_prefix("y_")
+    targets = daily[TARGET_VARIABLES].add_prefix("y_")
     targets.index = targets.index.set_names(["entity", "target_date"])
     table = table.join(targets, on=["entity", "target_date"])
     return table.sort_values(["issue_date", "lead_days", "entity"], ignore_index=True)

@@ -20,8 +20,9 @@ from sqlalchemy import Engine
 
 from aqcast.features.daily import area_daily_statistics, daily_statistics
 from aqcast.features.feature_table import load_feature_spec
+from aqcast.features.places import STATION_PREFIX
 from aqcast.models.forecast import PERFECT_PROGNOSIS_NOTE
-from aqcast.models.hindcast import STATION_PREFIX, hindcast_rows, replay
+from aqcast.models.hindcast import hindcast_rows, replay
 from aqcast.models.inputs import (
     NoObservationsError,
     load_inputs,

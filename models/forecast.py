@@ -18,7 +18,8 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from aqcast.features.critical_value import critical_value_ugm3
-from aqcast.features.feature_table import AREA_PREFIX, FeatureSpec, load_feature_spec
+from aqcast.features.feature_table import FeatureSpec, load_feature_spec
+from aqcast.features.places import AREA_PREFIX
 from aqcast.models.inputs import MetMode, issue_time_utc, load_inputs
 from aqcast.models.predict import missing_weather, predict_table
 from aqcast.models.profile import hourly_profile_ugm3, shape_for

@@ -16,7 +16,8 @@ from typing import Literal
 
 import pandas as pd
 
-from aqcast.features.feature_table import AREA_PREFIX, FeatureSpec
+from aqcast.features.feature_table import FeatureSpec
+from aqcast.features.places import areas_of_entities, is_area_entities, station_labels
 from aqcast.models.predict import predict_table
 from aqcast.models.train import TrainingConfig, train_bundle
 
@@ -32,7 +33,6 @@ HINDCAST_COLUMNS = [
     "p_exceed",
     "threshold",
 ]
-STATION_PREFIX = "station:"
 
 
 @dataclass
@@ -107,8 +107,7 @@ def replay(
 def entity_area_label(entity: pd.Series) -> pd.Series:
     """Hindcast ``area`` labels: an area's name, or ``station:<code>`` for a station."""
     e = entity.astype(str)
-    is_area = e.str.startswith(AREA_PREFIX)
-    return e.str.slice(len(AREA_PREFIX)).where(is_area, STATION_PREFIX + e)
+    return areas_of_entities(e).where(is_area_entities(e), station_labels(e))
 
 
 def hindcast_rows(predictions: pd.DataFrame) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from datetime import date
 
 import pandas as pd
 
+from aqcast.features.places import is_area_entities
 from aqcast.models.hindcast import entity_area_label
 from aqcast.models.hourly import (
     HourlyConfig,
@@ -125,7 +126,7 @@ def replay_hourly(
     hourly = predict_hourly(model, rows, wx_pred, daily_predictions, obs_o3)
     critical = critical_table(hourly)
     intra_obs = obs_o3 if intraday_observed is None else observed_o3_frame(intraday_observed, tz)
-    areas = hourly[hourly["entity"].astype(str).str.startswith("area:")]
+    areas = hourly[is_area_entities(hourly["entity"])]
     intraday = intraday_table(
         model,
         areas,

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from aqcast.features.aqi import aqi_level_numbers
 from aqcast.features.nomenclature import DAILY, THRESHOLDS
+from aqcast.features.places import is_station_label, is_station_labels
 
 SOURCE_STYLE = {
     "model": {"color": "#1f5fa8", "marker": "o", "label": "aqcast (LightGBM)"},
@@ -109,7 +110,7 @@ def plot_reliability(vf: pd.DataFrame, variables: Iterable[str], leads=(0, 1, 2,
     """Reliability diagram of the exceedance probabilities, pooled over station rows."""
     variables = list(variables)
     fig, axes = _subplots(1, len(variables), figsize=(4.2 * len(variables), 4), squeeze=False)
-    stations = vf[vf["area"].str.startswith("station:")]
+    stations = vf[is_station_labels(vf["area"])]
     base = stations if not stations.empty else vf
     for ax, var in zip(axes[0], variables, strict=True):
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
@@ -286,7 +287,7 @@ def write_skill_plots(
             fig.text(0.01, -0.02, caption, fontsize=8, color="#555555", ha="left", va="top")
         return save_figure(fig, out, name)
 
-    areas = sorted(a for a in vf["area"].unique() if not a.startswith("station:"))
+    areas = sorted(a for a in vf["area"].unique() if not is_station_label(a))
     windows = season_windows(vf)
     for area in areas:
         for name, a, b in windows:

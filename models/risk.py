@@ -89,14 +89,14 @@ def hindcast_risk(table: pd.DataFrame, rows: pd.DataFrame, config=None) -> pd.Da
     """Per area, issue date and lead: P(AQI > 200) of the hindcast rows, and the adverse
     weather flags of the weather the replay saw (the feature table's target-day weather
     aggregates). Exactly ``RISK_COLUMNS``; dates as YYYY-MM-DD."""
-    from aqcast.features.feature_table import AREA_PREFIX
+    from aqcast.features.places import areas_of_entities, is_area_entities
 
-    areas = table[table["entity"].astype(str).str.startswith(AREA_PREFIX)].copy()
+    areas = table[is_area_entities(table["entity"])].copy()
     issued = set(pd.to_datetime(rows["issue_date"]).dt.strftime("%Y-%m-%d"))
     areas["issue_date"] = pd.to_datetime(areas["issue_date"]).dt.strftime("%Y-%m-%d")
     areas["target_date"] = pd.to_datetime(areas["target_date"]).dt.strftime("%Y-%m-%d")
     areas = areas[areas["issue_date"].isin(issued)].reset_index(drop=True)
-    areas["area"] = areas["entity"].astype(str).str.slice(len(AREA_PREFIX))
+    areas["area"] = areas_of_entities(areas["entity"])
     flags = adverse_frame(areas, config, group_columns=("area", "issue_date"))
     aqi = rows[rows["variable"] == "aqi"][["issue_date", "target_date", "area", "p_exceed"]]
     aqi = aqi.assign(

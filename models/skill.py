@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from aqcast.features.aqi import aqi_frame, aqi_level_numbers
+from aqcast.features.places import is_station_labels
 
 SEASONS = {
     12: "DJF",
@@ -215,7 +216,7 @@ def score(vf: pd.DataFrame, groups: str = "all") -> pd.DataFrame:
     """Scores of a verification frame, one row per group, variable, lead, season, source."""
     vf = vf.copy()
     prim = {c: _primary(vf, c) for c in ("q50", "obs", "persistence", "climatology")}
-    is_station = vf["area"].str.startswith("station:")
+    is_station = is_station_labels(vf["area"])
     labels = [("stations", is_station)]
     for a in sorted(vf.loc[~is_station, "area"].unique()):
         labels.append((a, vf["area"] == a))
@@ -272,7 +273,7 @@ def _score_subset(s, gname, var, lead, season, prim) -> list[dict]:
 
 def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Whole-period scores of the pooled stations and the areas, model beside baselines."""
-    s = scores[(scores["season"] == "all") & ~scores["group"].str.startswith("station:")]
+    s = scores[(scores["season"] == "all") & ~is_station_labels(scores["group"])]
     wide = s.pivot_table(
         index=["group", "variable", "lead_days"],
         columns="source",
@@ -312,7 +313,7 @@ def side_by_side(
     keys = ["group", "variable", "lead_days"]
 
     def model_rows(s: pd.DataFrame, label: str) -> pd.DataFrame:
-        s = s[(s["season"] == "all") & ~s["group"].str.startswith("station:")]
+        s = s[(s["season"] == "all") & ~is_station_labels(s["group"])]
         m = s[s["source"] == "model"].set_index(keys)
         return m.reindex(columns=cols).add_suffix(f"_{label}")
 

@@ -24,6 +24,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aqcast.features.timeutil import as_utc
 from aqcast.service.tables import (
     Acknowledgement,
     AlertEvent,
@@ -116,8 +117,8 @@ def ack_public(row: Acknowledgement, event: AlertEvent | None = None) -> dict:
         "enterprise_id": row.enterprise_id,
         "sector": ((event.payload or {}).get("sector") if event is not None else None),
         "issue_date": event.issue_date if event is not None else None,
-        "acknowledged_at": row.acknowledged_at.replace(tzinfo=UTC),
-        "updated_at": row.updated_at.replace(tzinfo=UTC),
+        "acknowledged_at": as_utc(row.acknowledged_at),
+        "updated_at": as_utc(row.updated_at),
         "via": row.via,
         "moved_to": [list(p) for p in row.moved_to or []],
     }
@@ -166,7 +167,7 @@ def link_expiry(event: AlertEvent, valid_hours: float) -> datetime:
 
 
 def make_token(secret: str, event_id: str, enterprise_id: int, expires_at: datetime) -> str:
-    stamp = int(expires_at.replace(tzinfo=UTC).timestamp())
+    stamp = int(as_utc(expires_at).timestamp())
     return URLSafeSerializer(secret, salt=TOKEN_SALT).dumps([event_id, enterprise_id, stamp])
 
 

@@ -2,7 +2,8 @@
 
 Jobs never call ``datetime.now()``; they ask the clock they are given. The service runs on
 :class:`SystemClock`; ``aqcast demo`` replays past days on a :class:`SimulatedClock` that it
-moves from one scheduled fire time to the next. All clocks return aware UTC datetimes.
+moves from one scheduled fire time to the next. All clocks return aware UTC datetimes
+(the time rule and its converters: features/timeutil.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import threading
 import time as _time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+from aqcast.features.timeutil import aware_utc
 
 
 class Clock(Protocol):
@@ -33,7 +36,7 @@ class SimulatedClock:
     """A clock that stands still until it is moved; it never moves backwards."""
 
     def __init__(self, start: datetime) -> None:
-        self._now = as_utc(start)
+        self._now = aware_utc(start)
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -41,7 +44,7 @@ class SimulatedClock:
             return self._now
 
     def set(self, when: datetime) -> None:
-        when = as_utc(when)
+        when = aware_utc(when)
         with self._lock:
             if when < self._now:
                 raise ValueError(f"simulated clock cannot go back from {self._now} to {when}")
@@ -53,15 +56,3 @@ class SimulatedClock:
 
     def sleep(self, seconds: float) -> None:
         self.advance(seconds)
-
-
-def as_utc(when: datetime) -> datetime:
-    """An aware datetime in UTC; a naive one is refused (it could be any zone)."""
-    if when.tzinfo is None:
-        raise ValueError(f"naive datetime {when!r}: give a time zone")
-    return when.astimezone(UTC)
-
-
-def store_time(when: datetime) -> datetime:
-    """The store's form of a time: naive UTC."""
-    return as_utc(when).replace(tzinfo=None)

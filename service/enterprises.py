@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from stdnum.cn import uscc
 from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength, ValidationError
 
+from aqcast.features.places import DEFAULT_AREA
 from aqcast.service.tables import ApiKey, Enterprise, Station
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("name", "sectors", "lat", "lon", "street", "contact")
@@ -171,7 +172,7 @@ def area_for_location(
     the first area.
     """
     if not areas:
-        return "district"
+        return DEFAULT_AREA
     if stations:
         nearest = min(stations, key=lambda s: _distance_km(lat, lon, s[1], s[2]))[0]
         for name, spec in areas.items():

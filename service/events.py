@@ -7,17 +7,14 @@ Both happen in the caller's session, so an event and its outbox rows commit toge
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aqcast.features.timeutil import store_now
 from aqcast.service.tables import AlertEvent, ApiKey, Delivery, Subscription
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def event_id(dedup_key: str) -> str:
@@ -47,7 +44,7 @@ def subscription_matches(sub: Subscription, event: AlertEvent) -> bool:
 
 def fan_out(session: Session, event: AlertEvent, now: datetime | None = None) -> int:
     """Create one pending delivery per matching subscription; returns how many."""
-    now = now or utcnow()
+    now = now or store_now()
     n = 0
     if event.type == "test":
         return 0  # a test event goes to the subscription that asked for it, and no other
@@ -106,7 +103,7 @@ def record_event(
         issue_date=issue_date,
         start_date=start_date,
         end_date=end_date,
-        created_at=now or utcnow(),
+        created_at=now or store_now(),
         payload=payload,
     )
     session.add(event)

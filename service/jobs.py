@@ -35,7 +35,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from aqcast.service.clock import Clock, as_utc, store_time
+from aqcast.features.timeutil import aware_to_store, aware_utc
+from aqcast.service.clock import Clock
 from aqcast.service.scheduler import JobFunc, RunInfo
 from aqcast.service.settings import Settings
 from aqcast.service.store import session_scope
@@ -73,7 +74,7 @@ class Services:
     train: Callable[..., Any] = field(default_factory=lambda: train_and_register)
     ingest_observations: Callable[..., Any] = _lazy("aqcast.service.ingest", "ingest_frame")
     ingest_met_forecasts: Callable[..., Any] = _lazy(
-        "aqcast.service.ingest", "ingest_met_forecasts"
+        "aqcast.service.ingest.weather", "ingest_met_forecasts"
     )
     dispatch: Callable[..., Any] | None = None  # (engine, now) -> stats; default below
 
@@ -109,13 +110,13 @@ def pull_feeds(
         return {"feeds": [], "note": "no live feed configured; nothing pulled"}
     results: dict[str, Any] = {}
     for feed in feeds:
-        at = store_time(now)
+        at = aware_to_store(now)
         try:
             frame = feed.fetch(now)
             report = ingest(ctx.engine, frame, source=feed.name, file_label=f"{feed.name}@{at}")
             time_col = "time" if "time" in frame.columns else "valid_at"
             latest = (
-                store_time(pd.Timestamp(frame[time_col].max()).to_pydatetime())
+                aware_to_store(pd.Timestamp(frame[time_col].max()).to_pydatetime())
                 if len(frame)
                 else None
             )
@@ -158,7 +159,7 @@ def _set_feed_status(
 
 def latest_observation_time(engine: Engine, known_at: datetime) -> datetime | None:
     """The start (naive UTC) of the latest stored hour complete at ``known_at``."""
-    cutoff = store_time(known_at) - timedelta(hours=1)
+    cutoff = aware_to_store(known_at) - timedelta(hours=1)
     with engine.connect() as conn:
         return conn.execute(
             select(func.max(Observation.time)).where(Observation.time <= cutoff)
@@ -173,7 +174,7 @@ def stale_inputs(engine: Engine, now: datetime, stale_after_hours: float) -> dic
     Each live feed in ``feed_status`` is stale when its last success is that old.
     """
     limit = timedelta(hours=stale_after_hours)
-    at = store_time(now)
+    at = aware_to_store(now)
     out: dict[str, str] = {}
     latest = latest_observation_time(engine, now)
     if latest is None:
@@ -199,13 +200,13 @@ def _data_age(feed: str, latest: datetime | None, now: datetime) -> None:
         from aqcast.service.metrics import set_data_age
     except ImportError:
         return
-    set_data_age(feed, latest, store_time(now))
+    set_data_age(feed, latest, aware_to_store(now))
 
 
 def raise_operator_alerts(engine: Engine, stale: Mapping[str, str], now: datetime) -> list[str]:
     """One open ``stale_feed`` alert per stale input (not repeated while it stays stale);
     alerts of inputs that are fresh again are resolved. Returns the inputs newly alerted."""
-    at = store_time(now)
+    at = aware_to_store(now)
     raised = []
     with session_scope(engine) as s:
         open_alerts = {
@@ -258,7 +259,7 @@ def pull_cnemc(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
     if not settings.cnemc_url:
         return {"note": "AQCAST_CNEMC_URL is not set; nothing pulled"}
     client = ctx.http_client or httpx.Client(timeout=settings.http_timeout_s, follow_redirects=True)
-    at = store_time(run.now)
+    at = aware_to_store(run.now)
     try:
         result = pull(
             ctx.engine,
@@ -280,7 +281,7 @@ def pull_cnemc(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
         if ctx.http_client is None:
             client.close()
     errors = result.errors
-    latest = store_time(result.latest) if result.latest is not None else None
+    latest = aware_to_store(result.latest) if result.latest is not None else None
     if errors:
         _set_feed_status(ctx.engine, FEED, at, ok=False, error="; ".join(errors.values()))
     else:
@@ -435,7 +436,7 @@ def dispatch_webhooks(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
     else:
         from aqcast.service.webhooks.dispatcher import run_dispatcher
 
-        fixed_now = store_time(run.now)
+        fixed_now = aware_to_store(run.now)
         stats = asyncio.run(run_dispatcher(ctx.engine, clock=lambda: fixed_now, once=True))
     return (
         {k: v for k, v in vars(stats).items()} if hasattr(stats, "__dict__") else {"stats": stats}
@@ -463,7 +464,7 @@ def configured_feeds(
         def fetch_observations(now: datetime) -> pd.DataFrame:
             from aqcast.service.sources.openaq import fetch_location_hours
 
-            end = pd.Timestamp(as_utc(now)).floor("h")
+            end = pd.Timestamp(aware_utc(now)).floor("h")
             start = end - pd.Timedelta(hours=settings.openaq_lookback_hours)
             frames = [
                 fetch_location_hours(

@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from aqcast.service.clock import store_time
+from aqcast.features.timeutil import aware_to_store
 from aqcast.service.tables import JobRun
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def claim_run(
     stale_after: timedelta,
 ) -> RunClaim | None:
     """Claim ``(job, run_key)`` for ``owner``; None when it is done or alive elsewhere."""
-    at = store_time(now)
+    at = aware_to_store(now)
     try:
         with engine.begin() as conn:
             row_id = conn.execute(
@@ -151,7 +151,7 @@ def heartbeat(engine: Engine, claim: RunClaim, now: datetime) -> bool:
         n = conn.execute(
             update(JobRun)
             .where(JobRun.id == claim.id, JobRun.owner == claim.owner, JobRun.status == "running")
-            .values(heartbeat_at=store_time(now))
+            .values(heartbeat_at=aware_to_store(now))
         ).rowcount
     return n == 1
 
@@ -171,7 +171,7 @@ def finish_run(
         row = conn.execute(select(JobRun.detail).where(JobRun.id == claim.id)).one_or_none()
         merged = dict(row.detail or {}) if row is not None else {}
         merged.update(detail or {})
-        at = store_time(now)
+        at = aware_to_store(now)
         n = conn.execute(
             update(JobRun)
             .where(JobRun.id == claim.id, JobRun.owner == claim.owner, JobRun.status == "running")
@@ -183,7 +183,7 @@ def finish_run(
 def release_claims(engine: Engine, owner: str, now: datetime, reason: str = "shutdown") -> int:
     """Mark every run ``owner`` still holds as ``failed`` (released), so that the next
     scheduler retries it at once instead of waiting for the claim to go stale."""
-    at = store_time(now)
+    at = aware_to_store(now)
     released = 0
     with engine.begin() as conn:
         rows = conn.execute(

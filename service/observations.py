@@ -22,6 +22,7 @@ from aqcast.features.nomenclature import (
     OBS_VARIABLES,
 )
 from aqcast.features.qc import SPIKE, VALID
+from aqcast.features.timeutil import to_store
 from aqcast.service.tables import DailyStat, MetForecast, Observation, Station
 
 OBS = Observation.__table__
@@ -48,14 +49,6 @@ def connected(bind: Engine | Connection) -> Iterator[Connection]:
     else:
         with bind.connect() as conn:
             yield conn
-
-
-def to_naive_utc(t: datetime | pd.Timestamp | str) -> datetime:
-    """The store's form of a time: naive UTC. A naive input is taken as UTC already."""
-    ts = pd.Timestamp(t)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.to_pydatetime()
 
 
 def raw_time(column: Column):
@@ -133,7 +126,7 @@ def load_hourly(
         ids = station_ids(conn, stations)
         stmt = (
             select(*cols)
-            .where(OBS.c.time >= to_naive_utc(start), OBS.c.time < to_naive_utc(end))
+            .where(OBS.c.time >= to_store(start), OBS.c.time < to_store(end))
             .order_by(OBS.c.station_id, OBS.c.time)
         )
         if stations is not None:
@@ -180,8 +173,8 @@ def load_spike_flagged(
     with connected(bind) as conn:
         ids = station_ids(conn)
         stmt = select(*cols).where(
-            OBS.c.time >= to_naive_utc(start),
-            OBS.c.time < to_naive_utc(end),
+            OBS.c.time >= to_store(start),
+            OBS.c.time < to_store(end),
             or_(*[OBS.c[f"{v}_qc"] == SPIKE for v in OBS_VARIABLES]),
         )
         rows = fetch_tuples(conn, stmt)
@@ -226,9 +219,9 @@ def load_met_forecasts(
         )
         .join(STATIONS, STATIONS.c.id == MET.c.station_id)
         .where(
-            MET.c.issued_at < to_naive_utc(issued_before),
-            MET.c.valid_at >= to_naive_utc(valid_from),
-            MET.c.valid_at < to_naive_utc(valid_to),
+            MET.c.issued_at < to_store(issued_before),
+            MET.c.valid_at >= to_store(valid_from),
+            MET.c.valid_at < to_store(valid_to),
         )
     )
     if stations is not None:

@@ -10,13 +10,18 @@ time or starting later that day. Times are naive UTC in the store, local for peo
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aqcast.features.timeutil import as_utc, local_to_store, store_to_local
 from aqcast.service.tables import OfficialWarning
+
+if TYPE_CHECKING:
+    from aqcast.service.settings import Settings
 
 LEVELS = ("blue", "yellow", "orange", "red")
 RESPONSES = ("III", "II", "I")
@@ -30,13 +35,8 @@ class OfficialPeriodError(OfficialWarningError):
     """The end is not after the start."""
 
 
-def _naive_utc(t: datetime, tz: ZoneInfo) -> datetime:
-    aware = t if t.tzinfo is not None else t.replace(tzinfo=tz)
-    return aware.astimezone(UTC).replace(tzinfo=None)
-
-
 def _local(t: datetime | None, tz: ZoneInfo) -> datetime | None:
-    return None if t is None else t.replace(tzinfo=UTC).astimezone(tz)
+    return None if t is None else store_to_local(t, tz)
 
 
 def official_dict(row: OfficialWarning, tz: ZoneInfo) -> dict:
@@ -94,7 +94,7 @@ def official_for_day(
     row = active_official(session, area, issued_at)
     if row is None:
         return None
-    day_end = _naive_utc(datetime.combine(day + timedelta(days=1), datetime.min.time()), tz)
+    day_end = local_to_store(datetime.combine(day + timedelta(days=1), datetime.min.time()), tz)
     if row.start_at >= day_end:
         return None
     return official_dict(row, tz)
@@ -114,7 +114,7 @@ def _event(session: Session, row: OfficialWarning, action: str, now: datetime, c
         data,
         action=action,
         identifier=f"aqcast-{eid}",
-        sent=now.replace(tzinfo=UTC),
+        sent=as_utc(now),
         web=f"{cap['base_url']}/v1/events/{eid}",
         measures=measures,
         **{k: v for k, v in cap.items() if k not in ("base_url", "rules")},
@@ -160,8 +160,8 @@ def set_official(
             f"response: expected one of {', '.join(RESPONSES)}, got {response!r}"
         )
     try:
-        start_utc = _naive_utc(start, tz)
-        end_utc = _naive_utc(end, tz) if end is not None else None
+        start_utc = local_to_store(start, tz)
+        end_utc = local_to_store(end, tz) if end is not None else None
     except OverflowError:
         raise OfficialWarningError("start/end: outside the range of dates") from None
     if end_utc is not None and end_utc <= start_utc:
@@ -205,23 +205,45 @@ def clear_official(
     return row
 
 
-def cap_context(session: Session, area: str) -> dict:
-    """What a CAP message of ``area`` needs from the configuration and the store."""
+def cap_area_context(
+    session: Session, area: str, settings: Settings, *, unknown_area_named: bool = False
+) -> dict:
+    """The sender, zone, area name and area shape every CAP message of ``area`` carries
+    (the keyword arguments of the alerts.cap builders). An area no district of the
+    campaign names is a KeyError, or with ``unknown_area_named`` is named by itself (a
+    stored event is served whatever the configuration says now)."""
     from aqcast.alerts.campaign import current_campaign, district_for_area
     from aqcast.alerts.cap import area_shape
-    from aqcast.alerts.engine import _area_points, rules_for
-    from aqcast.service.settings import get_settings
+    from aqcast.alerts.engine import _area_points
+    from aqcast.alerts.texts import Text
 
-    settings = get_settings()
     cfg = current_campaign()
-    today = datetime.now(settings.tz).date()
+    try:
+        area_name = cfg.districts[district_for_area(cfg, area)].name
+    except KeyError:
+        if not unknown_area_named:
+            raise
+        area_name = Text(zh=area, en=area)
     points = _area_points(session, area)
     return {
         "tz": settings.tz,
         "sender": cfg.cap.sender,
         "sender_name": cfg.cap.sender_name,
-        "area_name": cfg.districts[district_for_area(cfg, area)].name,
+        "area_name": area_name,
         "shape": area_shape(points, cfg.cap.margin_km) if points else {},
+    }
+
+
+def cap_context(session: Session, area: str) -> dict:
+    """What a CAP message of ``area`` needs from the configuration and the store."""
+    from aqcast.alerts.campaign import current_campaign
+    from aqcast.alerts.engine import rules_for
+    from aqcast.service.settings import get_settings
+
+    settings = get_settings()
+    today = datetime.now(settings.tz).date()
+    return {
+        **cap_area_context(session, area, settings),
         "base_url": settings.public_base_url.rstrip("/"),
-        "rules": rules_for(cfg, area, today),
+        "rules": rules_for(current_campaign(), area, today),
     }

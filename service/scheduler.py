@@ -38,7 +38,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Engine
 
-from aqcast.service.clock import Clock, as_utc
+from aqcast.features.timeutil import aware_utc
+from aqcast.service.clock import Clock
 from aqcast.service.config_files import ConfigError, load_yaml_model
 from aqcast.service.locks import (
     LIVE_OWNERS,
@@ -133,7 +134,7 @@ def load_schedule(path: Path | None = None) -> Schedule:
 
 def run_key(key: str, scheduled_at: datetime, tz: ZoneInfo) -> str | None:
     """The idempotency key of a run fired at ``scheduled_at``: its local date, hour or month."""
-    local = as_utc(scheduled_at).astimezone(tz)
+    local = aware_utc(scheduled_at).astimezone(tz)
     if key == "date":
         return local.strftime("%Y-%m-%d")
     if key == "hour":
@@ -254,8 +255,8 @@ class JobRunner:
     def fire(self, job: str, scheduled_at: datetime | None = None) -> RunOutcome:
         """Run ``job`` for the fire at ``scheduled_at`` (default: now) unless already run."""
         spec = self.schedule.jobs[job]
-        now = as_utc(self.clock.now())
-        scheduled_at = as_utc(scheduled_at) if scheduled_at is not None else now
+        now = aware_utc(self.clock.now())
+        scheduled_at = aware_utc(scheduled_at) if scheduled_at is not None else now
         key = run_key(spec.key, scheduled_at, self.tz)
         if not spec.enabled:
             return RunOutcome(job, key, "disabled")
@@ -309,7 +310,7 @@ class JobRunner:
     def missed_runs(self, now: datetime | None = None) -> list[tuple[datetime, str]]:
         """``(fire time, job)`` of the latest fire of each catch-up job within its window
         whose run is not done, oldest first."""
-        now = as_utc(now or self.clock.now())
+        now = aware_utc(now or self.clock.now())
         missed: list[tuple[datetime, str]] = []
         for name, spec in self.schedule.jobs.items():
             if not spec.enabled or spec.catch_up_hours <= 0 or spec.key == "none":
@@ -378,14 +379,14 @@ def fire_times(
     trigger: BaseTrigger, start: datetime, end: datetime, *, inclusive_end: bool = False
 ) -> Iterator[datetime]:
     """The trigger's fire times in ``[start, end)`` (``[start, end]`` if inclusive), UTC."""
-    start, end = as_utc(start), as_utc(end)
+    start, end = aware_utc(start), aware_utc(end)
     prev = None
     now = start
     while True:
         t = trigger.get_next_fire_time(prev, now)
         if t is None:
             return
-        t = as_utc(t)
+        t = aware_utc(t)
         if t > end or (t == end and not inclusive_end):
             return
         if t >= start:

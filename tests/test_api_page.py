@@ -86,7 +86,7 @@ def test_english_and_other_dates(seeded):
     client, _ = seeded
     html = client.get(f"/prompt/{DAY}?lang=en").text
     assert "Air quality work prompt" in html and "Ozone critical value" in html
-    assert "orange alert" in html and "Industrial coating" in html
+    assert "orange warning" in html and "orange alert" not in html and "Industrial coating" in html
     assert 'href="?lang=zh"' in html and 'lang="en"' in html
     missing = client.get("/prompt/2015-07-01").text
     assert "2015-07-01 没有预报。" in missing

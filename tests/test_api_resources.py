@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from api_seed import DAY, auth, make_client, seed
+from api_seed import DAY, STATIONS, auth, make_client, seed
 
 READ_ENDPOINTS = [
     "/v1/forecasts",
@@ -163,11 +163,20 @@ def test_cap_message(seeded):
     assert [i.findtext("cap:language", namespaces=ns) for i in infos] == ["zh-CN", "en-US"]
     assert infos[0].findtext("cap:category", namespaces=ns) == "Env"
     assert infos[0].findtext("cap:severity", namespaces=ns) == "Severe"
-    circle = infos[0].findtext("cap:area/cap:circle", namespaces=ns)
-    lat, rest = circle.split(",")
-    lon, radius = rest.split()
-    assert 39.88 < float(lat) < 39.93 and 116.33 < float(lon) < 116.42
-    assert 5 < float(radius) < 15
+    # the engine's area shape: the stations' hull widened by the campaign's margin
+    from aqcast.alerts.cap import area_shape
+
+    shape = area_shape([(lat, lon) for *_, lat, lon in STATIONS], load_campaign().cap.margin_km)
+    polygon = infos[0].findtext("cap:area/cap:polygon", namespaces=ns)
+    assert polygon == shape["polygon"]
+    ring = [tuple(map(float, p.split(","))) for p in polygon.split()]
+    assert ring[0] == ring[-1] and len(ring) == 4  # three stations: a closed triangle
+    lats, lons = [p[0] for p in ring], [p[1] for p in ring]
+    assert min(lats) < 39.886 and max(lats) > 39.929 and min(lons) < 116.339 < 116.417 < max(lons)
+    name = load_campaign().districts["district"].name
+    assert infos[0].findtext("cap:area/cap:areaDesc", namespaces=ns) == name("zh")
+    assert infos[1].findtext("cap:area/cap:areaDesc", namespaces=ns) == name("en")
+    assert infos[0].findtext("cap:event", namespaces=ns) == "重污染天气预警"
 
 
 def test_prompt_formats(seeded):

@@ -186,7 +186,7 @@ def test_error_body_and_wrong_shape_are_feed_errors():
 
 def test_backfill_command_stores_chunks_and_stops_cleanly(sqlite_url, monkeypatch):
     from aqcast.service.cli import app
-    from aqcast.service.ingest import upsert_stations
+    from aqcast.service.ingest.stations import upsert_stations
     from aqcast.service.observations import load_met_forecasts
     from aqcast.service.store import engine_for
 

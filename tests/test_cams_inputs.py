@@ -72,7 +72,8 @@ def test_air_quality_forecast_rows_in_the_real_shape():
 
 
 def test_weather_job_pulls_and_stores_them_beside_the_weather(sqlite_url):
-    from aqcast.service.ingest import ingest_met_forecasts, upsert_stations
+    from aqcast.service.ingest.stations import upsert_stations
+    from aqcast.service.ingest.weather import ingest_met_forecasts
     from aqcast.service.jobs import configured_feeds
     from aqcast.service.observations import load_met_forecasts
     from aqcast.service.settings import Settings
@@ -107,7 +108,7 @@ def test_weather_job_pulls_and_stores_them_beside_the_weather(sqlite_url):
 
 @pytest.fixture(scope="module")
 def network():
-    from aqcast.features.synthetic import QuirkRates, synthetic_network
+    from aqcast.synthetic import QuirkRates, synthetic_network
 
     return synthetic_network(
         3, "2013-01-01", "2013-04-20", seed=12, quirks=QuirkRates(0, 0, 0, 0, 0)
@@ -115,7 +116,8 @@ def network():
 
 
 def _store(network, url, *, with_aq: bool):
-    from aqcast.service.ingest import ingest_frame, ingest_met_forecasts
+    from aqcast.service.ingest import ingest_frame
+    from aqcast.service.ingest.weather import ingest_met_forecasts
     from aqcast.service.store import engine_for
 
     engine = engine_for(url)

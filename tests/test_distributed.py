@@ -11,7 +11,6 @@ import pytest
 from distributed import Client
 
 from aqcast.features.feature_table import feature_columns
-from aqcast.features.synthetic import synthetic_feature_table, synthetic_network
 from aqcast.models.distributed import (
     dask_client,
     distributed_params,
@@ -22,6 +21,7 @@ from aqcast.models.distributed import (
 )
 from aqcast.models.train import CATEGORICAL, load_training_config, model_inputs
 from aqcast.service.settings import Settings
+from aqcast.synthetic import synthetic_feature_table, synthetic_network
 
 ROUNDS = 120
 # Stated tolerance of the distributed model against the single-machine one on held-out

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from aqcast.features.feature_table import load_feature_spec
-from aqcast.features.synthetic import QuirkRates, synthetic_network
 from aqcast.models.inputs import frames_to_table
 from aqcast.models.predict import predict_table
 from aqcast.models.train import SeedEnsemble, load_training_config, train_bundle
+from aqcast.synthetic import QuirkRates, synthetic_network
 
 TZ = "Asia/Shanghai"
 CUT = date(2013, 5, 1)

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from aqcast.features.feature_table import load_feature_spec
-from aqcast.features.synthetic import QuirkRates, synthetic_network
 from aqcast.models.hindcast import HINDCAST_COLUMNS, hindcast_rows, replay
 from aqcast.models.inputs import frames_to_table
 from aqcast.models.train import load_training_config
+from aqcast.synthetic import QuirkRates, synthetic_network
 
 TZ = "Asia/Shanghai"
 
@@ -211,7 +211,8 @@ def test_hindcast_with_stored_weather_forecasts_sees_only_earlier_issues(
     from typer.testing import CliRunner
 
     from aqcast.service.cli import app
-    from aqcast.service.ingest import ingest_frame, ingest_met_forecasts
+    from aqcast.service.ingest import ingest_frame
+    from aqcast.service.ingest.weather import ingest_met_forecasts
     from aqcast.service.store import engine_for
 
     engine = engine_for(sqlite_url)

@@ -8,9 +8,9 @@ import json
 import pandas as pd
 import pytest
 
-from aqcast.features.synthetic import QuirkRates, synthetic_network
 from aqcast.models.risk import RISK_COLUMNS
 from aqcast.models.train import load_training_config
+from aqcast.synthetic import QuirkRates, synthetic_network
 
 TZ = "Asia/Shanghai"
 

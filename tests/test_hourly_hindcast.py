@@ -12,7 +12,6 @@ import pytest
 
 from aqcast.features.daily import mda8_ugm3
 from aqcast.features.feature_table import load_feature_spec, local_day_hour
-from aqcast.features.synthetic import QuirkRates, synthetic_network
 from aqcast.models.hindcast import replay
 from aqcast.models.hourly import intraday_table, load_hourly_config, observed_o3_frame
 from aqcast.models.hourly_hindcast import (
@@ -26,6 +25,7 @@ from aqcast.models.hourly_hindcast import (
 )
 from aqcast.models.inputs import frames_to_table
 from aqcast.models.train import load_training_config
+from aqcast.synthetic import QuirkRates, synthetic_network
 
 TZ = "Asia/Shanghai"
 START, END = date(2013, 6, 1), date(2013, 6, 6)
@@ -210,7 +210,8 @@ def test_hourly_hindcast_with_stored_weather_forecasts(sqlite_url, tmp_path, mon
     from typer.testing import CliRunner
 
     from aqcast.service.cli import app
-    from aqcast.service.ingest import ingest_frame, ingest_met_forecasts
+    from aqcast.service.ingest import ingest_frame
+    from aqcast.service.ingest.weather import ingest_met_forecasts
     from aqcast.service.store import engine_for
 
     net = synthetic_network(

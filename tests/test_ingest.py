@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select, text
 
-from aqcast.service.ingest import ingest_frame, ingest_met_forecasts, refresh_daily_stats
+from aqcast.service.ingest import ingest_frame
+from aqcast.service.ingest.daily import refresh_daily_stats
+from aqcast.service.ingest.weather import ingest_met_forecasts
 from aqcast.service.observations import (
     list_stations,
     load_daily,

@@ -178,11 +178,11 @@ def test_error_model_file_is_checked_against_its_schema(tmp_path):
 def test_hindcast_command_with_perturbed_weather(sqlite_url, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from aqcast.features.synthetic import synthetic_network
     from aqcast.models.train import load_training_config
     from aqcast.service.cli import app
     from aqcast.service.ingest import ingest_frame
     from aqcast.service.store import engine_for
+    from aqcast.synthetic import synthetic_network
 
     net = synthetic_network(3, "2013-01-01", "2013-05-15", seed=2)
     ingest_frame(
@@ -257,12 +257,13 @@ def test_hindcast_command_with_perturbed_weather(sqlite_url, tmp_path, monkeypat
 def test_train_command_with_stored_or_perturbed_training_weather(sqlite_url, monkeypatch):
     from typer.testing import CliRunner
 
-    from aqcast.features.synthetic import synthetic_network
     from aqcast.models.registry import load_bundle
     from aqcast.models.train import load_training_config
     from aqcast.service.cli import app
-    from aqcast.service.ingest import ingest_frame, ingest_met_forecasts
+    from aqcast.service.ingest import ingest_frame
+    from aqcast.service.ingest.weather import ingest_met_forecasts
     from aqcast.service.store import engine_for
+    from aqcast.synthetic import synthetic_network
 
     engine = engine_for(sqlite_url)
     net = synthetic_network(3, "2013-01-01", "2013-04-15", seed=8)

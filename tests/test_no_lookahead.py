@@ -15,11 +15,11 @@ import pytest
 
 from aqcast.features.feature_table import feature_columns, load_feature_spec
 from aqcast.features.nomenclature import POLLUTANTS
-from aqcast.features.synthetic import QuirkRates, synthetic_network
 from aqcast.models.forecast import make_forecast
 from aqcast.models.inputs import frames_to_table, issue_time_utc, local_midnight_utc
 from aqcast.models.predict import predict_table
 from aqcast.models.train import load_training_config, train_bundle
+from aqcast.synthetic import QuirkRates, synthetic_network
 
 TZ = "Asia/Shanghai"
 ISSUE = date(2013, 5, 20)
@@ -151,7 +151,8 @@ def test_stored_weather_forecasts_issued_after_issue_time_are_ignored(
     network, store_bundle, sqlite_url
 ):
     bundle = store_bundle
-    from aqcast.service.ingest import ingest_frame, ingest_met_forecasts
+    from aqcast.service.ingest import ingest_frame
+    from aqcast.service.ingest.weather import ingest_met_forecasts
     from aqcast.service.store import engine_for
 
     engine = engine_for(sqlite_url)

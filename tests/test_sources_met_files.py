@@ -228,7 +228,7 @@ def test_ingest_met_forecast_command_reads_grib2(tmp_path, sqlite_url):
     from typer.testing import CliRunner
 
     from aqcast.service.cli import app
-    from aqcast.service.ingest import upsert_stations
+    from aqcast.service.ingest.stations import upsert_stations
     from aqcast.service.observations import load_met_forecasts
     from aqcast.service.store import engine_for
 

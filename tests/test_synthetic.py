@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from aqcast.features.nomenclature import POLLUTANTS, WEATHER
-from aqcast.features.synthetic import (
+from aqcast.synthetic import (
     NO_QUIRKS,
     QuirkRates,
     dewpoint_degc,

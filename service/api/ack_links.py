@@ -11,7 +11,6 @@ token whose signature fails, 410 for an expired one, 404 when the advisory is go
 
 from __future__ import annotations
 
-from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import parse_qs
@@ -22,6 +21,8 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
+from aqcast.alerts.texts import LANGS, prefixed_texts
+from aqcast.features.timeutil import store_to_local
 from aqcast.service.acknowledgements import (
     AckError,
     ExpiredTokenError,
@@ -41,26 +42,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-TEXTS = {
-    "zh": {
-        "title": "错峰生产提示确认",
-        "avoid": "请避开",
-        "moved_to": "已将相关工序调整至（可选）",
-        "confirm": "确认已收到并安排错峰",
-        "done": "已确认，确认时间：",
-        "expired": "此确认链接已过期，请联系生态环境局值班人员。",
-        "invalid": "此确认链接无效。",
-    },
-    "en": {
-        "title": "Confirm the staggered-operation advisory",
-        "avoid": "avoid",
-        "moved_to": "Work moved to (optional)",
-        "confirm": "Confirm: received and staggered",
-        "done": "Confirmed at",
-        "expired": "This link has expired; please call the bureau's duty officer.",
-        "invalid": "This acknowledgement link is not valid.",
-    },
-}
+TEXTS = {lang: prefixed_texts("ack_", lang) for lang in LANGS}  # catalogue keys ack_*
 Token = Annotated[str, PathParam(min_length=10, max_length=512)]
 
 
@@ -120,7 +102,7 @@ def _resolve(session, settings, token: str, now, lang: str):  # noqa: ANN001, AN
 
 
 def _local(value, settings) -> str:  # noqa: ANN001
-    return value.replace(tzinfo=UTC).astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+    return store_to_local(value, settings.tz).strftime("%Y-%m-%d %H:%M")
 
 
 HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from aqcast.features.places import DEFAULT_AREA
 from aqcast.service.acknowledgements import AckError, ack_public, acknowledge, advisory_event
 from aqcast.service.acknowledgements import coverage as day_coverage
 from aqcast.service.api.caching import wants_csv
@@ -162,7 +163,7 @@ def coverage(
     session: SessionDep,
     _key: ReaderKey,
     date: Annotated[date, Query(description="Issue date.")],
-    area: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = "district",
+    area: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = DEFAULT_AREA,
 ) -> dict:
     from aqcast.alerts.campaign import current_campaign
 

@@ -16,7 +16,7 @@ unknown or revoked key is 401, a key of another role 403.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -24,6 +24,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from aqcast.features.timeutil import to_store_or_none
 from aqcast.service.api.errors import ApiError
 from aqcast.service.auth import READ_ROLES, ROLES, lookup_key
 from aqcast.service.settings import Settings
@@ -62,9 +63,7 @@ def get_now(request: Request) -> datetime:
     """The app's clock as naive UTC (a demo replays days with a simulated clock)."""
     clock = request.app.state.clock
     now = clock.now() if hasattr(clock, "now") else clock()
-    if now.tzinfo is not None:
-        now = now.astimezone(UTC).replace(tzinfo=None)
-    return now
+    return to_store_or_none(now)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -14,10 +14,11 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from aqcast.features.timeutil import as_utc_or_none
 from aqcast.service.acknowledgements import ack_public, enterprise_acks
 from aqcast.service.api.deps import NowDep, SessionDep, SettingsDep, require_role
 from aqcast.service.api.errors import ApiError, error_responses, not_found
-from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page
+from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, make_page
 from aqcast.service.auth import READ_ROLES
 from aqcast.service.enterprises import (
     FIELD_LIMITS,
@@ -99,7 +100,10 @@ class AckPublic(BaseModel):
 
 def _public(row: Enterprise) -> dict:
     out = enterprise_public(row)
-    out["created_at"], out["updated_at"] = as_utc(row.created_at), as_utc(row.updated_at)
+    out["created_at"], out["updated_at"] = (
+        as_utc_or_none(row.created_at),
+        as_utc_or_none(row.updated_at),
+    )
     return out
 
 

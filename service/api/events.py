@@ -9,9 +9,10 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import Select, select
 
+from aqcast.features.timeutil import as_utc_or_none
 from aqcast.service.api.deps import ReaderKey, SessionDep
 from aqcast.service.api.errors import error_responses, not_found
-from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page, paginate
+from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, make_page, paginate
 from aqcast.service.tables import AlertEvent
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -45,7 +46,7 @@ def event_public(row: AlertEvent) -> dict:
         "issue_date": row.issue_date,
         "start_date": row.start_date,
         "end_date": row.end_date,
-        "created_at": as_utc(row.created_at),
+        "created_at": as_utc_or_none(row.created_at),
         "payload": row.payload or {},
     }
 

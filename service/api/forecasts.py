@@ -14,6 +14,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from aqcast.features.places import DEFAULT_AREA
+from aqcast.features.timeutil import as_utc_or_none
 from aqcast.models.forecast import VALUE_COLUMNS
 from aqcast.service.api.caching import cached_response, wants_csv
 from aqcast.service.api.deps import NowDep, ReaderKey, SessionDep
@@ -26,7 +28,7 @@ from aqcast.service.api.forecast_data import (
     run_values,
     select_records,
 )
-from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page, paginate
+from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, make_page, paginate
 from aqcast.service.tables import ForecastRun
 
 router = APIRouter(prefix="/v1/forecasts", tags=["forecasts"])
@@ -170,7 +172,7 @@ def run_public(run: ForecastRun) -> dict:
     return {
         "run_id": run.id,
         "issue_date": run.issue_date,
-        "issued_at": as_utc(run.issued_at),
+        "issued_at": as_utc_or_none(run.issued_at),
         "model_version": run.model_version,
         "met_mode": run.met_mode,
         "method": run.method,
@@ -324,7 +326,7 @@ def get_intraday(
     _key: ReaderKey,
     now: NowDep,
     issue_date: Annotated[date, Path(description="Issue date (local), the day updated.")],
-    area: Annotated[str, Query(pattern=NAME_PATTERN)] = "district",
+    area: Annotated[str, Query(pattern=NAME_PATTERN)] = DEFAULT_AREA,
 ) -> IntradayCriticalValuePublic:
     from zoneinfo import ZoneInfo
 

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from aqcast.features.timeutil import as_utc_or_none
 from aqcast.service.api.deps import AdminKey, NowDep, SessionDep
 from aqcast.service.api.errors import ApiError, error_responses, not_found
-from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page, paginate
+from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, make_page, paginate
 from aqcast.service.auth import KeyBindingError, create_key, revoke_key
 from aqcast.service.tables import ApiKey, Enterprise
 
@@ -57,8 +58,8 @@ def key_public(row: ApiKey) -> dict:
         "name": row.name,
         "role": row.role,
         "prefix": row.prefix,
-        "created_at": as_utc(row.created_at),
-        "revoked_at": as_utc(row.revoked_at),
+        "created_at": as_utc_or_none(row.created_at),
+        "revoked_at": as_utc_or_none(row.revoked_at),
         "enterprise_id": row.enterprise_id,
     }
 

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from aqcast.features.timeutil import as_utc_or_none
 from aqcast.service.api.deps import ReaderKey, SessionDep
 from aqcast.service.api.errors import error_responses, not_found
-from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page, paginate
+from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, make_page, paginate
 from aqcast.service.tables import ModelVersion
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -32,7 +33,7 @@ class ModelVersionPublic(BaseModel):
 def model_public(row: ModelVersion) -> dict:
     return {
         "version": row.version,
-        "created_at": as_utc(row.created_at),
+        "created_at": as_utc_or_none(row.created_at),
         "train_start": row.train_start,
         "train_end": row.train_end,
         "active": bool(row.active),

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, quote
@@ -25,6 +26,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aqcast.alerts.prompt import baseline_name, input_names
+from aqcast.features.places import DEFAULT_AREA
+from aqcast.features.timeutil import as_utc, store_to_local
 from aqcast.service.api.deps import (
     KEY_COOKIE,
     NowDep,
@@ -54,7 +57,6 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-DEFAULT_AREA = "district"
 Lang = Literal["zh", "en"]
 AreaQuery = Annotated[str, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 
@@ -114,8 +116,59 @@ def area_label(settings: Settings, area: str, lang: str) -> str:
 def local_time(value: datetime | None, settings: Settings) -> str | None:
     if value is None:
         return None
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
-    return aware.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+    return store_to_local(value, settings.tz).strftime("%Y-%m-%d %H:%M")
+
+
+@dataclass
+class PageData:
+    """What the page reads from the store for one issue date and area: the day's stored
+    run, its area values and payload records, the warnings in force, the advisories."""
+
+    run: Any
+    values: list
+    critical: list[dict]
+    hourly: list[dict]
+    risk: list[dict]
+    warnings: list
+    advisories: list[dict]
+
+
+def page_data(session: Session, day: date, area: str) -> PageData | None:
+    """The queries behind the page; None when no run was stored for ``day``."""
+    run = latest_run(session, day)
+    if run is None:
+        return None
+    crit = select_records(payload_records(run, "critical"), area=area, target_date=day)
+    hourly = sorted(
+        (
+            r
+            for r in select_records(payload_records(run, "hourly_o3"), area=area, target_date=day)
+            if not r.get("station") and r.get("hour") is not None
+        ),
+        key=lambda r: int(r["hour"]),
+    )
+    advisories = session.scalars(
+        select(AlertEvent)
+        .where(
+            AlertEvent.type == "advisory",
+            AlertEvent.issue_date == day,
+            AlertEvent.area == area,
+        )
+        .order_by(AlertEvent.id)
+    )
+    return PageData(
+        run=run,
+        values=list(run_values(session, run.id, area=area, station="")),
+        critical=[c for c in crit if not c.get("station")],
+        hourly=hourly,
+        risk=[
+            r
+            for r in select_records(payload_records(run, "risk"), area=area)
+            if str(r.get("target_date", ""))[:10] >= day.isoformat()
+        ],
+        warnings=list(active_warnings(session, area)),
+        advisories=[e.payload or {} for e in advisories],
+    )
 
 
 def page_context(
@@ -132,13 +185,49 @@ def page_context(
         "area_name": area_label(settings, area, lang),
         "freshness": freshness(session, settings, now, lang),
     }
-    run = latest_run(session, day)
-    if run is None:
+    data = page_data(session, day, area)
+    if data is None:
         latest = latest_issue_date(session)
         ctx.update(has_forecast=False, latest=latest)
         return ctx
-    values = run_values(session, run.id, area=area, station="")
-    by = {(v.variable, v.lead_days): v for v in values}
+    run = data.run
+    observed, probability_text = _intraday_view(session, settings, run, area, day, now, t, lang)
+    ctx.update(
+        has_forecast=True,
+        run=run_view(run, settings, lang),
+        **forecast_view(data, lang, t, observed=observed, probability_text=probability_text),
+        official=_official_view(session, area, day, run.issued_at, lang, settings),
+        prompt_text=prompt_text(session, day, area, lang),
+        coverage=coverage_view(session, settings, day, area, lang),
+        verification=_verification(session, day, area, lang),
+    )
+    return ctx
+
+
+def run_view(run: Any, settings: Settings, lang: str) -> dict[str, Any]:
+    """How the stored run was made, for the page's header."""
+    return {
+        "issued_at": local_time(run.issued_at, settings),
+        "method": run.method,
+        "fallback": run.method.startswith("fallback"),
+        "met_mode": run.met_mode,
+        "missing_inputs": input_names(list(run.missing_inputs or []), lang),
+        "baseline": baseline_name(run.method, lang),
+        "model_version": run.model_version,
+    }
+
+
+def forecast_view(
+    data: PageData,
+    lang: str,
+    t: dict[str, str],
+    *,
+    observed: list | None,
+    probability_text: str | None,
+) -> dict[str, Any]:
+    """The view model of the stored forecast: today's values, the PM2.5 outlook, the
+    critical value and the O3 chart, the risk, the warnings and the advisories."""
+    by = {(v.variable, v.lead_days): v for v in data.values}
 
     def cell(variable: str, lead: int) -> dict | None:
         v = by.get((variable, lead))
@@ -166,9 +255,8 @@ def page_context(
         aqi = cell("aqi", row["lead"])
         row["aqi_level"] = aqi_level_name(aqi["q50"], lang) if aqi else None
 
-    crit = select_records(payload_records(run, "critical"), area=area, target_date=day)
-    crit = [c for c in crit if not c.get("station")]
     critical = None
+    crit = data.critical
     if crit and _num(crit[0].get("critical_value_ugm3")) is not None:
         c = crit[0]
         critical = {
@@ -176,88 +264,55 @@ def page_context(
             "peak_hour": c.get("peak_hour"),
             "likely_hours": sorted(int(h) for h in c.get("likely_hours") or []),
         }
-    hourly = sorted(
-        (
-            r
-            for r in select_records(payload_records(run, "hourly_o3"), area=area, target_date=day)
-            if not r.get("station") and r.get("hour") is not None
+    return {
+        "today": today,
+        "pm25": pm25,
+        "critical": critical,
+        "chart": _chart(data.hourly, critical, t, observed, probability_text),
+        "risk": [{**r, "adverse_names": _adverse_names(r, lang)} for r in data.risk],
+        "warnings": [
+            {
+                "level": w.level,
+                "name": WARNING_LEVELS.get(w.level, {}).get(lang, w.level),
+                "since": w.since,
+                "until": w.until,
+            }
+            for w in data.warnings
+        ],
+        "advisories": [advisory_view(p, lang) for p in data.advisories],
+    }
+
+
+def _chart(
+    hourly: list[dict],
+    critical: dict | None,
+    t: dict[str, str],
+    observed: list | None,
+    probability_text: str | None,
+) -> str | None:
+    """The day's hourly O3 chart (SVG), or None without an hourly forecast."""
+    if not hourly:
+        return None
+    return o3_chart_svg(
+        [int(r["hour"]) for r in hourly],
+        [_num(r.get("q50")) for r in hourly],
+        q10_ugm3=[_num(r.get("q10")) for r in hourly],
+        q90_ugm3=[_num(r.get("q90")) for r in hourly],
+        critical_value_ugm3=critical["value"] if critical else None,
+        likely_hours=critical["likely_hours"] if critical else (),
+        labels=ChartLabels(
+            title=t["chart_title"],
+            x_axis=t["x_axis"],
+            y_axis=t["y_axis"],
+            median=t["median"],
+            band=t["band"],
+            critical=t["critical_short"],
+            likely=t["likely"],
+            observed=t["observed"],
         ),
-        key=lambda r: int(r["hour"]),
+        observed_ugm3=observed,
+        probability_text=probability_text,
     )
-    chart = None
-    observed, probability_text = _intraday_view(session, settings, run, area, day, now, t, lang)
-    if hourly:
-        chart = o3_chart_svg(
-            [int(r["hour"]) for r in hourly],
-            [_num(r.get("q50")) for r in hourly],
-            q10_ugm3=[_num(r.get("q10")) for r in hourly],
-            q90_ugm3=[_num(r.get("q90")) for r in hourly],
-            critical_value_ugm3=critical["value"] if critical else None,
-            likely_hours=critical["likely_hours"] if critical else (),
-            labels=ChartLabels(
-                title=t["chart_title"],
-                x_axis=t["x_axis"],
-                y_axis=t["y_axis"],
-                median=t["median"],
-                band=t["band"],
-                critical=t["critical_short"],
-                likely=t["likely"],
-                observed=t["observed"],
-            ),
-            observed_ugm3=observed,
-            probability_text=probability_text,
-        )
-    risk = [
-        {**r, "adverse_names": _adverse_names(r, lang)}
-        for r in select_records(payload_records(run, "risk"), area=area)
-        if str(r.get("target_date", ""))[:10] >= day.isoformat()
-    ]
-    warnings = [
-        {
-            "level": w.level,
-            "name": WARNING_LEVELS.get(w.level, {}).get(lang, w.level),
-            "since": w.since,
-            "until": w.until,
-        }
-        for w in active_warnings(session, area)
-    ]
-    official = _official_view(session, area, day, run.issued_at, lang, settings)
-    advisories = [
-        advisory_view(e.payload or {}, lang)
-        for e in session.scalars(
-            select(AlertEvent)
-            .where(
-                AlertEvent.type == "advisory",
-                AlertEvent.issue_date == day,
-                AlertEvent.area == area,
-            )
-            .order_by(AlertEvent.id)
-        )
-    ]
-    ctx.update(
-        has_forecast=True,
-        run={
-            "issued_at": local_time(run.issued_at, settings),
-            "method": run.method,
-            "fallback": run.method.startswith("fallback"),
-            "met_mode": run.met_mode,
-            "missing_inputs": input_names(list(run.missing_inputs or []), lang),
-            "baseline": baseline_name(run.method, lang),
-            "model_version": run.model_version,
-        },
-        today=today,
-        pm25=pm25,
-        critical=critical,
-        chart=chart,
-        risk=risk,
-        warnings=warnings,
-        official=official,
-        advisories=advisories,
-        prompt_text=prompt_text(session, day, area, lang),
-        coverage=coverage_view(session, settings, day, area, lang),
-        verification=_verification(session, day, area, lang),
-    )
-    return ctx
 
 
 def coverage_view(
@@ -335,7 +390,7 @@ def _intraday_view(
         return None, None
     try:
         observed = observed_area_o3_hours(
-            session.connection(), area, day, settings.timezone, until=now.replace(tzinfo=UTC)
+            session.connection(), area, day, settings.timezone, until=as_utc(now)
         )
     except KeyError:
         return None, None
@@ -460,7 +515,7 @@ def render_prompt_html(
 
 
 def local_today(settings: Settings, now_utc: datetime) -> date:
-    return now_utc.replace(tzinfo=UTC).astimezone(settings.tz).date()
+    return store_to_local(now_utc, settings.tz).date()
 
 
 # --- routes ----------------------------------------------------------------------------

@@ -6,7 +6,6 @@ in a stable order; ``limit`` is at most ``MAX_LIMIT``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query
@@ -64,17 +63,3 @@ def paginate(session: Session, stmt: Select, page: PageParams) -> tuple[list, in
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = list(session.scalars(stmt.limit(page.limit).offset(page.offset)))
     return rows, int(total or 0)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """A stored naive-UTC time as an aware UTC time for the API."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def to_naive_utc(value: datetime | None) -> datetime | None:
-    """A query time (aware, or naive meaning UTC) as stored naive UTC."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value

@@ -15,12 +15,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aqcast.features.places import DEFAULT_AREA
+from aqcast.features.timeutil import as_utc_or_none
 from aqcast.service.acknowledgements import live_prompt_payload
 from aqcast.service.api.deps import NowDep, ReaderKey, SessionDep, SettingsDep
 from aqcast.service.api.errors import ApiError, error_responses
 from aqcast.service.api.events import filter_events
 from aqcast.service.api.page import render_prompt_html, text_of_prompt
-from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page, paginate
+from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, make_page, paginate
 from aqcast.service.tables import AlertEvent
 
 router = APIRouter(prefix="/v1/prompts", tags=["prompts"])
@@ -103,7 +105,7 @@ def list_prompts(
             "issue_date": r.issue_date,
             "area": r.area,
             "event_id": r.id,
-            "created_at": as_utc(r.created_at),
+            "created_at": as_utc_or_none(r.created_at),
         }
         for r in rows
     ]
@@ -138,7 +140,7 @@ def get_prompt(
     now: NowDep,
     _key: ReaderKey,
     day: Annotated[date, Path(description="Issue date (local).")],
-    area: Annotated[str, Query(pattern=AREA_PATTERN)] = "district",
+    area: Annotated[str, Query(pattern=AREA_PATTERN)] = DEFAULT_AREA,
     lang: Literal["zh", "en"] = "zh",
     format: Literal["json", "text", "html", "pdf"] | None = None,  # noqa: A002
 ) -> Any:
@@ -169,7 +171,7 @@ def get_prompt(
         issue_date=event.issue_date,
         area=event.area,
         event_id=event.id,
-        created_at=as_utc(event.created_at),
+        created_at=as_utc_or_none(event.created_at),
         lang=lang,
         text=text,
         payload=payload,

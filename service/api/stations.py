@@ -10,16 +10,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from aqcast.features.nomenclature import HOURLY, OBS_VARIABLES
+from aqcast.features.timeutil import as_utc_or_none, to_store_or_none
 from aqcast.service.api.deps import ReaderKey, SessionDep
 from aqcast.service.api.errors import ApiError, error_responses, not_found
 from aqcast.service.api.pagination import (
     PAGINATION_DOC,
     Page,
     PageDep,
-    as_utc,
     make_page,
     paginate,
-    to_naive_utc,
 )
 from aqcast.service.tables import Observation, Station
 
@@ -115,7 +114,7 @@ def list_observations(
     start: Annotated[datetime | None, Query()] = None,
     end: Annotated[datetime | None, Query()] = None,
 ) -> dict:
-    start_utc, end_utc = to_naive_utc(start), to_naive_utc(end)
+    start_utc, end_utc = to_store_or_none(start), to_store_or_none(end)
     if start_utc is not None and end_utc is not None and end_utc <= start_utc:
         raise ApiError(
             422,
@@ -145,7 +144,7 @@ def list_observations(
     items = [
         {
             "station": code,
-            "time": as_utc(obs.time),
+            "time": as_utc_or_none(obs.time),
             "values": {v: _finite(getattr(obs, v)) for v in OBS_VARIABLES},
             "qc": {v: int(getattr(obs, f"{v}_qc")) for v in OBS_VARIABLES},
         }

@@ -13,9 +13,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from aqcast.features.timeutil import as_utc_or_none
 from aqcast.service.api.deps import NowDep, SessionDep, SettingsDep, require_role
 from aqcast.service.api.errors import ApiError, error_responses
-from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, as_utc, make_page
+from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, make_page
 from aqcast.service.tables import ApiKey, Delivery, DeliveryAttempt, Subscription
 from aqcast.service.webhooks import (
     ConflictError,
@@ -160,10 +161,10 @@ def subscription_public(sub: Subscription, now: datetime | None = None) -> dict:
         "format": sub.format or "standard",
         "status": sub.status,
         "flagged": bool(sub.flagged),
-        "failing_since": as_utc(sub.failing_since),
-        "secret_rotating_until": as_utc(rotating),
-        "created_at": as_utc(sub.created_at),
-        "updated_at": as_utc(sub.updated_at),
+        "failing_since": as_utc_or_none(sub.failing_since),
+        "secret_rotating_until": as_utc_or_none(rotating),
+        "created_at": as_utc_or_none(sub.created_at),
+        "updated_at": as_utc_or_none(sub.updated_at),
     }
 
 
@@ -174,9 +175,9 @@ def delivery_public(d: Delivery) -> dict:
         "subscription_id": d.subscription_id,
         "status": d.status,
         "attempts": d.attempts,
-        "next_attempt_at": as_utc(d.next_attempt_at),
-        "created_at": as_utc(d.created_at),
-        "delivered_at": as_utc(d.delivered_at),
+        "next_attempt_at": as_utc_or_none(d.next_attempt_at),
+        "created_at": as_utc_or_none(d.created_at),
+        "delivered_at": as_utc_or_none(d.delivered_at),
         "last_error": d.last_error,
     }
 
@@ -184,7 +185,7 @@ def delivery_public(d: Delivery) -> dict:
 def attempt_public(a: DeliveryAttempt) -> dict:
     return {
         "id": a.id,
-        "attempted_at": as_utc(a.attempted_at),
+        "attempted_at": as_utc_or_none(a.attempted_at),
         "status_code": a.status_code,
         "latency_ms": a.latency_ms,
         "outcome": a.outcome,
@@ -359,7 +360,7 @@ def rotate(
 ) -> dict:
     sub = _sub(session, key, subscription_id)
     secret = ops.rotate_secret(sub, now, settings.webhook_secret_grace_hours)
-    return {"secret": secret, "previous_valid_until": as_utc(sub.previous_secret_expires)}
+    return {"secret": secret, "previous_valid_until": as_utc_or_none(sub.previous_secret_expires)}
 
 
 @router.post(

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aqcast.features.places import DEFAULT_AREA
 from aqcast.service.api.deps import ReaderKey, SessionDep
 from aqcast.service.api.errors import error_responses
 from aqcast.service.api.forecast_data import DailyVariable
@@ -131,7 +132,7 @@ def recent_skill(
     if station is not None:
         stmt = stmt.where(ForecastValue.station == station)
     else:
-        stmt = stmt.where(ForecastValue.area == (area or "district"), ForecastValue.station == "")
+        stmt = stmt.where(ForecastValue.area == (area or DEFAULT_AREA), ForecastValue.station == "")
     if variable is not None:
         stmt = stmt.where(ForecastValue.variable == variable)
     forecasts = list(session.scalars(stmt))
@@ -145,7 +146,7 @@ def recent_skill(
         )
     else:
         obs_stmt = obs_stmt.where(
-            DailyStat.area == (area or "district"), DailyStat.station_id.is_(None)
+            DailyStat.area == (area or DEFAULT_AREA), DailyStat.station_id.is_(None)
         )
     observed = {(d, v): val for d, v, val in session.execute(obs_stmt) if _finite(val)}
 
@@ -211,7 +212,7 @@ def get_verification(
     return {
         "start": window_start(end, days),
         "end": end,
-        "area": None if station else (area or "district"),
+        "area": None if station else (area or DEFAULT_AREA),
         "station": station,
         "scores": scores,
     }

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from aqcast.features.places import DEFAULT_AREA
 from aqcast.service.api.deps import NowDep, ReaderKey, SessionDep, SettingsDep, require_role
 from aqcast.service.api.errors import ApiError, error_responses
 from aqcast.service.api.events import EventPublic, event_public, filter_events
@@ -54,7 +55,7 @@ AREA_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 
 
 class OfficialCreate(BaseModel):
-    area: str = Field("district", max_length=64, pattern=AREA_PATTERN)
+    area: str = Field(DEFAULT_AREA, max_length=64, pattern=AREA_PATTERN)
     level: Literal["blue", "yellow", "orange", "red"]
     response: Literal["III", "II", "I"]
     start: datetime = Field(description="Start; local time when no offset is given.")
@@ -158,7 +159,7 @@ def clear_official_warning(
     key: OfficerKey,
     settings: SettingsDep,
     now: NowDep,
-    area: Annotated[str, Query(max_length=64, pattern=AREA_PATTERN)] = "district",
+    area: Annotated[str, Query(max_length=64, pattern=AREA_PATTERN)] = DEFAULT_AREA,
 ) -> dict:
     from aqcast.service.official import cap_context, clear_official, official_dict
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from sqlalchemy import select
 
+from aqcast.features.places import DEFAULT_AREA
 from aqcast.service.settings import get_settings
 from aqcast.service.store import open_store, session_scope
 from aqcast.service.tables import AlertEvent, WarningState
@@ -123,14 +124,14 @@ def warnings(
     """Show the heavy-pollution warning in force for each area."""
     if ctx.invoked_subcommand is not None:
         return
-    from aqcast.service.events import utcnow
+    from aqcast.features.timeutil import store_now
     from aqcast.service.official import official_dict, officials_in_force
 
     settings = get_settings()
     engine = open_store()
     with session_scope(engine) as session:
         rows = list(session.scalars(select(WarningState).order_by(WarningState.area)))
-        official = [official_dict(o, settings.tz) for o in officials_in_force(session, utcnow())]
+        official = [official_dict(o, settings.tz) for o in officials_in_force(session, store_now())]
     for o in official:
         if as_json:
             typer.echo(json.dumps({"official": o}, ensure_ascii=False, default=str))
@@ -181,10 +182,10 @@ def set_official_cmd(
     start: str = typer.Option(..., "--start", help="Start, local time 'YYYY-MM-DD HH:MM'."),
     end: str | None = typer.Option(None, "--end", help="End, local time (unset: until cleared)."),
     document: str = typer.Option("", "--document", help="The city's notice (文号)."),
-    area: str = typer.Option("district", "--area"),
+    area: str = typer.Option(DEFAULT_AREA, "--area"),
 ) -> None:
     """Record the city's warning that the district carries out (区域应急联动)."""
-    from aqcast.service.events import utcnow
+    from aqcast.features.timeutil import store_now
     from aqcast.service.official import (
         OfficialWarningError,
         cap_context,
@@ -207,7 +208,7 @@ def set_official_cmd(
                 end=t1,
                 document=document,
                 issued_by="cli",
-                now=utcnow(),
+                now=store_now(),
                 cap=cap_context(session, area),
             )
             o = official_dict(row, settings.tz)
@@ -222,15 +223,15 @@ def set_official_cmd(
 
 
 @warnings_app.command("clear-official")
-def clear_official_cmd(area: str = typer.Option("district", "--area")) -> None:
+def clear_official_cmd(area: str = typer.Option(DEFAULT_AREA, "--area")) -> None:
     """Record that the city lifted its warning."""
-    from aqcast.service.events import utcnow
+    from aqcast.features.timeutil import store_now
     from aqcast.service.official import cap_context, clear_official
 
     engine = open_store()
     with session_scope(engine) as session:
         row = clear_official(
-            session, area=area, cleared_by="cli", now=utcnow(), cap=cap_context(session, area)
+            session, area=area, cleared_by="cli", now=store_now(), cap=cap_context(session, area)
         )
     if row is None:
         typer.echo(f"error: no official warning recorded for area {area!r}", err=True)

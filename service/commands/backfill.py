@@ -53,7 +53,7 @@ def weather(
 ) -> None:
     """Archived weather forecasts for every stored station with coordinates, stored as
     weather forecasts with the issue time the archive vouches for."""
-    from aqcast.service.ingest import ingest_met_forecasts
+    from aqcast.service.ingest.weather import ingest_met_forecasts
     from aqcast.service.observations import list_stations
     from aqcast.service.settings import get_settings
     from aqcast.service.sources.errors import FeedError, InputError

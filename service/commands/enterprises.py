@@ -4,21 +4,19 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from aqcast.features.places import DEFAULT_AREA
+from aqcast.features.timeutil import store_now
 from aqcast.service.settings import get_settings
 from aqcast.service.store import engine_for, session_scope
 
 app = typer.Typer(help="The enterprise registry: import (CSV), list.", no_args_is_help=True)
 advisories_app = typer.Typer(help="Staggered-operation advisories.", no_args_is_help=True)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _db_error(exc: Exception, what: str = "") -> typer.Exit:
@@ -50,7 +48,11 @@ def import_(
         sectors = list(current_campaign().sectors)
         with session_scope(engine_for(settings.database_url)) as session:
             result = import_csv(
-                session, path, known_sectors=sectors, now=_now(), areas_file=settings.areas_file
+                session,
+                path,
+                known_sectors=sectors,
+                now=store_now(),
+                areas_file=settings.areas_file,
             )
     except ImportFileError as exc:
         for err in exc.errors:
@@ -89,7 +91,7 @@ def list_(
 @advisories_app.command("coverage")
 def coverage(
     day: str = typer.Option(..., "--date", help="Issue date, YYYY-MM-DD."),
-    area: str = typer.Option("district", "--area", help="Area."),
+    area: str = typer.Option(DEFAULT_AREA, "--area", help="Area."),
     as_json: bool = typer.Option(False, "--json", help="The API's JSON instead of a table."),
 ) -> None:
     """Per sector: registered, notified, delivered, acknowledged, and whom to call."""

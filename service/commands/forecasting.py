@@ -135,6 +135,7 @@ def forecast(
     met: str = typer.Option("stored", "--met", help="stored, observed or none."),
 ) -> None:
     """Forecast days D..D+3 from the active model and store the run."""
+    from aqcast.features.timeutil import store_now
     from aqcast.models.forecast import make_forecast, store_forecast
 
     _choice(fmt, "--format", ("table", "json", "csv"))
@@ -142,7 +143,7 @@ def forecast(
     d = _date(issue_date, "--issue-date")
     engine = _engine()
     fc = make_forecast(engine, d, met=met)  # type: ignore[arg-type]
-    run_id = store_forecast(engine, fc, now=datetime.now(UTC).replace(tzinfo=None))
+    run_id = store_forecast(engine, fc, now=store_now())
     if fmt == "csv":
         typer.echo(fc.values.to_csv(index=False), nl=False)
         return
@@ -324,7 +325,9 @@ def _write_alerts(rows: pd.DataFrame, path: Path, rules=None) -> None:  # noqa: 
     except ImportError as exc:
         typer.echo(f"error: alerts are not available: {exc}", err=True)
         raise typer.Exit(2) from exc
-    area_rows = rows[~rows["area"].str.startswith("station:")]
+    from aqcast.features.places import is_station_labels
+
+    area_rows = rows[~is_station_labels(rows["area"])]
     lines = hindcast_events(area_rows, rules=rules)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:

@@ -35,7 +35,7 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 def _refresh(engine, days: list[tuple[date, date]]) -> None:
-    from aqcast.service.ingest import refresh_daily_stats
+    from aqcast.service.ingest.daily import refresh_daily_stats
 
     if not days:
         return
@@ -49,7 +49,7 @@ def prsa(
     paths: list[Path] = typer.Argument(..., help="PRSA_Data_*.csv files or their directories"),
 ) -> None:
     """The UCI Beijing multi-site files; coordinates from stations.csv beside them."""
-    from aqcast.service.ingest import ingest_prsa_files
+    from aqcast.service.ingest.prsa import ingest_prsa_files
     from aqcast.service.sources.errors import InputError
     from aqcast.service.sources.prsa import prsa_files
 
@@ -104,7 +104,7 @@ def met_forecast(
     source: str = typer.Option("file", "--source", help="label stored with the forecasts"),
 ) -> None:
     """Weather forecasts per station, or a gridded forecast interpolated to the stations."""
-    from aqcast.service.ingest import ingest_met_forecasts
+    from aqcast.service.ingest.weather import ingest_met_forecasts
     from aqcast.service.observations import list_stations
     from aqcast.service.sources.errors import InputError
     from aqcast.service.sources.met_files import read_met_forecast_csv, read_met_forecast_grid

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import typer
 
+from aqcast.features.timeutil import store_now
 from aqcast.service.auth import (
     ROLES,
     KeyBindingError,
@@ -17,10 +16,6 @@ from aqcast.service.auth import (
 from aqcast.service.store import open_store, session_scope
 
 app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @app.command("create")
@@ -38,7 +33,7 @@ def create(
     try:
         with session_scope(engine) as session:
             row, key = create_key(
-                session, name=name.strip(), role=role, now=_now(), enterprise_id=enterprise
+                session, name=name.strip(), role=role, now=store_now(), enterprise_id=enterprise
             )
             key_id, prefix = row.id, row.prefix
     except UnknownRoleError as exc:
@@ -75,7 +70,7 @@ def revoke(
     """Revoke a key at once."""
     engine = open_store()
     with session_scope(engine) as session:
-        row = revoke_key(session, key_id, now=_now())
+        row = revoke_key(session, key_id, now=store_now())
     if row is None:
         typer.echo(f"no key with id {key_id}", err=True)
         raise typer.Exit(1)

@@ -31,7 +31,7 @@ def _parse_date(value: str) -> date:
 def scheduled_time(day: date, tz, schedule) -> datetime:  # noqa: ANN001
     """The fire time (aware UTC) of the ``publish`` job on local ``day``: the first fire of
     its triggers within that day, else 07:00 local."""
-    from aqcast.service.clock import as_utc
+    from aqcast.features.timeutil import aware_utc
     from aqcast.service.scheduler import fire_times
 
     start = datetime.combine(day, time(0), tzinfo=tz)
@@ -39,7 +39,7 @@ def scheduled_time(day: date, tz, schedule) -> datetime:  # noqa: ANN001
     spec = schedule.jobs.get(JOB)
     triggers = spec.triggers if spec else []
     fires = [t for trig in triggers for t in fire_times(trig.build(tz), start, end)]
-    return min(fires) if fires else as_utc(datetime.combine(day, time(7), tzinfo=tz))
+    return min(fires) if fires else aware_utc(datetime.combine(day, time(7), tzinfo=tz))
 
 
 def _events_of(engine, day: date) -> dict[str, AlertEvent]:  # noqa: ANN001
@@ -66,14 +66,14 @@ def publish(
     ),
 ) -> None:
     """Publish a date's prompt, advisories and warnings as the 07:00 job does (idempotent)."""
-    from aqcast.service.clock import as_utc
+    from aqcast.features.timeutil import aware_utc
     from aqcast.service.jobs import JOBS, JobContext
     from aqcast.service.scheduler import RunInfo, load_schedule
 
     settings = get_settings()
     issue_date = _parse_date(day)
     tz = settings.tz
-    wall = as_utc(datetime.now(tz))
+    wall = aware_utc(datetime.now(tz))
     if issue_date > wall.astimezone(tz).date():
         typer.echo(
             f"error: --date {issue_date} is in the future; a prompt is published on its day",

@@ -154,7 +154,7 @@ def prsa_station_files(data_dir: Path) -> list[Path]:
 def ingest_missing_stations(engine: Any, files: Iterable[Path]) -> list[str]:
     """Ingest the PRSA files whose station has no stored observations yet; returns the
     stations loaded now (none when everything was loaded before)."""
-    from aqcast.service.ingest import ingest_prsa_files
+    from aqcast.service.ingest.prsa import ingest_prsa_files
 
     reports = ingest_prsa_files(
         engine, files, skip_loaded=True, on_report=lambda r: _echo(f"  {r.summary()}")
@@ -359,13 +359,12 @@ DEMO_KEY_FILE = "demo-officer.key"
 
 
 def create_demo_key(engine: Any) -> str:
+    from aqcast.features.timeutil import store_now
     from aqcast.service.auth import create_key
     from aqcast.service.store import session_scope
 
     with session_scope(engine) as session:
-        _, key = create_key(
-            session, name="demo officer", role="officer", now=datetime.now(UTC).replace(tzinfo=None)
-        )
+        _, key = create_key(session, name="demo officer", role="officer", now=store_now())
     return key
 
 

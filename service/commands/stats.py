@@ -12,6 +12,8 @@ from datetime import date, datetime
 import pandas as pd
 import typer
 
+from aqcast.features.places import DEFAULT_AREA
+
 COLUMNS = ["day", "o3_mda8", "pm25_24h", "pm10_24h", "aqi", "level", "level_zh", "primary"]
 VALUE_VARIABLES = [
     "o3_mda8",
@@ -45,7 +47,7 @@ def daily_table(
     start: date,
     end: date,
     *,
-    area: str | None = "district",
+    area: str | None = DEFAULT_AREA,
     station: str | None = None,
     tz: str | None = None,
 ) -> pd.DataFrame:
@@ -98,7 +100,7 @@ def _fmt(v: object) -> str:
 
 
 def stats(
-    area: str = typer.Option("district", "--area", help="configured area (station group)"),
+    area: str = typer.Option(DEFAULT_AREA, "--area", help="configured area (station group)"),
     start: datetime = typer.Option(..., "--from", formats=["%Y-%m-%d"], help="first day"),
     end: datetime = typer.Option(..., "--to", formats=["%Y-%m-%d"], help="last day"),
     fmt: str = typer.Option("table", "--format", help="table, csv or json"),

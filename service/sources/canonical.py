@@ -18,7 +18,7 @@ import pandas as pd
 
 from aqcast.features.nomenclature import HOURLY
 from aqcast.service.sources.csv_lines import line_of, record_lines
-from aqcast.service.sources.errors import InputError
+from aqcast.service.sources.errors import InputError, require_columns
 
 KEYS = ["station", "time"]
 PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -99,9 +99,7 @@ def read_observations(path: Path) -> pd.DataFrame:
     path = Path(path)
     label = str(path)
     df = _read_table(path)
-    missing = [c for c in KEYS if c not in df.columns]
-    if missing:
-        raise InputError(label, f"missing column(s) {missing}", line=1, field=missing[0])
+    require_columns(label, df.columns, KEYS)
     unknown = [c for c in df.columns if c not in KEYS and c not in HOURLY]
     if unknown:
         raise InputError(
@@ -156,9 +154,7 @@ def read_station_metadata(path: Path) -> pd.DataFrame:
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(label, f"cannot read as CSV: {exc}") from exc
     df.attrs["lines"] = lines
-    for col in ("station", "lat", "lon"):
-        if col not in df.columns:
-            raise InputError(label, "missing column", line=1, field=col)
+    require_columns(label, df.columns, ("station", "lat", "lon"))
     station = df["station"].fillna("").astype(str).str.strip()
     empty = (station == "").to_numpy()
     if empty.any():

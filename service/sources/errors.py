@@ -31,6 +31,15 @@ class InputError(ValueError):
         super().__init__(text)
 
 
+def require_columns(source: str, columns: object, required: list[str] | tuple[str, ...]) -> None:
+    """The one column check of every file reader: an InputError naming the header line and
+    the first missing column when any of ``required`` is not among ``columns``."""
+    have = set(columns)  # type: ignore[call-overload]
+    missing = [c for c in required if c not in have]
+    if missing:
+        raise InputError(source, f"missing column(s) {missing}", line=1, field=missing[0])
+
+
 class FeedError(RuntimeError):
     def __init__(self, feed: str, message: str) -> None:
         self.feed = feed

@@ -45,7 +45,7 @@ import xarray as xr
 
 from aqcast.features.nomenclature import MET_FORECAST_VARIABLES
 from aqcast.service.sources.canonical import _read_table, parse_numbers, parse_times
-from aqcast.service.sources.errors import InputError
+from aqcast.service.sources.errors import InputError, require_columns
 
 CSV_KEYS = ["station", "issued_at", "valid_at"]
 GRIB_SUFFIXES = {".grib", ".grib2", ".grb", ".grb2"}
@@ -72,9 +72,7 @@ def read_met_forecast_csv(path: Path) -> pd.DataFrame:
     path = Path(path)
     label = str(path)
     df = _read_table(path)
-    missing = [c for c in CSV_KEYS if c not in df.columns]
-    if missing:
-        raise InputError(label, f"missing column(s) {missing}", line=1, field=missing[0])
+    require_columns(label, df.columns, CSV_KEYS)
     unknown = [c for c in df.columns if c not in CSV_KEYS and c not in MET_FORECAST_VARIABLES]
     if unknown:
         raise InputError(

@@ -15,7 +15,7 @@ import pandas as pd
 
 from aqcast.features.nomenclature import COMPASS_DEG
 from aqcast.service.sources.csv_lines import line_of, record_lines
-from aqcast.service.sources.errors import InputError
+from aqcast.service.sources.errors import InputError, require_columns
 
 COLUMNS = {
     "PM2.5": "pm25",
@@ -75,9 +75,7 @@ def read_prsa(path: Path) -> pd.DataFrame:
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(str(path), f"cannot read as CSV: {exc}") from exc
     df.attrs["lines"] = lines
-    missing = [c for c in REQUIRED if c not in df.columns]
-    if missing:
-        raise InputError(str(path), f"missing column(s) {missing}", line=1, field=missing[0])
+    require_columns(str(path), df.columns, REQUIRED)
     parts = {c: _numeric(df, c, path) for c in ("year", "month", "day", "hour")}
     try:
         local = pd.to_datetime(
@@ -120,9 +118,7 @@ def read_prsa(path: Path) -> pd.DataFrame:
 def read_prsa_stations(path: Path) -> pd.DataFrame:
     """stations.csv beside the PRSA files: station, name_zh, lat, lon."""
     df = pd.read_csv(path, dtype=str)
-    for col in ("station", "lat", "lon"):
-        if col not in df.columns:
-            raise InputError(str(path), "missing column", line=1, field=col)
+    require_columns(str(path), df.columns, ("station", "lat", "lon"))
     out = pd.DataFrame({"station": df["station"], "name": df["station"]})
     out["name_zh"] = df.get("name_zh")
     out["lat"] = _numeric(df, "lat", path)

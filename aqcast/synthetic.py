@@ -36,6 +36,7 @@ from scipy.signal import lfilter
 from aqcast.features import feature_table as ft
 from aqcast.features.daily import area_daily_statistics, daily_statistics
 from aqcast.features.nomenclature import POLLUTANTS, WEATHER
+from aqcast.features.places import DEFAULT_AREA
 from aqcast.features.qc import VALID, quality_flags
 
 EARTH_KM_PER_DEG = 111.2
@@ -506,7 +507,7 @@ def synthetic_feature_table(
     hourly: pd.DataFrame,
     *,
     tz: str = "Asia/Shanghai",
-    area: str | None = "district",
+    area: str | None = DEFAULT_AREA,
     spec: ft.FeatureSpec | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The forecast feature table of a synthetic network, built the way the service builds
