@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -23,6 +24,11 @@ import warnings
 import pandas as pd
 
 ROUNDS = 100
+
+
+def _cpu_s(who: int = resource.RUSAGE_SELF) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
 
 
 def _one(n_stations: int, days: int, use_dask: bool) -> dict:
@@ -52,7 +58,7 @@ def _one(n_stations: int, days: int, use_dask: bool) -> dict:
     entities = sorted(table["entity"].unique())
     features = ["entity", *[f for f in feature_columns(train) if f != "entity"]]
     config = load_training_config()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), _cpu_s()
     rows, y = training_rows(train, "pm25_24h", "log1p")
     x = model_inputs(rows, features, entities)
     # One thread: on a shared machine OpenMP threads wait on each other (see docs/deploy.md).
@@ -60,6 +66,7 @@ def _one(n_stations: int, days: int, use_dask: bool) -> dict:
     booster = lgb.train(params, lgb.Dataset(x, y, categorical_feature=CATEGORICAL), ROUNDS)
     out["train_rows"] = len(rows)
     out["train_s"] = time.perf_counter() - t
+    out["train_cpu_s"] = _cpu_s() - c
 
     t = time.perf_counter()
     today = table[table["issue_date"] == last]
@@ -69,8 +76,9 @@ def _one(n_stations: int, days: int, use_dask: bool) -> dict:
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
     if use_dask:
+        c0 = _cpu_s() + _cpu_s(resource.RUSAGE_CHILDREN)
         with dask_client(Settings(dask_scheduler=None), n_workers=2) as client:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), _cpu_s()
             train_variable_distributed(
                 client,
                 train,
@@ -82,6 +90,10 @@ def _one(n_stations: int, days: int, use_dask: bool) -> dict:
                 config=config,
             )
             out["dask_train_s"] = time.perf_counter() - t
+            out["dask_client_cpu_s"] = _cpu_s() - c
+        # the workers' CPU is counted once the cluster's processes have ended
+        out["dask_all_cpu_s"] = _cpu_s() + _cpu_s(resource.RUSAGE_CHILDREN) - c0
+    out["load_avg_1m"] = os.getloadavg()[0]
     return out
 
 

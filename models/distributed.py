@@ -27,6 +27,7 @@ import pandas as pd
 from distributed import Client, LocalCluster, wait
 from lightgbm.dask import DaskLGBMRegressor
 
+from aqcast.models import train as _train
 from aqcast.models.distribution import to_model_space
 from aqcast.models.train import CATEGORICAL, TrainingConfig, load_training_config, model_inputs
 from aqcast.service.settings import Settings, get_settings
@@ -169,3 +170,31 @@ def predict_distributed(
 
     out = xd.map_partitions(_predict, meta=pd.Series(dtype=float))
     return client.compute(out).result().to_numpy()
+
+
+@contextmanager
+def training_on(client: Client) -> Iterator[Client]:
+    """Within this block every final model the trainer fits (models/train.py
+    ``train_final``: ``aqcast train``, the retrainings of ``aqcast hindcast``) is fitted on
+    the cluster of ``client``, data-parallel over its workers. The early-stopping folds
+    that choose the number of rounds stay on this machine (they fit on half the rows)."""
+
+    def fit(params: dict, data: lgb.Dataset, rounds: int) -> lgb.Booster:
+        x, y = data.get_data(), np.asarray(data.get_label(), dtype=float)
+        return fit_booster(client, x, y, params, rounds)
+
+    previous = _train.FINAL_FITTER["fit"]
+    _train.FINAL_FITTER["fit"] = fit
+    try:
+        yield client
+    finally:
+        _train.FINAL_FITTER["fit"] = previous
+
+
+@contextmanager
+def cluster_training(address: str) -> Iterator[Client]:
+    """``training_on`` the cluster at ``address`` ("local": a ``LocalCluster`` of two
+    worker processes started here, stopped on exit), for the commands' ``--dask``."""
+    settings = Settings(dask_scheduler=None if address == "local" else address)
+    with dask_client(settings) as client, training_on(client):
+        yield client

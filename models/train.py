@@ -14,6 +14,7 @@ The out-of-fold scores beside persistence and climatology are the validation met
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -110,15 +111,20 @@ def _predict_any(model, x, **kwargs) -> np.ndarray:
     return model.predict(x, **kwargs)
 
 
+# The fitter of the final models, shared by the trainer's threads: None fits here with
+# lgb.train; models/distributed.py's ``training_on(client)`` sets one that fits on a Dask
+# cluster (``aqcast train --dask``, ``aqcast hindcast --dask``).
+FINAL_FITTER: dict[str, Callable[[dict, lgb.Dataset, int], lgb.Booster] | None] = {"fit": None}
+
+
 def train_final(params: dict, data: lgb.Dataset, rounds: int, size: int):
     """The final model of a variable and lead: one booster, or a seed ensemble of
     ``size`` boosters (seeds ``seed``, ``seed + 1``, ...)."""
+    fit = FINAL_FITTER["fit"] or (lambda p, d, r: lgb.train(p, d, num_boost_round=r))
     if size <= 1:
-        return lgb.train(params, data, num_boost_round=rounds)
+        return fit(params, data, rounds)
     base = int(params.get("seed", 0))
-    return SeedEnsemble(
-        [lgb.train({**params, "seed": base + k}, data, num_boost_round=rounds) for k in range(size)]
-    )
+    return SeedEnsemble([fit({**params, "seed": base + k}, data, rounds) for k in range(size)])
 
 
 @dataclass

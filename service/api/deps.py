@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -38,17 +39,25 @@ api_key_scheme = APIKeyHeader(
 KEY_COOKIE = "aqcast_key"
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in
+# its thread pool, and each such hop costs more than the dependency itself.
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_engine_dep(request: Request) -> Engine:
+async def get_engine_dep(request: Request) -> Engine:
     return engine_for(request.app.state.settings.database_url)
+
+
+@lru_cache(maxsize=8)
+def _session_factory(engine: Engine) -> sessionmaker:
+    # one factory per engine: building a sessionmaker costs more than a small query
+    return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 def get_session(engine: Annotated[Engine, Depends(get_engine_dep)]) -> Iterator[Session]:
     """One session per request, committed when the handler returns without error."""
-    session = sessionmaker(bind=engine, expire_on_commit=False)()
+    session = _session_factory(engine)()
     try:
         yield session
         session.commit()
@@ -59,7 +68,7 @@ def get_session(engine: Annotated[Engine, Depends(get_engine_dep)]) -> Iterator[
         session.close()
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     """The app's clock as naive UTC (a demo replays days with a simulated clock)."""
     clock = request.app.state.clock
     now = clock.now() if hasattr(clock, "now") else clock()
@@ -106,7 +115,7 @@ def require_role(*roles: str) -> Callable[[ApiKey], ApiKey]:
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}; known: {ROLES}")
 
-    def _check(key: CurrentKey) -> ApiKey:
+    async def _check(key: CurrentKey) -> ApiKey:
         if key.role not in roles:
             raise ApiError(
                 403,

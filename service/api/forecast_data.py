@@ -9,7 +9,8 @@ columns of ``models.forecast.Forecast`` (a column-oriented dict of lists is read
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import func, select
@@ -21,6 +22,28 @@ from aqcast.service.tables import ForecastRun, ForecastValue
 # The daily variables of the nomenclature, as an enum of the API: an hourly name such as
 # ``pm25`` is refused with 422 naming these (its daily forecast is ``pm25_24h``).
 DailyVariable = Literal[tuple(DAILY)]  # type: ignore[valid-type]
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """What names a stored run for caching: its id and creation time (a run never
+    changes once stored; the creation time guards against an id reused after a delete)."""
+
+    id: int
+    issue_date: date
+    created_at: datetime
+
+
+def latest_run_ref(session: Session, issue_date: date | None = None) -> RunRef | None:
+    """The run shown for ``issue_date`` (the latest issue date when None): the highest id
+    of that date. One indexed query of three columns; the payload is not read."""
+    stmt = select(ForecastRun.id, ForecastRun.issue_date, ForecastRun.created_at)
+    if issue_date is not None:
+        stmt = stmt.where(ForecastRun.issue_date == issue_date)
+    row = session.execute(
+        stmt.order_by(ForecastRun.issue_date.desc(), ForecastRun.id.desc()).limit(1)
+    ).first()
+    return None if row is None else RunRef(int(row.id), row.issue_date, row.created_at)
 
 
 def latest_run(session: Session, issue_date: date) -> ForecastRun | None:

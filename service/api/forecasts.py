@@ -17,13 +17,15 @@ from sqlalchemy import select
 from aqcast.features.places import DEFAULT_AREA
 from aqcast.features.timeutil import as_utc_or_none
 from aqcast.models.forecast import VALUE_COLUMNS
-from aqcast.service.api.caching import cached_response, wants_csv
+from aqcast.service.api.caching import run_cached_response, wants_csv
 from aqcast.service.api.deps import NowDep, ReaderKey, SessionDep
 from aqcast.service.api.errors import ApiError, error_responses
 from aqcast.service.api.forecast_data import (
     DailyVariable,
+    RunRef,
     latest_issue_date,
     latest_run,
+    latest_run_ref,
     payload_records,
     run_values,
     select_records,
@@ -181,16 +183,35 @@ def run_public(run: ForecastRun) -> dict:
     }
 
 
+def _not_found(session: SessionDep, issue_date: date | None) -> ApiError:
+    latest = latest_issue_date(session)
+    return ApiError(
+        404,
+        f"no forecast for issue date {issue_date}" if issue_date else "no forecast stored",
+        detail={"latest_issue_date": latest.isoformat() if latest else None},
+    )
+
+
 def _run_or_404(session: SessionDep, issue_date: date | None) -> ForecastRun:
     day = issue_date or latest_issue_date(session)
     run = latest_run(session, day) if day is not None else None
     if run is None:
-        latest = latest_issue_date(session)
-        raise ApiError(
-            404,
-            f"no forecast for issue date {issue_date}" if issue_date else "no forecast stored",
-            detail={"latest_issue_date": latest.isoformat() if latest else None},
-        )
+        raise _not_found(session, issue_date)
+    return run
+
+
+def _ref_or_404(session: SessionDep, issue_date: date | None) -> RunRef:
+    """The run to show, named without reading its payload or values."""
+    ref = latest_run_ref(session, issue_date)
+    if ref is None:
+        raise _not_found(session, issue_date)
+    return ref
+
+
+def _stored_run(session: SessionDep, ref: RunRef) -> ForecastRun:
+    run = session.get(ForecastRun, ref.id)
+    if run is None:  # deleted between the two reads
+        raise ApiError(404, f"forecast run {ref.id} is no longer stored")
     return run
 
 
@@ -229,28 +250,38 @@ def get_forecasts(
     lead_days: Annotated[int | None, Query(ge=0, le=10)] = None,
     format: Annotated[Literal["json", "csv"] | None, Query()] = None,  # noqa: A002
 ) -> Response:
-    run = _run_or_404(session, issue_date)
-    rows = run_values(
-        session, run.id, area=area, station=station, variable=variable, lead_days=lead_days
-    )
-    values = [ForecastValuePublic.model_validate(r, from_attributes=True) for r in rows]
-    if wants_csv(request, format):
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
-        for v in values:
-            d = v.model_dump(mode="json")
-            writer.writerow([_csv_cell(d[c]) for c in CSV_COLUMNS])
-        return cached_response(
+    ref = _ref_or_404(session, issue_date)
+    as_csv = wants_csv(request, format)
+    # the ETag and the cache key: the run and every validated query value
+    key = ("forecasts", ref.id, ref.created_at, area, station, variable, lead_days)
+
+    def build() -> bytes:
+        run = _stored_run(session, ref)
+        rows = run_values(
+            session, run.id, area=area, station=station, variable=variable, lead_days=lead_days
+        )
+        values = [ForecastValuePublic.model_validate(r, from_attributes=True) for r in rows]
+        if as_csv:
+            buf = io.StringIO()
+            writer = csv.writer(buf, lineterminator="\n")
+            writer.writerow(CSV_COLUMNS)
+            for v in values:
+                d = v.model_dump(mode="json")
+                writer.writerow([_csv_cell(d[c]) for c in CSV_COLUMNS])
+            return buf.getvalue().encode("utf-8")
+        return _json_bytes(ForecastIssuePublic(**run_public(run), values=values))
+
+    if as_csv:
+        return run_cached_response(
             request,
-            buf.getvalue().encode("utf-8"),
+            key,
             "text/csv; charset=utf-8",
+            build,
             extra_headers={
-                "Content-Disposition": f'attachment; filename="forecast-{run.issue_date}.csv"'
+                "Content-Disposition": f'attachment; filename="forecast-{ref.issue_date}.csv"'
             },
         )
-    body = ForecastIssuePublic(**run_public(run), values=values)
-    return cached_response(request, _json_bytes(body), "application/json")
+    return run_cached_response(request, key, "application/json", build)
 
 
 @router.get(
@@ -296,17 +327,23 @@ def get_ozone(
     station: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
     target_date: Annotated[date | None, Query()] = None,
 ) -> Response:
-    run = _run_or_404(session, issue_date)
-    match = {"area": area, "station": station, "target_date": target_date}
-    hourly = select_records(payload_records(run, "hourly_o3"), **match)
-    critical = select_records(payload_records(run, "critical"), **match)
-    body = OzoneOutlookPublic(
-        issue_date=run.issue_date,
-        run_id=run.id,
-        hourly_o3=[HourlyO3Public.model_validate(_defaults(r)) for r in hourly],
-        critical=[CriticalValuePublic.model_validate(_defaults(r)) for r in critical],
-    )
-    return cached_response(request, _json_bytes(body), "application/json")
+    ref = _ref_or_404(session, issue_date)
+    key = ("ozone", ref.id, ref.created_at, area, station, target_date)
+
+    def build() -> bytes:
+        run = _stored_run(session, ref)
+        match = {"area": area, "station": station, "target_date": target_date}
+        hourly = select_records(payload_records(run, "hourly_o3"), **match)
+        critical = select_records(payload_records(run, "critical"), **match)
+        body = OzoneOutlookPublic(
+            issue_date=run.issue_date,
+            run_id=run.id,
+            hourly_o3=[HourlyO3Public.model_validate(_defaults(r)) for r in hourly],
+            critical=[CriticalValuePublic.model_validate(_defaults(r)) for r in critical],
+        )
+        return _json_bytes(body)
+
+    return run_cached_response(request, key, "application/json", build)
 
 
 @router.get(
@@ -416,14 +453,20 @@ def get_risk(
     issue_date: Annotated[date, Path(description="Issue date (local).")],
     area: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
 ) -> Response:
-    run = _run_or_404(session, issue_date)
-    risk = select_records(payload_records(run, "risk"), area=area)
-    body = RiskOutlookPublic(
-        issue_date=run.issue_date,
-        run_id=run.id,
-        risk=[RiskPublic.model_validate(_risk_defaults(r)) for r in risk],
-    )
-    return cached_response(request, _json_bytes(body), "application/json")
+    ref = _ref_or_404(session, issue_date)
+    key = ("risk", ref.id, ref.created_at, area)
+
+    def build() -> bytes:
+        run = _stored_run(session, ref)
+        risk = select_records(payload_records(run, "risk"), area=area)
+        body = RiskOutlookPublic(
+            issue_date=run.issue_date,
+            run_id=run.id,
+            risk=[RiskPublic.model_validate(_risk_defaults(r)) for r in risk],
+        )
+        return _json_bytes(body)
+
+    return run_cached_response(request, key, "application/json", build)
 
 
 def _csv_cell(value: object) -> object:

@@ -34,6 +34,40 @@ def _engine():
     return open_store()
 
 
+DASK_HELP = (
+    "Fit the models on the Dask cluster at this address (tcp://host:8786; 'local' starts "
+    "a LocalCluster of two worker processes here). Default: AQCAST_DASK_SCHEDULER."
+)
+DASK_EXTRA = "pip install 'aqcast[dask]'"
+
+
+def dask_address(option: str | None) -> str | None:
+    """``--dask`` or else the AQCAST_DASK_SCHEDULER setting; None: no cluster."""
+    from aqcast.service.settings import get_settings
+
+    return option or get_settings().dask_scheduler or None
+
+
+def dask_training(option: str | None):  # noqa: ANN201 - a context manager
+    """The block in which the command trains: on the cluster when an address is given,
+    else here. Without dask installed, a one-line error naming the extra."""
+    from contextlib import nullcontext
+
+    address = dask_address(option)
+    if not address:
+        return nullcontext()
+    try:
+        from aqcast.models.distributed import cluster_training
+    except ImportError as exc:
+        typer.echo(
+            f"error: --dask {address}: {exc.name or 'dask'} is not installed; {DASK_EXTRA}",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    typer.echo(f"training on the Dask cluster at {address}")
+    return cluster_training(address)
+
+
 def _first_observation_day(engine) -> date:
     from aqcast.models.evaluation import NoObservationsError, first_observation_day
 
@@ -58,6 +92,7 @@ def train(
         None, "--met-error", help="Weather-error model (YAML) for --train-met perturbed."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the weather errors."),
+    dask: str | None = typer.Option(None, "--dask", help=DASK_HELP),
 ) -> None:
     """Train the forecast models on stored observations before --until and register them."""
     from aqcast.models.registry import RegistryError, train_and_register
@@ -69,16 +104,17 @@ def train(
     start_d = _date(start, "--from") if start else _first_observation_day(engine)
     t0 = clock.perf_counter()
     try:
-        bundle = train_and_register(
-            engine,
-            until=until_d,
-            now=datetime.now(UTC),
-            start=start_d,
-            activate=activate,
-            train_met=train_met,
-            met_error=met_error,
-            seed=seed,
-        )
+        with dask_training(dask):
+            bundle = train_and_register(
+                engine,
+                until=until_d,
+                now=datetime.now(UTC),
+                start=start_d,
+                activate=activate,
+                train_met=train_met,
+                met_error=met_error,
+                seed=seed,
+            )
     except (RegistryError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -227,6 +263,7 @@ def hindcast(
         help="Weather of the training rows: observed, perturbed or stored "
         "(default: perturbed with --met perturbed, else observed).",
     ),
+    dask: str | None = typer.Option(None, "--dask", help=DASK_HELP),
 ) -> None:
     """Replay issue dates with only the data known at each issue time."""
     from aqcast.models.evaluation import run_hindcast
@@ -256,18 +293,19 @@ def hindcast(
     extra["--intraday-out"] = intraday_out
     want_hourly = any(p is not None for p in extra.values())
     try:
-        hc = run_hindcast(
-            engine,
-            d1,
-            d2,
-            met=met,  # type: ignore[arg-type]
-            retrain=retrain,  # type: ignore[arg-type]
-            train_from=d0,
-            met_error=met_error,
-            seed=seed,
-            train_met=train_met,  # type: ignore[arg-type]
-            hourly=want_hourly,
-        )
+        with dask_training(dask):
+            hc = run_hindcast(
+                engine,
+                d1,
+                d2,
+                met=met,  # type: ignore[arg-type]
+                retrain=retrain,  # type: ignore[arg-type]
+                train_from=d0,
+                met_error=met_error,
+                seed=seed,
+                train_met=train_met,  # type: ignore[arg-type]
+                hourly=want_hourly,
+            )
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -97,17 +97,54 @@ def obs(
     typer.echo(report.summary())
 
 
+NETCDF_SUFFIXES = {".nc", ".nc4", ".netcdf", ".cdf"}
+
+
+def _read_grid(file: Path, stations, method: str, dask: str | None):  # noqa: ANN001, ANN202
+    """The grid at the stations: in Dask chunks on the cluster when an address is set
+    (NetCDF; GRIB is read here), else in memory (sources/met_files.py)."""
+    from aqcast.service.commands.forecasting import DASK_EXTRA, dask_address
+    from aqcast.service.sources.met_files import read_met_forecast_grid
+
+    address = dask_address(dask)
+    if not address or file.suffix.lower() not in NETCDF_SUFFIXES:
+        if address:
+            typer.echo(f"note: {file.suffix} is read without Dask (NetCDF only)", err=True)
+        return read_met_forecast_grid(file, stations, method=method)
+    try:
+        from distributed import Client, LocalCluster
+
+        from aqcast.service.sources.grid_dask import grid_to_stations
+    except ImportError as exc:
+        typer.echo(f"error: --dask {address}: {exc.name} is not installed; {DASK_EXTRA}", err=True)
+        raise typer.Exit(1) from None
+    if address == "local":
+        with (
+            LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster,
+            Client(cluster),
+        ):
+            return grid_to_stations(file, stations, method=method, scheduler=None)
+    with Client(address):
+        return grid_to_stations(file, stations, method=method, scheduler=None)
+
+
 @app.command("met-forecast")
 def met_forecast(
     file: Path = typer.Argument(..., help="CSV (station,issued_at,valid_at,...), NetCDF or GRIB"),
     method: str = typer.Option("bilinear", "--method", help="grid to station: bilinear|nearest"),
     source: str = typer.Option("file", "--source", help="label stored with the forecasts"),
+    dask: str | None = typer.Option(
+        None,
+        "--dask",
+        help="Interpolate a NetCDF grid in Dask chunks on the cluster at this address "
+        "('local': a LocalCluster here). Default: AQCAST_DASK_SCHEDULER.",
+    ),
 ) -> None:
     """Weather forecasts per station, or a gridded forecast interpolated to the stations."""
     from aqcast.service.ingest.weather import ingest_met_forecasts
     from aqcast.service.observations import list_stations
     from aqcast.service.sources.errors import InputError
-    from aqcast.service.sources.met_files import read_met_forecast_csv, read_met_forecast_grid
+    from aqcast.service.sources.met_files import read_met_forecast_csv
 
     if method not in ("bilinear", "nearest"):
         raise _fail(ValueError(f"--method must be bilinear or nearest, not {method!r}"))
@@ -117,7 +154,7 @@ def met_forecast(
             stations = list_stations(engine).dropna(subset=["lat", "lon"])
             if stations.empty:
                 raise _fail(ValueError("no stations with coordinates are stored yet"))
-            frame = read_met_forecast_grid(file, stations, method=method)
+            frame = _read_grid(file, stations, method, dask)
         else:
             frame = read_met_forecast_csv(file)
         report = ingest_met_forecasts(engine, frame, source=source, file_label=str(file))
