@@ -17,8 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from aqcast.alerts.texts import Text
 from aqcast.alerts.warnings import RuleSet, load_rule_set
-from aqcast.service.config_files import ConfigError, load_yaml_model
-from aqcast.service.settings import PACKAGE_CONFIG_DIR
+from aqcast.configuration import PACKAGE_CONFIG_DIR, ConfigError, load_yaml_model
 
 PACKAGE_CAMPAIGN_FILE = PACKAGE_CONFIG_DIR / "campaign.yaml"
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aqcast.service.config_files import load_yaml_model
+from aqcast.configuration import load_yaml_model
 
 SPEC_PATH = Path(__file__).resolve().parent / "features.yaml"
 AREA_PREFIX = "area:"

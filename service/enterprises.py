@@ -187,7 +187,7 @@ class AreaLocator:
     """``area_for_location`` over the stored stations and the configured areas."""
 
     def __init__(self, session: Session, areas_file: Path | None = None) -> None:
-        from aqcast.service.config_files import load_areas
+        from aqcast.configuration import load_areas
 
         self.areas = {k: v.stations for k, v in load_areas(areas_file).areas.items()}
         self.stations = [

@@ -530,7 +530,7 @@ def refresh_daily_stats(
         from aqcast.features.daily import area_daily_statistics, daily_statistics
     except ImportError:
         return 0, "daily statistics not refreshed: aqcast.features.daily is not installed"
-    from aqcast.service.config_files import area_stations, load_areas
+    from aqcast.configuration import area_stations, load_areas
 
     zone = tz or _default_tz()
     start = pd.Timestamp(first_day).tz_localize(zone).tz_convert("UTC")

@@ -339,8 +339,8 @@ def observed_area_o3_hours(
     day). The area's value is the mean concentration over its stations, hour by hour."""
     from zoneinfo import ZoneInfo
 
+    from aqcast.configuration import area_stations, load_areas
     from aqcast.features.daily import area_hourly_mean
-    from aqcast.service.config_files import area_stations, load_areas
 
     zone = ZoneInfo(tz)
     start = datetime.combine(day, datetime.min.time(), tzinfo=zone)

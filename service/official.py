@@ -209,13 +209,14 @@ def cap_context(session: Session, area: str) -> dict:
     """What a CAP message of ``area`` needs from the configuration and the store."""
     from aqcast.alerts.campaign import current_campaign, district_for_area
     from aqcast.alerts.cap import area_shape
-    from aqcast.alerts.engine import _area_points, rules_for
+    from aqcast.alerts.engine import rules_for
+    from aqcast.service.publishing import area_points
     from aqcast.service.settings import get_settings
 
     settings = get_settings()
     cfg = current_campaign()
     today = datetime.now(settings.tz).date()
-    points = _area_points(session, area)
+    points = area_points(session, area)
     return {
         "tz": settings.tz,
         "sender": cfg.cap.sender,

@@ -17,11 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "aqcast" / "config"
-if not PACKAGE_CONFIG_DIR.is_dir():  # installed (non-editable) layout
-    import aqcast
-
-    PACKAGE_CONFIG_DIR = Path(aqcast.__file__).resolve().parent / "config"
+from aqcast.configuration import PACKAGE_CONFIG_DIR
 
 
 def project_root() -> Path:

@@ -13,11 +13,8 @@ from test_alerts_support import campaign_with_rule_set, make_forecast
 from aqcast.alerts import hindcast_events
 from aqcast.alerts.campaign import load_campaign
 from aqcast.alerts.cap import validate_cap
-from aqcast.alerts.engine import (
-    check_critical_crossing,
-    critical_crossing,
-    issue_alerts,
-)
+from aqcast.alerts.engine import critical_crossing
+from aqcast.service.publishing import check_critical_crossing, issue_alerts
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import AlertEvent, DailyStat, Station, WarningState
 
@@ -249,19 +246,17 @@ def test_hindcast_events_from_hindcast_csv_rows():
 
 
 def test_cli_prompt_renders_the_stored_forecast(sqlite_url, monkeypatch):
-    import sys
-    import types
-
     from typer.testing import CliRunner
 
+    from aqcast.service import forecasts as stored_forecasts
     from aqcast.service.cli import app
 
     d = date(2015, 12, 7)
     fc = make_forecast(d, EPISODE[1])
     issue_alerts(engine_for(sqlite_url), fc, now=_now(d))
-    fake = types.ModuleType("aqcast.models.forecast")
-    fake.load_forecast = lambda engine, issue_date: fc if issue_date == d else None
-    monkeypatch.setitem(sys.modules, "aqcast.models.forecast", fake)
+    monkeypatch.setattr(
+        stored_forecasts, "load_forecast", lambda engine, day: fc if day == d else None
+    )
     runner = CliRunner()
     zh = runner.invoke(app, ["prompt", "--date", "2015-12-07"])
     assert zh.exit_code == 0, zh.output

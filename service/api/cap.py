@@ -72,7 +72,7 @@ def stations_circle(points: list[tuple[float, float]]) -> str | None:
 
 
 def _area_points(session: Session, area: str) -> list[tuple[float, float]]:
-    from aqcast.service.config_files import area_stations, load_areas
+    from aqcast.configuration import area_stations, load_areas
 
     rows = session.execute(select(Station.code, Station.lat, Station.lon)).all()
     try:

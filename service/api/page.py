@@ -99,7 +99,7 @@ def _num(v: Any) -> float | None:
 
 def area_label(settings: Settings, area: str, lang: str) -> str:
     """The area's configured name in ``lang`` (its code when it is not configured)."""
-    from aqcast.service.config_files import ConfigError, load_areas
+    from aqcast.configuration import ConfigError, load_areas
 
     try:
         spec = load_areas(settings.areas_file).areas.get(area)

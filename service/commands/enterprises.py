@@ -42,7 +42,7 @@ def import_(
 ) -> None:
     """Add or update the file's enterprises: all rows, or none when any row is bad."""
     from aqcast.alerts.campaign import current_campaign
-    from aqcast.service.config_files import ConfigError
+    from aqcast.configuration import ConfigError
     from aqcast.service.enterprises import ImportFileError, import_csv
 
     settings = get_settings()

@@ -35,7 +35,7 @@ def _engine():
 
 
 def _first_observation_day(engine) -> date:
-    from aqcast.models.evaluation import NoObservationsError, first_observation_day
+    from aqcast.service.evaluation import NoObservationsError, first_observation_day
 
     try:
         return first_observation_day(engine)
@@ -60,8 +60,9 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed of the weather errors."),
 ) -> None:
     """Train the forecast models on stored observations before --until and register them."""
-    from aqcast.models.registry import RegistryError, train_and_register
-    from aqcast.service.config_files import ConfigError
+    from aqcast.configuration import ConfigError
+    from aqcast.models.registry import RegistryError
+    from aqcast.service.registry import train_and_register
 
     _choice(train_met, "--train-met", ("observed", "stored", "perturbed"))
     engine = _engine()
@@ -102,7 +103,7 @@ def models_list(ctx: typer.Context) -> None:
     """List model versions (the active one marked with *)."""
     if ctx.invoked_subcommand is not None:
         return
-    from aqcast.models.registry import list_versions
+    from aqcast.service.registry import list_versions
 
     rows = list_versions(_engine())
     if not rows:
@@ -119,7 +120,8 @@ def models_list(ctx: typer.Context) -> None:
 @models_app.command("activate")
 def models_activate(version: str = typer.Argument(..., help="Version to make active.")) -> None:
     """Make a version the active one."""
-    from aqcast.models.registry import RegistryError, activate
+    from aqcast.models.registry import RegistryError
+    from aqcast.service.registry import activate
 
     try:
         activate(_engine(), version)
@@ -135,7 +137,7 @@ def forecast(
     met: str = typer.Option("stored", "--met", help="stored, observed or none."),
 ) -> None:
     """Forecast days D..D+3 from the active model and store the run."""
-    from aqcast.models.forecast import make_forecast, store_forecast
+    from aqcast.service.forecasts import make_forecast, store_forecast
 
     _choice(fmt, "--format", ("table", "json", "csv"))
     _choice(met, "--met", ("stored", "observed", "none"))
@@ -228,8 +230,8 @@ def hindcast(
     ),
 ) -> None:
     """Replay issue dates with only the data known at each issue time."""
-    from aqcast.models.evaluation import run_hindcast
-    from aqcast.service.config_files import ConfigError
+    from aqcast.configuration import ConfigError
+    from aqcast.service.evaluation import run_hindcast
 
     _choice(met, "--met", ("observed", "stored", "perturbed"))
     if train_met is not None:
@@ -302,7 +304,7 @@ def hindcast(
 def _warning_rules(name: str):  # noqa: ANN202 - alerts.warnings.RuleSet
     """The named rule set (the campaign file's own first, then the shipped ones)."""
     from aqcast.alerts.campaign import current_campaign
-    from aqcast.service.config_files import ConfigError
+    from aqcast.configuration import ConfigError
 
     try:
         return current_campaign().rule_set(name)
@@ -347,9 +349,9 @@ def skill(
     ),
 ) -> None:
     """Score a hindcast against the stored observations, beside persistence and climatology."""
-    from aqcast.models.evaluation import verify
     from aqcast.models.hindcast import HINDCAST_COLUMNS
     from aqcast.models.skill import summary_table
+    from aqcast.service.evaluation import verify
 
     _choice(fmt, "--format", ("table", "json"))
     hc = _read_hindcast(file, HINDCAST_COLUMNS)
@@ -399,9 +401,9 @@ def _mode_label(meta: dict, file: Path) -> str:
 
 def _skill_compare(engine, file: Path, v, meta: dict, other: Path, fmt: str) -> None:
     """``aqcast skill A.csv --compare B.csv``: the two hindcasts' scores side by side."""
-    from aqcast.models.evaluation import verify
     from aqcast.models.hindcast import HINDCAST_COLUMNS
     from aqcast.models.skill import side_by_side
+    from aqcast.service.evaluation import verify
 
     hc_b = _read_hindcast(other, HINDCAST_COLUMNS)
     meta_b = _read_meta(other)

@@ -26,8 +26,8 @@ VALUE_VARIABLES = [
 
 
 def _computed(engine, start: date, end: date, *, area: str | None, station: str | None, tz: str):
+    from aqcast.configuration import area_stations
     from aqcast.features.daily import area_daily_statistics, daily_statistics
-    from aqcast.service.config_files import area_stations
     from aqcast.service.observations import list_stations, load_hourly
 
     t0 = pd.Timestamp(start).tz_localize(tz)

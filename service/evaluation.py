@@ -18,19 +18,15 @@ from typing import Any, Literal
 import pandas as pd
 from sqlalchemy import Engine
 
+from aqcast.configuration import area_stations, load_areas
 from aqcast.features.daily import area_daily_statistics, daily_statistics
 from aqcast.features.feature_table import load_feature_spec
 from aqcast.models.forecast import PERFECT_PROGNOSIS_NOTE
 from aqcast.models.hindcast import STATION_PREFIX, hindcast_rows, replay
-from aqcast.models.inputs import (
-    NoObservationsError,
-    load_inputs,
-    load_perturbed_inputs,
-    local_midnight_utc,
-)
+from aqcast.models.inputs import NoObservationsError, local_midnight_utc
 from aqcast.models.met_error import ERROR_MODEL_PATH, load_met_error_model
 from aqcast.models.skill import observed_with_aqi, score, verification_frame
-from aqcast.service.config_files import area_stations, load_areas
+from aqcast.service.model_inputs import load_inputs, load_perturbed_inputs
 from aqcast.service.observations import first_observation_day as stored_first_day
 from aqcast.service.observations import load_hourly, observed_area_o3_hours
 from aqcast.service.settings import get_settings

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 
+PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent / "config"
+
 
 class ConfigError(ValueError):
     """A configuration file is missing, unreadable or breaks its schema."""
