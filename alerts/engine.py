@@ -18,7 +18,7 @@ import pandas as pd
 
 from aqcast.alerts import forecast_view as fv
 from aqcast.alerts.advisories import advisories_for_day
-from aqcast.alerts.campaign import CampaignFile, current_campaign, district_for_area
+from aqcast.alerts.campaign import CampaignFile, district_for_area
 from aqcast.alerts.warnings import RuleSet, WarningStatus, next_state
 from aqcast.features.aqi import aqi_level
 from aqcast.features.critical_value import intraday_critical_value_ugm3
@@ -117,7 +117,7 @@ def forecasts_from_rows(rows: pd.DataFrame) -> list[RowsForecast]:
 
 def hindcast_events(
     forecasts_by_issue_date: Mapping[date, Any] | Iterable[Any] | pd.DataFrame,
-    config: CampaignFile | None = None,
+    config: CampaignFile,
     *,
     areas: Sequence[str] | None = None,
     rules: RuleSet | None = None,
@@ -131,7 +131,7 @@ def hindcast_events(
     for advisories. The warning state starts empty and runs through the issues in order.
     ``rules``: replay under this rule set instead of each district's configured one.
     """
-    cfg = config or current_campaign()
+    cfg = config
     if isinstance(forecasts_by_issue_date, pd.DataFrame):
         items: list[Any] = list(forecasts_from_rows(forecasts_by_issue_date))
     elif isinstance(forecasts_by_issue_date, Mapping):

@@ -33,7 +33,6 @@ def _one(n_stations: int, days: int, use_dask: bool) -> dict:
     from aqcast.features.synthetic import synthetic_feature_table, synthetic_network
     from aqcast.models.distributed import dask_client, train_variable_distributed, training_rows
     from aqcast.models.train import CATEGORICAL, load_training_config, model_inputs
-    from aqcast.service.settings import Settings
 
     out: dict = {"stations": n_stations, "days": days}
     start = pd.Timestamp("2015-01-01")
@@ -69,7 +68,7 @@ def _one(n_stations: int, days: int, use_dask: bool) -> dict:
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
     if use_dask:
-        with dask_client(Settings(dask_scheduler=None), n_workers=2) as client:
+        with dask_client(None, n_workers=2) as client:
             t = time.perf_counter()
             train_variable_distributed(
                 client,

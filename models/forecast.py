@@ -259,5 +259,3 @@ def forecast_from_table(
         risk=risk,
         intraday=intraday,
     )
-
-

@@ -219,5 +219,3 @@ def perturbed_frames_to_table(
         met_forecasts=forecasts,
         morning_hourly=morning_hourly,
     )
-
-

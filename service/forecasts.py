@@ -14,14 +14,15 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, func, select
+from sqlalchemy.orm import Session
 
-from aqcast.configuration import load_areas
 from aqcast.features.feature_table import FeatureSpec, load_feature_spec
 from aqcast.models.forecast import VALUE_COLUMNS, Forecast, forecast_from_table
 from aqcast.models.inputs import MetMode, issue_time_utc
 from aqcast.models.registry import RegistryError
 from aqcast.models.train import ModelBundle, train_bundle
+from aqcast.service.configured import configured_areas
 from aqcast.service.model_inputs import load_inputs
 from aqcast.service.registry import load_bundle
 from aqcast.service.settings import get_settings
@@ -41,7 +42,7 @@ def make_forecast(
     settings = get_settings()
     tz = settings.timezone
     spec = spec or load_feature_spec()
-    areas = load_areas()
+    areas = configured_areas()
     issued = issue_time_utc(issue_date, tz, settings.issue_time)
     notes: list[str] = []
     if bundle is None:
@@ -108,7 +109,6 @@ def make_forecast(
     return fc
 
 
-
 def _records(frame: pd.DataFrame) -> list[dict]:
     out = frame.copy()
     for c in out.columns:
@@ -116,7 +116,6 @@ def _records(frame: pd.DataFrame) -> list[dict]:
             out[c] = out[c].map(lambda d: d.isoformat())
     out = out.astype(object).where(out.notna(), None)
     return out.to_dict(orient="records")
-
 
 
 def store_forecast(engine: Engine, forecast: Forecast, *, now: datetime | None = None) -> int:
@@ -149,15 +148,27 @@ def store_forecast(engine: Engine, forecast: Forecast, *, now: datetime | None =
         return int(run.id)
 
 
+def latest_run(session: Session, issue_date: date) -> ForecastRun | None:
+    """The latest stored run for ``issue_date`` (the highest id: a rerun supersedes), or
+    None. The one reader of "the latest run" (the API, the jobs and load_forecast)."""
+    return session.scalars(
+        select(ForecastRun)
+        .where(ForecastRun.issue_date == issue_date)
+        .order_by(ForecastRun.id.desc())
+        .limit(1)
+    ).first()
+
+
+def latest_run_ids() -> Select:
+    """The id of the latest run of every issue date, as a select (for ``IN``): the same
+    choice as ``latest_run``, for many issue dates at once."""
+    return select(func.max(ForecastRun.id).label("run_id")).group_by(ForecastRun.issue_date)
+
 
 def load_forecast(engine: Engine, issue_date: date) -> Forecast | None:
     """The latest stored run for ``issue_date``, or None."""
     with session_scope(engine) as s:
-        run = s.scalars(
-            select(ForecastRun)
-            .where(ForecastRun.issue_date == issue_date)
-            .order_by(ForecastRun.id.desc())
-        ).first()
+        run = latest_run(s, issue_date)
         if run is None:
             return None
         vals = s.scalars(select(ForecastValue).where(ForecastValue.run_id == run.id)).all()
@@ -188,4 +199,3 @@ def load_forecast(engine: Engine, issue_date: date) -> Forecast | None:
             risk=frame("risk"),
             intraday=payload.get("intraday") or {},
         )
-

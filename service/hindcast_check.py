@@ -44,10 +44,9 @@ def model_hindcast_rows(data_dir: Path, start: date, end: date):  # noqa: ANN201
     return hindcast_rows(result.predictions)
 
 
-
 def main(argv: list[str] | None = None) -> None:
-    from aqcast.alerts.campaign import load_campaign
     from aqcast.alerts.engine import hindcast_events
+    from aqcast.service.configured import current_campaign
     from aqcast.service.settings import get_settings
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -65,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = model_hindcast_rows(args.data, args.start, args.end)
         if args.rows:
             rows.to_csv(args.rows, index=False)
-    lines = hindcast_events(rows, load_campaign(), areas=["district"])
+    lines = hindcast_events(rows, current_campaign(), areas=["district"])
     if args.out:
         args.out.write_text("".join(json.dumps(x, default=str) + "\n" for x in lines))
     for x in lines:
@@ -80,7 +79,6 @@ def main(argv: list[str] | None = None) -> None:
                 x["end_date"],
             )
     print(json.dumps(score(lines, REAL_ALERTS_2015), indent=2))
-
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from aqcast.service.clock import Clock, as_utc, store_time
 from aqcast.service.scheduler import JobFunc, RunInfo
 from aqcast.service.settings import Settings
 from aqcast.service.store import session_scope
-from aqcast.service.tables import FeedStatus, ForecastRun, Observation, OperatorAlert
+from aqcast.service.tables import FeedStatus, Observation, OperatorAlert
 
 log = logging.getLogger(__name__)
 
@@ -337,10 +337,9 @@ def publish(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
 def _day_forecast(ctx: JobContext, day: date) -> Any:
     """The latest stored forecast of ``day``, loaded once per stored run: the intraday job
     reads it thirteen times a day."""
-    with ctx.engine.connect() as conn:
-        run_id = conn.execute(
-            select(func.max(ForecastRun.id)).where(ForecastRun.issue_date == day)
-        ).scalar()
+    with session_scope(ctx.engine) as session:
+        run = forecasts.latest_run(session, day)
+        run_id = None if run is None else run.id
     if run_id is None:
         return None
     cached = ctx.forecast_cache.get(day)

@@ -102,7 +102,6 @@ def load_inputs(
     return inputs
 
 
-
 def outlook_weather(
     engine: Engine,
     issue_date: date,
@@ -148,7 +147,6 @@ def outlook_weather(
     return out.sort_values(["area", "target_date"]).reset_index(drop=True)
 
 
-
 def load_perturbed_inputs(
     engine: Engine,
     issue_dates: list[date],
@@ -188,4 +186,3 @@ def load_perturbed_inputs(
         coords=stations[["station", "lat", "lon"]],
         morning_hourly=as_known_at_issue(hourly, spikes, tz, issue_time),
     )
-

@@ -207,9 +207,10 @@ def clear_official(
 
 def cap_context(session: Session, area: str) -> dict:
     """What a CAP message of ``area`` needs from the configuration and the store."""
-    from aqcast.alerts.campaign import current_campaign, district_for_area
+    from aqcast.alerts.campaign import district_for_area
     from aqcast.alerts.cap import area_shape
     from aqcast.alerts.engine import rules_for
+    from aqcast.service.configured import current_campaign
     from aqcast.service.publishing import area_points
     from aqcast.service.settings import get_settings
 

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from aqcast.alerts import forecast_view as fv
-from aqcast.alerts.campaign import CampaignFile, current_campaign, district_for_area
+from aqcast.alerts.campaign import CampaignFile, district_for_area
 from aqcast.alerts.cap import (
     advisory_cap,
     area_shape,
@@ -47,6 +47,7 @@ from aqcast.alerts.prompt import build_prompt
 from aqcast.alerts.targets import target_status
 from aqcast.alerts.warnings import WarningStatus, assess, next_state
 from aqcast.features.aqi import AQI_LEVELS, daily_aqi
+from aqcast.service.configured import current_campaign
 from aqcast.service.events import event_id, record_event
 from aqcast.service.settings import get_settings
 from aqcast.service.store import session_scope
@@ -55,27 +56,24 @@ from aqcast.service.tables import AlertEvent, DailyStat, PromptIssue, Station, W
 PROMPT_LANGS = ("zh", "en")
 
 
-
 def _naive_utc(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo is not None else t
-
 
 
 def _aware(t: datetime) -> datetime:
     return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
-
 def area_points(session: Session, area: str) -> list[tuple[float, float]]:
-    from aqcast.configuration import area_stations, load_areas
+    from aqcast.configuration import area_stations
+    from aqcast.service.configured import configured_areas
 
     rows = session.execute(select(Station.code, Station.lat, Station.lon)).all()
     try:
-        members = set(area_stations(area, [r.code for r in rows], load_areas()))
+        members = set(area_stations(area, [r.code for r in rows], configured_areas()))
     except KeyError:
         members = {r.code for r in rows}
     return [(r.lat, r.lon) for r in rows if r.code in members and r.lat is not None]
-
 
 
 def load_area_daily(session: Session, area: str, start: date, end_before: date) -> Any:
@@ -96,7 +94,6 @@ def load_area_daily(session: Session, area: str, start: date, end_before: date) 
     return wide.reindex(columns=["aqi", "pm25_24h"]).reset_index()
 
 
-
 def targets_for(session: Session, cfg: CampaignFile, area: str, day: date) -> dict | None:
     plan = cfg.plan(district_for_area(cfg, area), day.year)
     if plan.targets is None:
@@ -105,7 +102,6 @@ def targets_for(session: Session, cfg: CampaignFile, area: str, day: date) -> di
     if daily.empty:
         return None
     return target_status(daily, plan.targets, day)
-
 
 
 def issue_number(session: Session, area: str, day: date, now: datetime) -> int:
@@ -131,10 +127,8 @@ def issue_number(session: Session, area: str, day: date, now: datetime) -> int:
     return number
 
 
-
 # Daily statistics that make the daily AQI (HJ 633), for naming yesterday's primary pollutant.
 _AQI_INPUTS = ("pm25_24h", "pm10_24h", "o3_mda8", "o3_1h_max", "no2_24h", "so2_24h", "co_24h")
-
 
 
 def yesterday_observed(session: Session, area: str, day: date) -> dict | None:
@@ -142,7 +136,8 @@ def yesterday_observed(session: Session, area: str, day: date) -> dict | None:
     primary pollutant and O3, the station with the highest AQI, and what yesterday's
     published prompt forecast (its levels, its critical value). None without an observed
     AQI."""
-    from aqcast.configuration import area_stations, load_areas
+    from aqcast.configuration import area_stations
+    from aqcast.service.configured import configured_areas
 
     y = day - timedelta(days=1)
     rows = session.execute(
@@ -167,7 +162,7 @@ def yesterday_observed(session: Session, area: str, day: date) -> dict | None:
         .where(DailyStat.day == y, DailyStat.variable == "aqi", DailyStat.value.is_not(None))
     ).all()
     try:
-        members = set(area_stations(area, [r.code for r in stations], load_areas()))
+        members = set(area_stations(area, [r.code for r in stations], configured_areas()))
     except KeyError:
         members = {r.code for r in stations}
     inside = [r for r in stations if r.code in members]
@@ -194,7 +189,6 @@ def yesterday_observed(session: Session, area: str, day: date) -> dict | None:
     return out
 
 
-
 def _warning_before(
     row: WarningState | None, issue_date: date
 ) -> tuple[WarningStatus, list[str], bool]:
@@ -210,13 +204,11 @@ def _warning_before(
     return current, list(detail.get("cap_refs") or []), True
 
 
-
 def current_warning(session: Session, area: str) -> WarningStatus | None:
     row = session.get(WarningState, area)
     if row is None:
         return None
     return WarningStatus.from_row(row.level, row.since, row.until, row.updated_on, row.detail)
-
 
 
 def issue_alerts(
@@ -240,7 +232,6 @@ def issue_alerts(
         with session_scope(engine) as session:
             events.extend(_issue_area(session, forecast, area, cfg, now))
     return events
-
 
 
 def _issue_area(
@@ -400,7 +391,6 @@ def _issue_area(
     return out
 
 
-
 def _with_dispatch(session: Session, prompts: dict, day: date, area: str) -> dict:
     """The prompts with the dispatch sentence when registered enterprises are concerned by
     the day's advisories (the page and the API bring it up to date later)."""
@@ -412,7 +402,6 @@ def _with_dispatch(session: Session, prompts: dict, day: date, area: str) -> dic
     if not totals["concerned"]:
         return prompts
     return {lang: add_dispatch(p, totals) for lang, p in prompts.items()}
-
 
 
 def preview_prompt(
@@ -451,7 +440,6 @@ def preview_prompt(
     )
 
 
-
 def _station_names(y: dict | None, lang: str) -> dict | None:
     """Yesterday's facts with the station named in ``lang`` (the Chinese name in zh)."""
     if y is None or "worst_station" not in y:
@@ -460,11 +448,9 @@ def _station_names(y: dict | None, lang: str) -> dict | None:
     return {**y, "worst_station": {**w, "name": w["name_zh"] if lang == "zh" else w["name"]}}
 
 
-
 def published_prompt(session: Session, area: str, day: date) -> AlertEvent | None:
     """The prompt event published for ``area`` and ``day``, if any."""
     return session.get(AlertEvent, event_id(f"prompt|{area}|{day.isoformat()}"))
-
 
 
 def check_critical_crossing(
@@ -506,7 +492,6 @@ def check_critical_crossing(
     return ev
 
 
-
 def _critical_cap(
     session: Session, area: str, day: date, crossing: dict, now: datetime, eid: str
 ) -> str:
@@ -531,9 +516,7 @@ def _critical_cap(
     return xml.decode()
 
 
-
 EXCEEDANCE_RISK_EVENT = "ozone_exceedance_risk"
-
 
 
 def _lead0_profile(forecast: Any, area: str, day: date) -> pd.DataFrame | None:
@@ -550,7 +533,6 @@ def _lead0_profile(forecast: Any, area: str, day: date) -> pd.DataFrame | None:
     return sel[["hour", "q10", "q50", "q90"]].astype(float)
 
 
-
 def check_exceedance_probability(
     engine: Engine,
     area: str,
@@ -564,12 +546,11 @@ def check_exceedance_probability(
     intraday P(MDA8 > 160) reaches each configured level (campaign.yaml ``intraday``), and
     one when exceedance is certain; once per level and day (the dedup key names them).
     Returns the events stored or found for the levels reached now."""
-    from aqcast.alerts.campaign import load_campaign
     from aqcast.alerts.texts import text as phrase
     from aqcast.features.intraday import STATUS_EN, STATUS_ZH
     from aqcast.models.hourly import intraday_update
 
-    levels = levels or load_campaign().intraday
+    levels = levels or current_campaign().intraday
     profile = _lead0_profile(forecast, area, day)
     payload = getattr(forecast, "intraday", None) or {}
     if profile is None or not payload or not observed_hours:
@@ -616,4 +597,3 @@ def check_exceedance_probability(
             )
         events.append(ev)
     return events
-

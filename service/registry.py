@@ -50,7 +50,6 @@ def save_bundle(
     return path
 
 
-
 def list_versions(engine: Engine) -> list[dict]:
     with session_scope(engine) as s:
         rows = s.scalars(select(ModelVersion).order_by(ModelVersion.created_at)).all()
@@ -69,7 +68,6 @@ def list_versions(engine: Engine) -> list[dict]:
         ]
 
 
-
 def activate(engine: Engine, version: str) -> None:
     with session_scope(engine) as s:
         if s.get(ModelVersion, version) is None:
@@ -79,11 +77,9 @@ def activate(engine: Engine, version: str) -> None:
         s.execute(update(ModelVersion).where(ModelVersion.version == version).values(active=True))
 
 
-
 def active_version(engine: Engine) -> str | None:
     with session_scope(engine) as s:
         return s.scalar(select(ModelVersion.version).where(ModelVersion.active.is_(True)))
-
 
 
 def load_bundle(engine: Engine, version: str | None = None) -> ModelBundle:
@@ -110,9 +106,7 @@ def load_bundle(engine: Engine, version: str | None = None) -> ModelBundle:
     return bundle
 
 
-
 MIN_STORED_ROWS = 200  # feature-table rows with archived forecast weather to train on
-
 
 
 def train_and_register(
@@ -137,15 +131,18 @@ def train_and_register(
     are fitted on the same rows, so they expect that weather's errors."""
     from aqcast.configuration import load_areas
     from aqcast.features.feature_table import load_feature_spec
+    from aqcast.models.inputs import NoObservationsError
     from aqcast.models.train import train_bundle
     from aqcast.service.model_inputs import load_inputs, load_perturbed_inputs
     from aqcast.service.observations import first_observation_day
     from aqcast.service.settings import get_settings
 
     settings = settings or get_settings()
-    start = start or first_observation_day(engine, settings.timezone)
     if start is None:
-        raise RegistryError("no observations stored: nothing to train on")
+        try:
+            start = first_observation_day(engine, settings.timezone)
+        except NoObservationsError as exc:
+            raise RegistryError("no observations stored: nothing to train on") from exc
     spec = load_feature_spec()
     common = dict(
         spec=spec,
@@ -194,4 +191,3 @@ def train_and_register(
     bundle.params["train_met"] = train_met
     save_bundle(engine, bundle, settings.models_path, now=at, activate=activate)
     return bundle
-

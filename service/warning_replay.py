@@ -29,8 +29,8 @@ from aqcast.alerts.warning_replay import (
 
 
 def main(argv: list[str] | None = None) -> None:
-    from aqcast.alerts.campaign import load_campaign
     from aqcast.alerts.engine import hindcast_events
+    from aqcast.service.configured import current_campaign
     from aqcast.service.settings import get_settings
     from aqcast.service.sources.prsa import prsa_files, read_prsa
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         (pd.to_datetime(rows["issue_date"]).dt.date >= args.start)
         & (pd.to_datetime(rows["issue_date"]).dt.date <= args.end)
     ]
-    cfg = load_campaign()
+    cfg = current_campaign()
     report["replay"] = {}
     for name in args.rules:
         base = cfg.rule_set(name)
@@ -72,7 +72,6 @@ def main(argv: list[str] | None = None) -> None:
         risk = risk[(issued >= args.start) & (issued <= args.end)]
         report["adverse_flags"] = score_risk(risk, daily)
     print(json.dumps(report, indent=1, ensure_ascii=False, default=str))
-
 
 
 if __name__ == "__main__":

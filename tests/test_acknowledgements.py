@@ -11,10 +11,10 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from aqcast.alerts.campaign import current_campaign
 from aqcast.service.acknowledgements import make_token
 from aqcast.service.auth import create_key
 from aqcast.service.cli import app
+from aqcast.service.configured import current_campaign
 from aqcast.service.events import record_event
 from aqcast.service.settings import Settings
 from aqcast.service.store import engine_for, session_scope

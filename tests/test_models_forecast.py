@@ -15,11 +15,11 @@ from aqcast.features.feature_table import (
     wind_components_ms,
 )
 from aqcast.features.synthetic import QuirkRates, synthetic_network
-from aqcast.service import registry
 from aqcast.models.distribution import ResidualModel
 from aqcast.models.forecast import Forecast, forecast_from_table
 from aqcast.models.inputs import frames_to_table
 from aqcast.models.train import load_training_config, train_bundle
+from aqcast.service import registry
 from aqcast.service.forecasts import load_forecast, store_forecast
 
 TZ = "Asia/Shanghai"

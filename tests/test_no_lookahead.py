@@ -264,7 +264,7 @@ def test_a_spike_in_the_last_hour_before_issue_was_valid_at_issue_time(sqlite_ur
     """The spike test of 06:00 needs 07:00, which arrives after the 07:00 issue: the
     forecast (and a replay) sees the 06:00 value as it was then; the day's statistics,
     computed later, leave it out."""
-    from aqcast.configuration import load_areas
+    from aqcast.service.configured import configured_areas
     from aqcast.service.model_inputs import load_inputs
     from aqcast.service.store import engine_for
 
@@ -287,7 +287,7 @@ def test_a_spike_in_the_last_hour_before_issue_was_valid_at_issue_time(sqlite_ur
         spec=load_feature_spec(),
         tz=TZ,
         issue_time=pd.Timestamp("07:00").time(),
-        areas=load_areas(),
+        areas=configured_areas(),
         met="none",
     )
     t = inputs.table

@@ -242,7 +242,7 @@ def test_the_rendered_warning_section_has_the_city_level_its_measures_and_the_co
 
 
 def test_the_preview_carries_the_official_warning_as_the_publication_does(sqlite_url):
-    from aqcast.alerts.campaign import current_campaign
+    from aqcast.service.configured import current_campaign
     from aqcast.service.publishing import preview_prompt
 
     _set_official(sqlite_url, "orange", "II", datetime(2015, 12, 7, 6, 0))

@@ -72,11 +72,12 @@ def stations_circle(points: list[tuple[float, float]]) -> str | None:
 
 
 def _area_points(session: Session, area: str) -> list[tuple[float, float]]:
-    from aqcast.configuration import area_stations, load_areas
+    from aqcast.configuration import area_stations
+    from aqcast.service.configured import configured_areas
 
     rows = session.execute(select(Station.code, Station.lat, Station.lon)).all()
     try:
-        codes = set(area_stations(area, [r.code for r in rows], load_areas()))
+        codes = set(area_stations(area, [r.code for r in rows], configured_areas()))
     except (KeyError, ValueError):
         codes = set()
     return [
@@ -106,7 +107,7 @@ def cap_message(event: AlertEvent, settings: Settings, circle: str | None) -> by
         el.text = text
         return el
 
-    from aqcast.alerts.campaign import current_campaign
+    from aqcast.service.configured import current_campaign
 
     cap_cfg = current_campaign().cap  # the sender the engine's own messages carry
     action = (event.payload or {}).get("action")

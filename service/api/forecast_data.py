@@ -23,15 +23,6 @@ from aqcast.service.tables import ForecastRun, ForecastValue
 DailyVariable = Literal[tuple(DAILY)]  # type: ignore[valid-type]
 
 
-def latest_run(session: Session, issue_date: date) -> ForecastRun | None:
-    return session.scalars(
-        select(ForecastRun)
-        .where(ForecastRun.issue_date == issue_date)
-        .order_by(ForecastRun.id.desc())
-        .limit(1)
-    ).first()
-
-
 def latest_issue_date(session: Session, on_or_before: date | None = None) -> date | None:
     stmt = select(func.max(ForecastRun.issue_date))
     if on_or_before is not None:

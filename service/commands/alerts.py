@@ -34,8 +34,8 @@ def prompt(
     """Print the morning work prompt: the published one, else a preview of the stored
     forecast's (labelled as such; nothing is stored)."""
     from aqcast.alerts import forecast_view as fv
-    from aqcast.alerts.campaign import current_campaign
     from aqcast.alerts.prompt import FORMATS
+    from aqcast.service.configured import current_campaign
     from aqcast.service.publishing import preview_prompt, published_prompt
 
     if lang not in ("zh", "en"):

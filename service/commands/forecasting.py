@@ -35,10 +35,12 @@ def _engine():
 
 
 def _first_observation_day(engine) -> date:
-    from aqcast.service.evaluation import NoObservationsError, first_observation_day
+    from aqcast.models.inputs import NoObservationsError
+    from aqcast.service.observations import first_observation_day
+    from aqcast.service.settings import get_settings
 
     try:
-        return first_observation_day(engine)
+        return first_observation_day(engine, get_settings().timezone)
     except NoObservationsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -303,8 +305,8 @@ def hindcast(
 
 def _warning_rules(name: str):  # noqa: ANN202 - alerts.warnings.RuleSet
     """The named rule set (the campaign file's own first, then the shipped ones)."""
-    from aqcast.alerts.campaign import current_campaign
     from aqcast.configuration import ConfigError
+    from aqcast.service.configured import current_campaign
 
     try:
         return current_campaign().rule_set(name)
