@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -45,7 +46,7 @@ from aqcast.alerts.engine import (
 )
 from aqcast.alerts.prompt import build_prompt
 from aqcast.alerts.targets import target_status
-from aqcast.alerts.warnings import WarningStatus, assess, next_state
+from aqcast.alerts.warnings import RuleSet, WarningStatus, assess, next_state
 from aqcast.features.aqi import AQI_LEVELS, daily_aqi
 from aqcast.service.configured import current_campaign
 from aqcast.service.events import event_id, record_event
@@ -234,36 +235,86 @@ def issue_alerts(
     return events
 
 
+@dataclass
+class _AreaIssue:
+    """What the three steps of one area's publication share."""
+
+    session: Session
+    forecast: Any
+    area: str
+    day: date
+    cfg: CampaignFile
+    rules: RuleSet
+    now: datetime  # as given (aware or naive UTC)
+    now_db: datetime  # naive UTC, as stored
+    base_url: str
+    cap_common: dict
+    official: dict | None  # the city's warning in force, or None
+
+
+@dataclass
+class _WarningStep:
+    state: WarningStatus
+    transitions: list[dict]
+    assessment: Any
+    events: list[AlertEvent]
+
+
 def _issue_area(
     session: Session, forecast: Any, area: str, cfg: CampaignFile, now: datetime
 ) -> list[AlertEvent]:
+    """Publish one area's issue: the warning, then the advisories, then the prompt that
+    reports both (stored first in the returned list)."""
+    issue = _area_issue(session, forecast, area, cfg, now)
+    warning = _publish_warning(issue)
+    advisories, advisory_events = _publish_advisories(issue)
+    prompt = _publish_prompt(issue, warning, advisories)
+    return [prompt, *warning.events, *advisory_events]
+
+
+def _area_issue(
+    session: Session, forecast: Any, area: str, cfg: CampaignFile, now: datetime
+) -> _AreaIssue:
     settings = get_settings()
     tz = settings.tz
     d = fv._as_date(forecast.issue_date)
     district = district_for_area(cfg, area)
-    rules = rules_for(cfg, area, d)
-    area_name = cfg.districts[district].name
     now_db = _naive_utc(now)
     points = area_points(session, area)
     shape = area_shape(points, cfg.cap.margin_km) if points else {}
-    base_url = settings.public_base_url.rstrip("/")
     cap_common = dict(
         sent=_aware(now),
         tz=tz,
         sender=cfg.cap.sender,
         sender_name=cfg.cap.sender_name,
-        area_name=area_name,
+        area_name=cfg.districts[district].name,
         shape=shape,
     )
-    out: list[AlertEvent] = []
-
     # The city's warning in force (an input), carried beside the district's own decision.
     from aqcast.service.official import official_for_day
 
     issued_at = getattr(forecast, "issued_at", None) or now_db
     official = official_for_day(session, area, d, _naive_utc(issued_at), tz)
+    return _AreaIssue(
+        session=session,
+        forecast=forecast,
+        area=area,
+        day=d,
+        cfg=cfg,
+        rules=rules_for(cfg, area, d),
+        now=now,
+        now_db=now_db,
+        base_url=settings.public_base_url.rstrip("/"),
+        cap_common=cap_common,
+        official=official,
+    )
 
-    # Warning life.
+
+def _publish_warning(issue: _AreaIssue) -> _WarningStep:
+    """Decide the warning from the stored state, store one event (with its CAP message)
+    per transition and the new state."""
+    session, area, d, rules = issue.session, issue.area, issue.day, issue.rules
+    forecast, official = issue.forecast, issue.official
     row = session.get(WarningState, area)
     before, refs, writable = _warning_before(row, d)
     assessment = assess(fv.daily_aqi_forecasts(forecast, area), rules, d, before.memory)
@@ -272,6 +323,7 @@ def _issue_area(
     else:
         state, transitions = before, []
     refs_before = list(refs)
+    events: list[AlertEvent] = []
     for t in transitions:
         key = f"warning|{area}|{d.isoformat()}|{t['action']}|{t['to_level']}"
         eid = event_id(key)
@@ -281,9 +333,9 @@ def _issue_area(
             identifier=identifier,
             rules=rules,
             references=refs or None,
-            web=f"{base_url}/v1/events/{eid}",
+            web=f"{issue.base_url}/v1/events/{eid}",
             official=official,
-            **cap_common,
+            **issue.cap_common,
         ).decode()
         payload = {**transition_json(t), "rule_set": rules.name, "cap_xml": xml}
         if official is not None:
@@ -299,14 +351,16 @@ def _issue_area(
             payload=payload,
             dedup_key=key,
             level=t["level"],
-            now=now_db,
+            now=issue.now_db,
         )
-        out.append(ev)
+        events.append(ev)
         # The stored message (the first run's, on a rerun) is the one later Updates reference.
         stored = (ev.payload or {}).get("cap_xml", xml)
         sent = stored.split("<sent>", 1)[1].split("</sent>", 1)[0]
         refs = (
-            [] if t["action"] == "lifted" else [*refs, reference(cfg.cap.sender, identifier, sent)]
+            []
+            if t["action"] == "lifted"
+            else [*refs, reference(issue.cfg.cap.sender, identifier, sent)]
         )
     if writable:
         if row is None:
@@ -324,48 +378,62 @@ def _issue_area(
             "cap_refs": refs,
             "cap_refs_before": refs_before,
         }
+    return _WarningStep(state, transitions, assessment, events)
 
-    # Advisories.
-    advisories = day_advisories(forecast, area, cfg, d)
+
+def _publish_advisories(issue: _AreaIssue) -> tuple[list[dict], list[AlertEvent]]:
+    """The day's sector advisories, one event (with its CAP message) each."""
+    d = issue.day
+    advisories = day_advisories(issue.forecast, issue.area, issue.cfg, d)
+    events: list[AlertEvent] = []
     for adv in advisories:
-        key = f"advisory|{area}|{d.isoformat()}|{adv['sector']}"
+        key = f"advisory|{issue.area}|{d.isoformat()}|{adv['sector']}"
         eid = event_id(key)
         xml = advisory_cap(
-            adv, identifier=f"aqcast-{eid}", web=f"{base_url}/v1/events/{eid}", **cap_common
+            adv,
+            identifier=f"aqcast-{eid}",
+            web=f"{issue.base_url}/v1/events/{eid}",
+            **issue.cap_common,
         ).decode()
         ev, _ = record_event(
-            session,
+            issue.session,
             type="advisory",
-            area=area,
+            area=issue.area,
             issue_date=d,
             start_date=d,
             end_date=d,
             payload={**adv, "cap_xml": xml},
             dedup_key=key,
             level="advisory",
-            now=now_db,
+            now=issue.now_db,
         )
-        out.append(ev)
+        events.append(ev)
+    return advisories, events
 
-    # The prompt, in both languages.
+
+def _publish_prompt(issue: _AreaIssue, warning: _WarningStep, advisories: list[dict]) -> AlertEvent:
+    """The prompt in both languages, numbered, with yesterday's facts and the dispatch
+    sentence, as one event."""
+    session, area, d, cfg = issue.session, issue.area, issue.day, issue.cfg
+    official = issue.official
     targets = targets_for(session, cfg, area, d)
-    number = issue_number(session, area, d, now)
+    number = issue_number(session, area, d, issue.now)
     yesterday = yesterday_observed(session, area, d)
     prompts = {
         lang: build_prompt(
-            forecast,
+            issue.forecast,
             area,
             cfg,
             lang=lang,
-            warning=state,
-            transitions=transitions,
+            warning=warning.state,
+            transitions=warning.transitions,
             targets=targets,
             advisories=advisories,
-            warning_rules=rules,
+            warning_rules=issue.rules,
             number=number,
             yesterday=_station_names(yesterday, lang),
             official=official,
-            assessment=assessment,
+            assessment=warning.assessment,
         )
         for lang in PROMPT_LANGS
     }
@@ -384,11 +452,10 @@ def _issue_area(
             **({"official": official} if official is not None else {}),
         },
         dedup_key=f"prompt|{area}|{d.isoformat()}",
-        level=today_level(forecast, area, d),
-        now=now_db,
+        level=today_level(issue.forecast, area, d),
+        now=issue.now_db,
     )
-    out.insert(0, ev)
-    return out
+    return ev
 
 
 def _with_dispatch(session: Session, prompts: dict, day: date, area: str) -> dict:
