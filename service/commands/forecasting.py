@@ -325,11 +325,12 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 def _write_alerts(rows: pd.DataFrame, path: Path, rules=None) -> None:  # noqa: ANN001
     try:
         from aqcast.alerts import hindcast_events
+        from aqcast.service.configured import current_campaign
     except ImportError as exc:
         typer.echo(f"error: alerts are not available: {exc}", err=True)
         raise typer.Exit(2) from exc
     area_rows = rows[~rows["area"].str.startswith("station:")]
-    lines = hindcast_events(area_rows, rules=rules)
+    lines = hindcast_events(area_rows, current_campaign(), rules=rules)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:
         for line in lines:
