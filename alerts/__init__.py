@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["hindcast_events", "issue_alerts", "check_critical_crossing", "forecasts_from_rows"]
+__all__ = ["hindcast_events", "forecasts_from_rows"]
 
 
 def __getattr__(name: str) -> Any:

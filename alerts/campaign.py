@@ -9,7 +9,6 @@ people (zh and en) are shared by all districts.
 from __future__ import annotations
 
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -17,8 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from aqcast.alerts.texts import Text
 from aqcast.alerts.warnings import RuleSet, load_rule_set
-from aqcast.service.config_files import ConfigError, load_yaml_model
-from aqcast.service.settings import PACKAGE_CONFIG_DIR
+from aqcast.configuration import PACKAGE_CONFIG_DIR, ConfigError, load_yaml_model
 
 PACKAGE_CAMPAIGN_FILE = PACKAGE_CONFIG_DIR / "campaign.yaml"
 
@@ -281,15 +279,14 @@ class CampaignFile(_Strict):
         return load_rule_set(name)
 
 
-def load_campaign(path: Path | None = None) -> CampaignFile:
-    """Load and check the campaign file (default: ``settings.campaign_file``).
+def load_campaign(path: Path = PACKAGE_CAMPAIGN_FILE) -> CampaignFile:
+    """Load and check a campaign file (default: the shipped one; the service passes
+    ``settings.campaign_file``, see service/configured.py).
 
     Raises ConfigError naming the file and the field on any problem, including a
     warning rule set that is named but neither shipped nor written in the file.
     """
-    from aqcast.service.settings import get_settings
-
-    path = Path(path or get_settings().campaign_file)
+    path = Path(path)
     cfg = load_yaml_model(path, CampaignFile)
     for dkey, district in cfg.districts.items():
         names = {"default": district.default.warning_rules}
@@ -302,23 +299,6 @@ def load_campaign(path: Path | None = None) -> CampaignFile:
             except ConfigError as exc:
                 raise ConfigError(f"{path}: districts.{dkey}.{pkey}.warning_rules: {exc}") from exc
     return cfg
-
-
-@lru_cache(maxsize=4)
-def _cached(path: str, mtime: float) -> CampaignFile:
-    return load_campaign(Path(path))
-
-
-def current_campaign() -> CampaignFile:
-    """The configured campaign file, reloaded when it changes on disk."""
-    from aqcast.service.settings import get_settings
-
-    path = Path(get_settings().campaign_file)
-    try:
-        mtime = path.stat().st_mtime
-    except OSError:
-        mtime = 0.0
-    return _cached(str(path), mtime)
 
 
 def district_for_area(cfg: CampaignFile, area: str) -> str:

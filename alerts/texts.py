@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from aqcast.alerts.rounding import hour_ranges
-from aqcast.service.config_files import ConfigError, load_yaml_model
+from aqcast.configuration import ConfigError, load_yaml_model
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[str, ...] = ("zh", "en")

@@ -34,8 +34,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aqcast.alerts.texts import Text
+from aqcast.configuration import ConfigError, load_yaml_model
 from aqcast.features.rolling_aqi import covered, rolling_from_daily, runs
-from aqcast.service.config_files import ConfigError, load_yaml_model
 
 RULES_DIR = Path(__file__).resolve().parent / "warning_rules"
 LEVELS: tuple[str, ...] = ("none", "blue", "yellow", "orange", "red")

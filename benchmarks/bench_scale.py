@@ -38,7 +38,6 @@ def _one(n_stations: int, days: int, use_dask: bool) -> dict:
     from aqcast.features.feature_table import feature_columns
     from aqcast.models.distributed import dask_client, train_variable_distributed, training_rows
     from aqcast.models.train import CATEGORICAL, load_training_config, model_inputs
-    from aqcast.service.settings import Settings
     from aqcast.synthetic import synthetic_feature_table, synthetic_network
 
     out: dict = {"stations": n_stations, "days": days}
@@ -77,7 +76,7 @@ def _one(n_stations: int, days: int, use_dask: bool) -> dict:
 
     if use_dask:
         c0 = _cpu_s() + _cpu_s(resource.RUSAGE_CHILDREN)
-        with dask_client(Settings(dask_scheduler=None), n_workers=2) as client:
+        with dask_client(None, n_workers=2) as client:
             t, c = time.perf_counter(), _cpu_s()
             train_variable_distributed(
                 client,

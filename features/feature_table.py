@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aqcast.configuration import load_yaml_model
 from aqcast.features.daily import DAILY_VARIABLES
 from aqcast.features.nomenclature import DAILY
 from aqcast.features.places import DEFAULT_AREA, area_entities, area_entity
-from aqcast.service.config_files import load_yaml_model
 
 SPEC_PATH = Path(__file__).resolve().parent / "features.yaml"
 # The daily statistics a table carries as targets: the concentrations (the AQI is derived

@@ -4,8 +4,9 @@ The single-machine trainer (models/train.py) stays the reference: these function
 the same feature table, the same inputs (``train.model_inputs``), the same target
 transform and the same LightGBM parameters (models/models.yaml), and fit the model with
 ``DaskLGBMRegressor`` data-parallel over the workers, so a network of thousands of
-stations trains where its rows live. With ``settings.dask_scheduler`` empty a
-``LocalCluster`` is started (two worker processes by default: what the tests use);
+stations trains where its rows live. Without a scheduler address (the service passes
+``settings.dask_scheduler``) a ``LocalCluster`` is started (two worker processes by
+default: what the tests use);
 with an address (``tcp://scheduler:8786``) the same code runs on that cluster.
 
 The distributed model is not bit-identical to the single-machine one: each worker finds
@@ -30,7 +31,6 @@ from lightgbm.dask import DaskLGBMRegressor
 from aqcast.models import train as _train
 from aqcast.models.distribution import to_model_space
 from aqcast.models.train import CATEGORICAL, TrainingConfig, load_training_config, model_inputs
-from aqcast.service.settings import Settings, get_settings
 
 # Parameters that set threads or the parallel mode: the cluster decides these.
 _THREAD_ALIASES = {"num_threads", "num_thread", "nthread", "nthreads", "n_jobs"}
@@ -39,13 +39,13 @@ _PARALLEL_ALIASES = {"tree_learner", "tree", "tree_type", "tree_learner_type"}
 
 @contextmanager
 def dask_client(
-    settings: Settings | None = None, *, n_workers: int = 2, threads_per_worker: int = 1
+    scheduler: str | None = None, *, n_workers: int = 2, threads_per_worker: int = 1
 ) -> Iterator[Client]:
-    """A client of the cluster at ``settings.dask_scheduler``, or of a ``LocalCluster``
-    of ``n_workers`` processes started here (and stopped on exit) when none is set."""
-    settings = settings or get_settings()
-    if settings.dask_scheduler:
-        with Client(settings.dask_scheduler) as client:
+    """A client of the cluster at ``scheduler`` (an address, ``tcp://host:8786``), or of a
+    ``LocalCluster`` of ``n_workers`` processes started here (and stopped on exit) when
+    it is empty."""
+    if scheduler:
+        with Client(scheduler) as client:
             yield client
         return
     with (
@@ -195,6 +195,5 @@ def training_on(client: Client) -> Iterator[Client]:
 def cluster_training(address: str) -> Iterator[Client]:
     """``training_on`` the cluster at ``address`` ("local": a ``LocalCluster`` of two
     worker processes started here, stopped on exit), for the commands' ``--dask``."""
-    settings = Settings(dask_scheduler=None if address == "local" else address)
-    with dask_client(settings) as client, training_on(client):
+    with dask_client(None if address == "local" else address) as client, training_on(client):
         yield client

@@ -34,6 +34,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 from sklearn.isotonic import IsotonicRegression
 
+from aqcast.configuration import load_yaml_model
 from aqcast.features.critical_value import O3_MDA8_LIMIT_UGM3
 from aqcast.features.daily import mda8_ugm3
 from aqcast.features.feature_table import local_day_hour, with_derived_weather
@@ -53,7 +54,6 @@ from aqcast.models.intraday_model import (
     training_rows,
 )
 from aqcast.models.train import lgb_predict
-from aqcast.service.config_files import load_yaml_model
 
 CONFIG_PATH = Path(__file__).resolve().parent / "hourly.yaml"
 HOUR_KEYS = ["entity", "issue_date", "lead_days", "target_date", "hour"]

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aqcast.service.config_files import load_yaml_model
+from aqcast.configuration import load_yaml_model
 
 ERROR_MODEL_PATH = Path(__file__).resolve().parent / "met_error.yaml"
 EARTH_RADIUS_KM = 6371.0

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from aqcast.service.config_files import load_yaml_model
+from aqcast.configuration import load_yaml_model
 
 RISK_PATH = Path(__file__).resolve().parent / "risk.yaml"
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -59,8 +59,8 @@ def stagnation_index(weather: pd.DataFrame, config: RiskConfig) -> pd.Series:
 
 def load_adverse_config(path: Path | None = None):  # noqa: ANN201 - AdverseConfig
     """The adverse-weather thresholds (aqcast/config/adverse.yaml by default)."""
+    from aqcast.configuration import PACKAGE_CONFIG_DIR
     from aqcast.features.adverse import AdverseConfig
-    from aqcast.service.settings import PACKAGE_CONFIG_DIR
 
     return load_yaml_model(path or PACKAGE_CONFIG_DIR / "adverse.yaml", AdverseConfig)
 

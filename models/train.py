@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from aqcast.configuration import load_yaml_model
 from aqcast.features.feature_table import FeatureSpec, feature_columns
 from aqcast.features.nomenclature import THRESHOLDS
 from aqcast.models.baselines import (
@@ -36,7 +37,6 @@ from aqcast.models.baselines import (
 )
 from aqcast.models.distribution import ResidualModel, to_model_space
 from aqcast.models.profile import fit_diurnal_shape
-from aqcast.service.config_files import load_yaml_model
 
 CONFIG_PATH = Path(__file__).resolve().parent / "models.yaml"
 CATEGORICAL = ["entity"]

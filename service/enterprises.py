@@ -188,9 +188,11 @@ class AreaLocator:
     """``area_for_location`` over the stored stations and the configured areas."""
 
     def __init__(self, session: Session, areas_file: Path | None = None) -> None:
-        from aqcast.service.config_files import load_areas
+        from aqcast.configuration import load_areas
+        from aqcast.service.configured import configured_areas
 
-        self.areas = {k: v.stations for k, v in load_areas(areas_file).areas.items()}
+        areas = load_areas(areas_file) if areas_file is not None else configured_areas()
+        self.areas = {k: v.stations for k, v in areas.areas.items()}
         self.stations = [
             (r.code, r.lat, r.lon)
             for r in session.execute(select(Station.code, Station.lat, Station.lon))

@@ -25,7 +25,6 @@ Jobs (times in aqcast/config/schedule.yaml):
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,45 +35,38 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from aqcast.features.timeutil import aware_to_store, aware_utc
+from aqcast.service import forecasts, ingest, publishing
 from aqcast.service.clock import Clock
+from aqcast.service.ingest import weather as ingest_weather
 from aqcast.service.scheduler import JobFunc, RunInfo
 from aqcast.service.settings import Settings
 from aqcast.service.store import session_scope
-from aqcast.service.tables import FeedStatus, ForecastRun, Observation, OperatorAlert
+from aqcast.service.tables import FeedStatus, Observation, OperatorAlert
 
 log = logging.getLogger(__name__)
 
 STALE_FEED_ALERT = "stale_feed"
 
 
-def _lazy(module: str, name: str) -> Callable[..., Any]:
-    """A function imported when first called, so the scheduler does not need every part."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return getattr(importlib.import_module(module), name)(*args, **kwargs)
-
-    call.__qualname__ = f"{module}.{name}"
-    return call
-
-
 @dataclass
 class Services:
     """What the jobs call. Defaults are the real functions of the other parts."""
 
-    make_forecast: Callable[..., Any] = _lazy("aqcast.models.forecast", "make_forecast")
-    store_forecast: Callable[..., Any] = _lazy("aqcast.models.forecast", "store_forecast")
-    load_forecast: Callable[..., Any] = _lazy("aqcast.models.forecast", "load_forecast")
-    issue_alerts: Callable[..., Any] = _lazy("aqcast.alerts.engine", "issue_alerts")
-    check_critical_crossing: Callable[..., Any] = _lazy(
-        "aqcast.alerts.engine", "check_critical_crossing"
+    # Resolved when a Services is made, so a test may replace a module's function first.
+    make_forecast: Callable[..., Any] = field(default_factory=lambda: forecasts.make_forecast)
+    store_forecast: Callable[..., Any] = field(default_factory=lambda: forecasts.store_forecast)
+    load_forecast: Callable[..., Any] = field(default_factory=lambda: forecasts.load_forecast)
+    issue_alerts: Callable[..., Any] = field(default_factory=lambda: publishing.issue_alerts)
+    check_critical_crossing: Callable[..., Any] = field(
+        default_factory=lambda: publishing.check_critical_crossing
     )
-    check_exceedance_probability: Callable[..., Any] = _lazy(
-        "aqcast.alerts.engine", "check_exceedance_probability"
+    check_exceedance_probability: Callable[..., Any] = field(
+        default_factory=lambda: publishing.check_exceedance_probability
     )
     train: Callable[..., Any] = field(default_factory=lambda: train_and_register)
-    ingest_observations: Callable[..., Any] = _lazy("aqcast.service.ingest", "ingest_frame")
-    ingest_met_forecasts: Callable[..., Any] = _lazy(
-        "aqcast.service.ingest.weather", "ingest_met_forecasts"
+    ingest_observations: Callable[..., Any] = field(default_factory=lambda: ingest.ingest_frame)
+    ingest_met_forecasts: Callable[..., Any] = field(
+        default_factory=lambda: ingest_weather.ingest_met_forecasts
     )
     dispatch: Callable[..., Any] | None = None  # (engine, now) -> stats; default below
 
@@ -347,10 +339,9 @@ def publish(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
 def _day_forecast(ctx: JobContext, day: date) -> Any:
     """The latest stored forecast of ``day``, loaded once per stored run: the intraday job
     reads it thirteen times a day."""
-    with ctx.engine.connect() as conn:
-        run_id = conn.execute(
-            select(func.max(ForecastRun.id)).where(ForecastRun.issue_date == day)
-        ).scalar()
+    with session_scope(ctx.engine) as session:
+        run = forecasts.latest_run(session, day)
+        run_id = None if run is None else run.id
     if run_id is None:
         return None
     cached = ctx.forecast_cache.get(day)
@@ -364,7 +355,7 @@ def _day_forecast(ctx: JobContext, day: date) -> Any:
 
 def intraday_critical_value(ctx: JobContext, run: RunInfo) -> dict[str, Any]:
     """Update the day's critical value from the complete hours observed so far."""
-    from aqcast.service.config_files import load_areas
+    from aqcast.configuration import load_areas
     from aqcast.service.observations import observed_area_o3_hours
 
     day = run.local_date
@@ -416,7 +407,7 @@ def train_and_register(
     activate: bool = True,
 ) -> str:
     """The retraining job's call into the registry; returns the new version."""
-    from aqcast.models.registry import train_and_register as train_from_store
+    from aqcast.service.registry import train_and_register as train_from_store
 
     bundle = train_from_store(
         engine, until=until, now=now, start=start, activate=activate, settings=settings

@@ -23,6 +23,7 @@ from aqcast.features.nomenclature import (
 )
 from aqcast.features.qc import SPIKE, VALID
 from aqcast.features.timeutil import to_store
+from aqcast.models.inputs import NoObservationsError
 from aqcast.service.tables import DailyStat, MetForecast, Observation, Station
 
 OBS = Observation.__table__
@@ -309,12 +310,13 @@ def load_daily(
     return out
 
 
-def first_observation_day(bind: Engine | Connection, tz: str) -> date | None:
-    """The local day (in ``tz``) of the earliest stored observation; None when empty."""
+def first_observation_day(bind: Engine | Connection, tz: str) -> date:
+    """The local day (in ``tz``) of the earliest stored observation; raises
+    NoObservationsError when nothing is stored."""
     with connected(bind) as conn:
         first = conn.execute(select(func.min(Observation.time))).scalar()
     if first is None:
-        return None
+        raise NoObservationsError("no observations stored (run `aqcast ingest` first)")
     return pd.Timestamp(first).tz_localize("UTC").tz_convert(tz).date()
 
 
@@ -332,8 +334,9 @@ def observed_area_o3_hours(
     day). The area's value is the mean concentration over its stations, hour by hour."""
     from zoneinfo import ZoneInfo
 
+    from aqcast.configuration import area_stations, load_areas
     from aqcast.features.daily import area_hourly_mean
-    from aqcast.service.config_files import area_stations, load_areas
+    from aqcast.service.configured import configured_areas
 
     zone = ZoneInfo(tz)
     start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
@@ -346,7 +349,7 @@ def observed_area_o3_hours(
     hourly = load_hourly(bind, start, end, variables=["o3"])
     if hourly.empty:
         return [float("nan")] * n_hours
-    areas = load_areas(areas_file)
+    areas = load_areas(areas_file) if areas_file is not None else configured_areas()
     members = area_stations(area, sorted(hourly["station"].unique()), areas)
     if not members:
         return [float("nan")] * n_hours

@@ -212,10 +212,11 @@ def cap_area_context(
     (the keyword arguments of the alerts.cap builders). An area no district of the
     campaign names is a KeyError, or with ``unknown_area_named`` is named by itself (a
     stored event is served whatever the configuration says now)."""
-    from aqcast.alerts.campaign import current_campaign, district_for_area
+    from aqcast.alerts.campaign import district_for_area
     from aqcast.alerts.cap import area_shape
-    from aqcast.alerts.engine import _area_points
     from aqcast.alerts.texts import Text
+    from aqcast.service.configured import current_campaign
+    from aqcast.service.publishing import area_points
 
     cfg = current_campaign()
     try:
@@ -224,7 +225,7 @@ def cap_area_context(
         if not unknown_area_named:
             raise
         area_name = Text(zh=area, en=area)
-    points = _area_points(session, area)
+    points = area_points(session, area)
     return {
         "tz": settings.tz,
         "sender": cfg.cap.sender,
@@ -236,8 +237,8 @@ def cap_area_context(
 
 def cap_context(session: Session, area: str) -> dict:
     """What a CAP message of ``area`` needs from the configuration and the store."""
-    from aqcast.alerts.campaign import current_campaign
     from aqcast.alerts.engine import rules_for
+    from aqcast.service.configured import current_campaign
     from aqcast.service.settings import get_settings
 
     settings = get_settings()

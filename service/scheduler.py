@@ -38,9 +38,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Engine
 
+from aqcast.configuration import PACKAGE_CONFIG_DIR, ConfigError, load_yaml_model
 from aqcast.features.timeutil import aware_utc
 from aqcast.service.clock import Clock
-from aqcast.service.config_files import ConfigError, load_yaml_model
 from aqcast.service.locks import (
     LIVE_OWNERS,
     LeaderLock,
@@ -50,7 +50,6 @@ from aqcast.service.locks import (
     release_claims,
     run_status,
 )
-from aqcast.service.settings import PACKAGE_CONFIG_DIR
 
 log = logging.getLogger(__name__)
 

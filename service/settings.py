@@ -8,6 +8,7 @@ whose paths are settings here; the defaults ship inside the package (``aqcast/co
 
 from __future__ import annotations
 
+import os
 from datetime import time
 from functools import lru_cache
 from pathlib import Path
@@ -17,11 +18,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "aqcast" / "config"
-if not PACKAGE_CONFIG_DIR.is_dir():  # installed (non-editable) layout
-    import aqcast
-
-    PACKAGE_CONFIG_DIR = Path(aqcast.__file__).resolve().parent / "config"
+from aqcast.configuration import PACKAGE_CONFIG_DIR
 
 
 def project_root() -> Path:
@@ -163,6 +160,23 @@ class Settings(BaseSettings):
         return self.models_dir or self.home_path / "models"
 
 
-@lru_cache
-def get_settings() -> Settings:
+def _environment() -> tuple:
+    """What ``Settings()`` reads: the AQCAST_ variables and the working directory (the
+    ``.env`` file is read from it)."""
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith("AQCAST_")))
+    return str(Path.cwd()), env
+
+
+@lru_cache(maxsize=8)
+def _settings_for(environment: tuple) -> Settings:
     return Settings()
+
+
+def get_settings() -> Settings:
+    """The settings of the current environment. Cached per environment: a changed
+    AQCAST_ variable (or working directory) gives new settings without clearing a cache,
+    so code and tests that set the environment never see stale settings."""
+    return _settings_for(_environment())
+
+
+get_settings.cache_clear = _settings_for.cache_clear  # type: ignore[attr-defined]

@@ -19,12 +19,11 @@ PG_ADMIN_URL = os.environ.get(
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test gets its own AQCAST_HOME (and so its own SQLite file) unless it sets one."""
+    """Each test gets its own AQCAST_HOME (and so its own SQLite file) unless it sets one;
+    settings follow the environment (service.settings.get_settings), so no cache to clear."""
     monkeypatch.setenv("AQCAST_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("AQCAST_DATABASE_URL", raising=False)
-    settings_module.get_settings.cache_clear()
     yield
-    settings_module.get_settings.cache_clear()
 
 
 def _pg_available() -> bool:
@@ -79,7 +78,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
         admin = request.getfixturevalue("pg_server")
         url = make_pg_database(admin)
     monkeypatch.setenv("AQCAST_DATABASE_URL", url)
-    settings_module.get_settings.cache_clear()
     migrate(url)
     yield url
     engine_for(url).dispose()
@@ -95,7 +93,6 @@ def sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
     url = f"sqlite:///{tmp_path / 'aqcast.db'}"
     monkeypatch.setenv("AQCAST_DATABASE_URL", url)
-    settings_module.get_settings.cache_clear()
     migrate(url)
     return url
 

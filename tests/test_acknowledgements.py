@@ -11,10 +11,10 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from aqcast.alerts.campaign import current_campaign
 from aqcast.service.acknowledgements import make_token
 from aqcast.service.auth import create_key
 from aqcast.service.cli import app
+from aqcast.service.configured import current_campaign
 from aqcast.service.events import record_event
 from aqcast.service.settings import Settings
 from aqcast.service.store import engine_for, session_scope
@@ -305,8 +305,8 @@ def test_coverage_on_a_published_ozone_day(db_url):
 def test_engine_prompt_carries_the_dispatch_sentence(sqlite_url):
     """The prompt issued with the advisories says how many were sent, and the stored
     structured prompt is brought up to date when served."""
-    from aqcast.alerts.engine import _with_dispatch
     from aqcast.alerts.prompt import add_dispatch
+    from aqcast.service.publishing import _with_dispatch
 
     d = setup_day(sqlite_url)
     with LoopbackReceiver() as rx, app_client(sqlite_url) as c:
@@ -337,7 +337,7 @@ def test_issued_prompt_says_it_and_the_served_prompt_is_up_to_date(db_url):
     counts the queued messages; once an enterprise confirms, the served prompt says so."""
     from datetime import UTC, date, datetime
 
-    from aqcast.alerts.engine import issue_alerts
+    from aqcast.service.publishing import issue_alerts
     from tests.test_alerts_support import make_forecast
 
     engine = engine_for(db_url)

@@ -174,11 +174,12 @@ def test_the_outlook_extends_the_risk_frame_to_seven_days():
 
 def test_outlook_weather_reads_only_forecasts_issued_before_the_issue_time(sqlite_url):
     from aqcast.features.feature_table import load_feature_spec
-    from aqcast.models.inputs import issue_time_utc, outlook_weather
+    from aqcast.models.inputs import issue_time_utc
     from aqcast.models.risk import with_outlook
-    from aqcast.service.config_files import load_areas
+    from aqcast.service.configured import configured_areas
     from aqcast.service.ingest import ingest_frame
     from aqcast.service.ingest.weather import ingest_met_forecasts
+    from aqcast.service.model_inputs import outlook_weather
     from aqcast.service.settings import get_settings
     from aqcast.service.store import engine_for
     from aqcast.synthetic import QuirkRates, synthetic_network
@@ -230,7 +231,7 @@ def test_outlook_weather_reads_only_forecasts_issued_before_the_issue_time(sqlit
         spec=load_feature_spec(),
         tz=settings.timezone,
         issue_time=settings.issue_time,
-        areas=load_areas(),
+        areas=configured_areas(),
         met="stored",
     )
     w = w[w["area"] == "district"].reset_index(drop=True)

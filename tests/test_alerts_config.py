@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from aqcast.alerts.campaign import PACKAGE_CAMPAIGN_FILE, load_campaign
-from aqcast.service.config_files import ConfigError
+from aqcast.configuration import ConfigError
 
 
 def test_shipped_configuration_loads_and_has_the_seed_plan():

@@ -11,13 +11,10 @@ from sqlalchemy import func, select
 from test_alerts_support import campaign_with_rule_set, make_forecast
 
 from aqcast.alerts import hindcast_events
-from aqcast.alerts.campaign import load_campaign
 from aqcast.alerts.cap import validate_cap
-from aqcast.alerts.engine import (
-    check_critical_crossing,
-    critical_crossing,
-    issue_alerts,
-)
+from aqcast.alerts.engine import critical_crossing
+from aqcast.service.configured import current_campaign
+from aqcast.service.publishing import check_critical_crossing, issue_alerts
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import AlertEvent, DailyStat, Station, WarningState
 
@@ -130,7 +127,7 @@ def test_ozone_day_advisories_prompt_and_targets(db_url):
         engine, make_forecast(d, [130, 90, 80], o3_mda8=[195, 150, 120]), now=_now(d)
     )
     types = [e.type for e in events]
-    assert types.count("advisory") == len(load_campaign().sectors)
+    assert types.count("advisory") == len(current_campaign().sectors)
     adv = next(e for e in events if e.type == "advisory" and e.payload["sector"] == "fuel_stations")
     assert adv.payload["move_to"][0]["hours"] == [20, 6]
     json.dumps(adv.payload)  # structured JSON for subscribers
@@ -173,7 +170,7 @@ def test_hindcast_event_lines():
         START + timedelta(days=i): make_forecast(START + timedelta(days=i), v)
         for i, v in enumerate(EPISODE)
     }
-    lines = hindcast_events(fcs, load_campaign())
+    lines = hindcast_events(fcs, current_campaign())
     warnings = [x for x in lines if x["type"] == "warning"]
     assert [(w["issue_date"], w["action"], w["level"]) for w in warnings] == [
         ("2015-12-06", "issued", "yellow"),
@@ -238,7 +235,7 @@ def test_hindcast_events_from_hindcast_csv_rows():
                         "threshold": 200.0,
                     }
                 )
-    lines = hindcast_events(pd.DataFrame(rows), load_campaign())
+    lines = hindcast_events(pd.DataFrame(rows), current_campaign())
     assert {x["area"] for x in lines} == {"district"}
     assert [x["action"] for x in lines if x["type"] == "warning"] == [
         "issued",
@@ -249,19 +246,17 @@ def test_hindcast_events_from_hindcast_csv_rows():
 
 
 def test_cli_prompt_renders_the_stored_forecast(sqlite_url, monkeypatch):
-    import sys
-    import types
-
     from typer.testing import CliRunner
 
+    from aqcast.service import forecasts as stored_forecasts
     from aqcast.service.cli import app
 
     d = date(2015, 12, 7)
     fc = make_forecast(d, EPISODE[1])
     issue_alerts(engine_for(sqlite_url), fc, now=_now(d))
-    fake = types.ModuleType("aqcast.models.forecast")
-    fake.load_forecast = lambda engine, issue_date: fc if issue_date == d else None
-    monkeypatch.setitem(sys.modules, "aqcast.models.forecast", fake)
+    monkeypatch.setattr(
+        stored_forecasts, "load_forecast", lambda engine, day: fc if day == d else None
+    )
     runner = CliRunner()
     zh = runner.invoke(app, ["prompt", "--date", "2015-12-07"])
     assert zh.exit_code == 0, zh.output
@@ -284,7 +279,7 @@ def test_hindcast_score_finds_caught_alerts_lead_and_false_alarms():
         make_forecast(later + timedelta(days=2), [230, 100, 100]),
         make_forecast(later + timedelta(days=3), [100, 90, 80]),
     ]
-    lines = hindcast_events(fcs, load_campaign())
+    lines = hindcast_events(fcs, current_campaign())
     result = score(lines, [(date(2015, 12, 8), date(2015, 12, 10), "red")])
     (alert,) = result["real_alerts"]
     assert alert["caught"] and alert["days_ahead"] == 2 and alert["highest_level"] == "red"
@@ -302,7 +297,7 @@ def assert_critical_cap(ev, cv):
     validate_cap(xml)
     doc = etree.fromstring(xml)
     ns = {"c": CAP_NS}
-    cfg = load_campaign()
+    cfg = current_campaign()
     assert doc.findtext("c:identifier", namespaces=ns) == f"aqcast-{ev.id}"
     assert doc.findtext("c:sender", namespaces=ns) == cfg.cap.sender
     assert doc.findtext("c:status", namespaces=ns) == "Actual"

@@ -15,7 +15,7 @@ from aqcast.alerts.warnings import (
     load_rule_set,
     next_state,
 )
-from aqcast.service.config_files import ConfigError
+from aqcast.configuration import ConfigError
 
 D0 = date(2015, 12, 1)
 BTH = load_rule_set("bth-2016")

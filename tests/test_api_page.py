@@ -149,7 +149,7 @@ def test_today_follows_the_clock(sqlite_url):
 
 
 def test_prompt_built_by_the_alerts_engine_is_shown(sqlite_url):
-    """A prompt event as alerts/engine.py stores it: the structured prompt per language."""
+    """A prompt event as service/publishing.py stores it: the structured prompt per language."""
     import json
 
     from test_alerts_support import make_forecast
@@ -185,7 +185,7 @@ def test_forecast_stored_by_the_models_package_is_shown(sqlite_url):
 
     from test_alerts_support import make_forecast
 
-    from aqcast.models.forecast import store_forecast
+    from aqcast.service.forecasts import store_forecast
     from aqcast.service.store import engine_for
 
     day = date(2015, 7, 1)

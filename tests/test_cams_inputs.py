@@ -162,9 +162,9 @@ def _store(network, url, *, with_aq: bool):
 @pytest.mark.slow
 @pytest.mark.parametrize("with_aq", [True, False])
 def test_models_use_the_air_quality_forecasts_when_present(network, tmp_path, monkeypatch, with_aq):
-    from aqcast.models.forecast import make_forecast
-    from aqcast.models.registry import train_and_register
     from aqcast.models.train import load_training_config
+    from aqcast.service.forecasts import make_forecast
+    from aqcast.service.registry import train_and_register
     from aqcast.service.settings import get_settings
     from aqcast.service.store import migrate
 

@@ -6,10 +6,9 @@ import re
 from datetime import date
 
 from aqcast.alerts.campaign import load_campaign
+from aqcast.configuration import PACKAGE_CONFIG_DIR, area_stations, load_areas
 from aqcast.service import jobs
-from aqcast.service.config_files import area_stations, load_areas
 from aqcast.service.scheduler import load_schedule
-from aqcast.service.settings import PACKAGE_CONFIG_DIR
 
 EXAMPLE = PACKAGE_CONFIG_DIR / "examples" / "tianjin_district"
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from typer.testing import CliRunner
 
-from aqcast.features.synthetic import QuirkRates, synthetic_network
+from aqcast.synthetic import QuirkRates, synthetic_network
 from aqcast.models.train import load_training_config
 from aqcast.service import settings as settings_module
 

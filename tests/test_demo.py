@@ -103,7 +103,7 @@ def test_demo_replays_days_through_the_scheduler_and_the_page_shows_them(
     assert jobs["intraday_critical_value"] == 3 * 13  # 08:20..20:20 in the ozone season
 
     # the issue of 2 June knows only what was observed before 07:00 that day
-    from aqcast.models.forecast import load_forecast
+    from aqcast.service.forecasts import load_forecast
 
     fc = load_forecast(engine, date(2015, 6, 2))
     crit = fc.critical[

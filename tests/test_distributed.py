@@ -20,7 +20,6 @@ from aqcast.models.distributed import (
     training_rows,
 )
 from aqcast.models.train import CATEGORICAL, load_training_config, model_inputs
-from aqcast.service.settings import Settings
 from aqcast.synthetic import synthetic_feature_table, synthetic_network
 
 ROUNDS = 120
@@ -34,7 +33,7 @@ MAX_RMSE_CHANGE = 0.05
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    with dask_client(Settings(dask_scheduler=None), n_workers=2) as c:
+    with dask_client(None, n_workers=2) as c:
         yield c
 
 
@@ -93,7 +92,7 @@ def test_dask_model_matches_single_machine(client: Client, data: dict, variable,
 
 def test_cluster_from_settings_address(client: Client) -> None:
     address = client.scheduler.address
-    with dask_client(Settings(dask_scheduler=address)) as other:
+    with dask_client(address) as other:
         assert other.scheduler.address == address
         assert len(other.scheduler_info(n_workers=-1)["workers"]) == 2
 

@@ -69,7 +69,7 @@ def test_ensemble_predicts_the_mean_of_its_seeded_members(inputs):
 def test_ensemble_bundle_is_saved_and_loaded(inputs, sqlite_url, tmp_path):
     from datetime import datetime
 
-    from aqcast.models import registry
+    from aqcast.service import registry
     from aqcast.service.store import engine_for
 
     spec, inp = inputs

@@ -13,7 +13,6 @@ import pytest
 from aqcast.features.daily import mda8_ugm3
 from aqcast.features.feature_table import load_feature_spec
 from aqcast.features.nomenclature import POLLUTANTS
-from aqcast.models.forecast import load_forecast, make_forecast, store_forecast
 from aqcast.models.hourly import (
     hourly_weather_frame,
     load_hourly_config,
@@ -22,6 +21,7 @@ from aqcast.models.hourly import (
 )
 from aqcast.models.inputs import frames_to_table, issue_time_utc
 from aqcast.models.train import load_training_config, train_bundle
+from aqcast.service.forecasts import load_forecast, make_forecast, store_forecast
 from aqcast.synthetic import QuirkRates, synthetic_network
 
 TZ = "Asia/Shanghai"

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from test_alerts_support import make_forecast
 
 from aqcast.alerts.campaign import IntradayLevels
-from aqcast.alerts.engine import EXCEEDANCE_RISK_EVENT, check_exceedance_probability
+from aqcast.service.publishing import EXCEEDANCE_RISK_EVENT, check_exceedance_probability
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import AlertEvent
 

@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
+from aqcast.configuration import ConfigError
 from aqcast.service import jobs
 from aqcast.service.clock import SimulatedClock, SystemClock
-from aqcast.service.config_files import ConfigError
 from aqcast.service.locks import LeaderLock
 from aqcast.service.scheduler import (
     JobRunner,

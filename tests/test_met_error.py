@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from aqcast.configuration import ConfigError
 from aqcast.models.inputs import perturbed_issues
 from aqcast.models.met_error import (
     ERROR_MODEL_PATH,
@@ -18,7 +19,6 @@ from aqcast.models.met_error import (
     perturbed_forecasts,
     station_correlation,
 )
-from aqcast.service.config_files import ConfigError
 
 TZ = "Asia/Shanghai"
 ISSUE_TIME = pd.Timestamp("07:00").time()
@@ -257,11 +257,11 @@ def test_hindcast_command_with_perturbed_weather(sqlite_url, tmp_path, monkeypat
 def test_train_command_with_stored_or_perturbed_training_weather(sqlite_url, monkeypatch):
     from typer.testing import CliRunner
 
-    from aqcast.models.registry import load_bundle
     from aqcast.models.train import load_training_config
     from aqcast.service.cli import app
     from aqcast.service.ingest import ingest_frame
     from aqcast.service.ingest.weather import ingest_met_forecasts
+    from aqcast.service.registry import load_bundle
     from aqcast.service.store import engine_for
     from aqcast.synthetic import synthetic_network
 

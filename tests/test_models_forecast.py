@@ -8,17 +8,18 @@ from datetime import date, datetime
 import numpy as np
 import pytest
 
+from aqcast.configuration import ConfigError
 from aqcast.features.feature_table import (
     load_feature_spec,
     relative_humidity_pct,
     wind_components_ms,
 )
-from aqcast.models import registry
 from aqcast.models.distribution import ResidualModel
-from aqcast.models.forecast import Forecast, forecast_from_table, load_forecast, store_forecast
+from aqcast.models.forecast import Forecast, forecast_from_table
 from aqcast.models.inputs import frames_to_table
 from aqcast.models.train import load_training_config, train_bundle
-from aqcast.service.config_files import ConfigError
+from aqcast.service import registry
+from aqcast.service.forecasts import load_forecast, store_forecast
 from aqcast.synthetic import QuirkRates, synthetic_network
 
 TZ = "Asia/Shanghai"

@@ -15,10 +15,10 @@ import pytest
 
 from aqcast.features.feature_table import feature_columns, load_feature_spec
 from aqcast.features.nomenclature import POLLUTANTS
-from aqcast.models.forecast import make_forecast
 from aqcast.models.inputs import frames_to_table, issue_time_utc, local_midnight_utc
 from aqcast.models.predict import predict_table
 from aqcast.models.train import load_training_config, train_bundle
+from aqcast.service.forecasts import make_forecast
 from aqcast.synthetic import QuirkRates, synthetic_network
 
 TZ = "Asia/Shanghai"
@@ -214,7 +214,7 @@ def test_tripling_everything_after_a_cut_changes_no_earlier_forecast_bit_for_bit
     weather) from the cut on multiplied by three, each loaded as one whole series. Every
     forecast of a replay whose target days end before the cut, with its monthly
     trainings, is identical bit for bit; so are the quality flags before the cut."""
-    from aqcast.models.evaluation import run_hindcast
+    from aqcast.service.evaluation import run_hindcast
     from aqcast.service.observations import load_hourly
     from aqcast.service.store import migrate
 
@@ -265,8 +265,8 @@ def test_a_spike_in_the_last_hour_before_issue_was_valid_at_issue_time(sqlite_ur
     """The spike test of 06:00 needs 07:00, which arrives after the 07:00 issue: the
     forecast (and a replay) sees the 06:00 value as it was then; the day's statistics,
     computed later, leave it out."""
-    from aqcast.models.inputs import load_inputs
-    from aqcast.service.config_files import load_areas
+    from aqcast.service.configured import configured_areas
+    from aqcast.service.model_inputs import load_inputs
     from aqcast.service.store import engine_for
 
     net = synthetic_network(2, "2013-04-01", "2013-05-25", seed=4, quirks=NO_QUIRKS)
@@ -288,7 +288,7 @@ def test_a_spike_in_the_last_hour_before_issue_was_valid_at_issue_time(sqlite_ur
         spec=load_feature_spec(),
         tz=TZ,
         issue_time=pd.Timestamp("07:00").time(),
-        areas=load_areas(),
+        areas=configured_areas(),
         met="none",
     )
     t = inputs.table
@@ -302,7 +302,7 @@ def test_tripling_the_real_data_after_a_cut_changes_no_earlier_forecast(
 ):
     """The same experiment on two real PRSA stations (three years each, loaded whole):
     flags before the cut and a replay whose target days end before it are identical."""
-    from aqcast.models.evaluation import run_hindcast
+    from aqcast.service.evaluation import run_hindcast
     from aqcast.service.observations import load_hourly
     from aqcast.service.sources.prsa import read_prsa, read_prsa_stations
     from aqcast.service.store import migrate

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from test_alerts_support import make_forecast
 
 from aqcast.alerts.cap import validate_cap
-from aqcast.alerts.engine import issue_alerts
 from aqcast.alerts.prompt import render_prompt
 from aqcast.service.auth import create_key
+from aqcast.service.publishing import issue_alerts
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import AlertEvent, Delivery, OfficialWarning, Subscription
 
@@ -242,8 +242,8 @@ def test_the_rendered_warning_section_has_the_city_level_its_measures_and_the_co
 
 
 def test_the_preview_carries_the_official_warning_as_the_publication_does(sqlite_url):
-    from aqcast.alerts.campaign import current_campaign
-    from aqcast.alerts.engine import preview_prompt
+    from aqcast.service.configured import current_campaign
+    from aqcast.service.publishing import preview_prompt
 
     _set_official(sqlite_url, "orange", "II", datetime(2015, 12, 7, 6, 0))
     d = date(2015, 12, 7)

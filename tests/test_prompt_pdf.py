@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
-import types
 from datetime import date
 
 import pytest
@@ -14,6 +12,7 @@ from test_alerts_support import make_forecast
 from test_prompt_golden import clean_day, summer_ozone_day, winter_orange_day
 from typer.testing import CliRunner
 
+from aqcast.service import forecasts as stored_forecasts
 from aqcast.service.prompt_pdf import BODY_FONTS, PdfFontMissingError, find_font, prompt_pdf
 
 
@@ -51,9 +50,9 @@ def test_without_a_font_the_error_says_what_to_install(tmp_path, monkeypatch):
 
 def _fake_models(monkeypatch, d: date):
     fc = make_forecast(d, [60, 70, 80])
-    fake = types.ModuleType("aqcast.models.forecast")
-    fake.load_forecast = lambda engine, issue_date: fc if issue_date == d else None
-    monkeypatch.setitem(sys.modules, "aqcast.models.forecast", fake)
+    monkeypatch.setattr(
+        stored_forecasts, "load_forecast", lambda engine, day: fc if day == d else None
+    )
 
 
 def test_cli_writes_the_pdf_to_a_file(cjk_font, sqlite_url, monkeypatch, tmp_path):

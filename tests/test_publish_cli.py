@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from datetime import date, datetime
 
 import pytest
@@ -11,6 +9,7 @@ from sqlalchemy import func, select
 from test_alerts_support import make_forecast
 from typer.testing import CliRunner
 
+from aqcast.service import forecasts as stored_forecasts
 from aqcast.service.cli import app
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import AlertEvent, ApiKey, Delivery, Subscription
@@ -33,11 +32,9 @@ def fake_models(monkeypatch):
         stored[forecast.issue_date] = forecast
         return len(stored)
 
-    fake = types.ModuleType("aqcast.models.forecast")
-    fake.make_forecast = make
-    fake.store_forecast = store
-    fake.load_forecast = lambda engine, issue_date: stored.get(issue_date)
-    monkeypatch.setitem(sys.modules, "aqcast.models.forecast", fake)
+    monkeypatch.setattr(stored_forecasts, "make_forecast", make)
+    monkeypatch.setattr(stored_forecasts, "store_forecast", store)
+    monkeypatch.setattr(stored_forecasts, "load_forecast", lambda engine, day: stored.get(day))
     return stored, made
 
 
@@ -135,7 +132,7 @@ def test_prompt_of_an_unpublished_day_is_a_preview_that_does_not_say_no_measures
 
 
 def test_issue_numbers_count_per_area_and_year_and_a_rerun_keeps_its_number(db_url):
-    from aqcast.alerts.engine import issue_alerts
+    from aqcast.service.publishing import issue_alerts
 
     engine = engine_for(db_url)
     days = [date(2015, 12, 30), date(2015, 12, 31), date(2016, 1, 1)]
@@ -156,7 +153,7 @@ def test_issue_numbers_count_per_area_and_year_and_a_rerun_keeps_its_number(db_u
 
 
 def test_yesterday_is_read_from_the_stored_day_and_yesterdays_prompt(db_url):
-    from aqcast.alerts.engine import issue_alerts
+    from aqcast.service.publishing import issue_alerts
     from aqcast.service.tables import DailyStat, Station
 
     engine = engine_for(db_url)

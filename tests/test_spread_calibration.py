@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from aqcast.features.feature_table import load_feature_spec
-from aqcast.features.synthetic import QuirkRates, synthetic_network
+from aqcast.synthetic import QuirkRates, synthetic_network
 from aqcast.models.distribution import ResidualModel
 from aqcast.models.inputs import frames_to_table
 from aqcast.models.train import load_training_config, spread_scale, train_bundle

@@ -165,7 +165,7 @@ def coverage(
     date: Annotated[date, Query(description="Issue date.")],
     area: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = DEFAULT_AREA,
 ) -> dict:
-    from aqcast.alerts.campaign import current_campaign
+    from aqcast.service.configured import current_campaign
 
     return day_coverage(session, date, area, list(current_campaign().sectors))
 

@@ -11,7 +11,6 @@ an HttpOnly, SameSite=Strict cookie. See service/api/page.py.
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,6 +19,24 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from aqcast.service.api import (
+    ack_links,
+    advisories,
+    cap,
+    docs,
+    enterprises,
+    events,
+    forecasts,
+    health,
+    keys,
+    models,
+    page,
+    prompts,
+    stations,
+    subscriptions,
+    verification,
+    warnings,
+)
 from aqcast.service.api.errors import install_error_handlers
 from aqcast.service.api.limits import BodyLimitMiddleware
 from aqcast.service.metrics import HTTP_REQUEST_SECONDS
@@ -27,25 +44,25 @@ from aqcast.service.settings import Settings, get_settings
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
-# Every router of the app, one module a line; each module exposes ``router``.
-# Other parts of aqcast add their resource here with one line.
-ROUTER_MODULES: list[str] = [
-    "aqcast.service.api.health",
-    "aqcast.service.api.forecasts",
-    "aqcast.service.api.prompts",
-    "aqcast.service.api.advisories",
-    "aqcast.service.api.warnings",
-    "aqcast.service.api.events",
-    "aqcast.service.api.verification",
-    "aqcast.service.api.stations",
-    "aqcast.service.api.models",
-    "aqcast.service.api.cap",
-    "aqcast.service.api.keys",
-    "aqcast.service.api.subscriptions",
-    "aqcast.service.api.enterprises",
-    "aqcast.service.api.ack_links",
-    "aqcast.service.api.page",
-    "aqcast.service.api.docs",
+# Every router of the app, in the order their paths are matched; each module of
+# service/api exposes ``router``. A new resource is imported above and listed here.
+ROUTERS = [
+    health.router,
+    forecasts.router,
+    prompts.router,
+    advisories.router,
+    warnings.router,
+    events.router,
+    verification.router,
+    stations.router,
+    models.router,
+    cap.router,
+    keys.router,
+    subscriptions.router,
+    enterprises.router,
+    ack_links.router,
+    page.router,
+    docs.router,
 ]
 
 TAGS = [
@@ -124,10 +141,8 @@ def create_app(settings: Settings | None = None, *, clock: object | None = None)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(MetricsMiddleware)
-    for name in ROUTER_MODULES:
-        app.include_router(importlib.import_module(name).router)
-    from aqcast.service.api import docs
-
+    for router in ROUTERS:
+        app.include_router(router)
     app.mount(docs.ASSETS, StaticFiles(directory=docs.assets_dir()), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

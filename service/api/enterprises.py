@@ -119,7 +119,7 @@ def _unprocessable(field: str, message: str) -> ApiError:
 
 
 def _checked(session: SessionDep, settings: SettingsDep, values: dict, own_id: int | None):
-    from aqcast.alerts.campaign import current_campaign
+    from aqcast.service.configured import current_campaign
 
     if values.get("sectors") is not None:
         try:

@@ -46,15 +46,6 @@ def latest_run_ref(session: Session, issue_date: date | None = None) -> RunRef |
     return None if row is None else RunRef(int(row.id), row.issue_date, row.created_at)
 
 
-def latest_run(session: Session, issue_date: date) -> ForecastRun | None:
-    return session.scalars(
-        select(ForecastRun)
-        .where(ForecastRun.issue_date == issue_date)
-        .order_by(ForecastRun.id.desc())
-        .limit(1)
-    ).first()
-
-
 def latest_issue_date(session: Session, on_or_before: date | None = None) -> date | None:
     stmt = select(func.max(ForecastRun.issue_date))
     if on_or_before is not None:

@@ -24,13 +24,13 @@ from aqcast.service.api.forecast_data import (
     DailyVariable,
     RunRef,
     latest_issue_date,
-    latest_run,
     latest_run_ref,
     payload_records,
     run_values,
     select_records,
 )
 from aqcast.service.api.pagination import PAGINATION_DOC, Page, PageDep, make_page, paginate
+from aqcast.service.forecasts import latest_run
 from aqcast.service.tables import ForecastRun
 
 router = APIRouter(prefix="/v1/forecasts", tags=["forecasts"])
@@ -405,11 +405,11 @@ def get_intraday(
 
 
 def _intraday_probability(run: ForecastRun, observed: list[float], profile: list[dict]) -> dict:
-    from aqcast.alerts.campaign import load_campaign
     from aqcast.features.intraday import STATUS_ZH
     from aqcast.models.hourly import intraday_update
+    from aqcast.service.configured import current_campaign
 
-    levels = load_campaign().intraday
+    levels = current_campaign().intraday
     frame = pd.DataFrame(profile).reindex(columns=["hour", "q10", "q50", "q90"]).astype(float)
     upd = intraday_update(
         observed,

@@ -36,7 +36,6 @@ from aqcast.service.api.deps import (
 )
 from aqcast.service.api.forecast_data import (
     latest_issue_date,
-    latest_run,
     payload_records,
     run_values,
     select_records,
@@ -45,6 +44,7 @@ from aqcast.service.api.page_texts import TEXTS, WARNING_LEVELS, aqi_level_name
 from aqcast.service.api.svg_chart import ChartLabels, o3_chart_svg
 from aqcast.service.api.warnings import active_warnings
 from aqcast.service.auth import READ_ROLES, lookup_key
+from aqcast.service.forecasts import latest_run
 from aqcast.service.settings import Settings
 from aqcast.service.tables import AlertEvent, FeedStatus, Observation
 
@@ -101,7 +101,7 @@ def _num(v: Any) -> float | None:
 
 def area_label(settings: Settings, area: str, lang: str) -> str:
     """The area's configured name in ``lang`` (its code when it is not configured)."""
-    from aqcast.service.config_files import ConfigError, load_areas
+    from aqcast.configuration import ConfigError, load_areas
 
     try:
         spec = load_areas(settings.areas_file).areas.get(area)
@@ -320,8 +320,8 @@ def coverage_view(
 ) -> list[dict] | None:
     """Per sector with an advisory: registered, notified, delivered, acknowledged and the
     enterprises still to call (contacts only where the page needs a key)."""
-    from aqcast.alerts.campaign import current_campaign
     from aqcast.service.acknowledgements import coverage
+    from aqcast.service.configured import current_campaign
 
     cfg = current_campaign()
     cov = coverage(session, day, area, list(cfg.sectors))
@@ -381,9 +381,9 @@ def _intraday_view(
     that MDA8 exceeds 160 (models.hourly.intraday_update); nothing on other days."""
     import pandas as pd
 
-    from aqcast.alerts.campaign import load_campaign
     from aqcast.features.intraday import STATUS_EN, STATUS_ZH
     from aqcast.models.hourly import intraday_update
+    from aqcast.service.configured import current_campaign
     from aqcast.service.observations import observed_area_o3_hours
 
     if local_today(settings, now) != day:
@@ -403,7 +403,7 @@ def _intraday_view(
     if not observed or len(profile) != 24 or not payload:
         return observed or None, None
     frame = pd.DataFrame(profile).reindex(columns=["hour", "q10", "q50", "q90"]).astype(float)
-    levels = load_campaign().intraday
+    levels = current_campaign().intraday
     upd = intraday_update(
         observed, frame, payload, near_certain=levels.near_certain, no_risk=levels.no_risk
     )

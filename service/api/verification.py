@@ -19,7 +19,8 @@ from aqcast.features.places import DEFAULT_AREA
 from aqcast.service.api.deps import ReaderKey, SessionDep
 from aqcast.service.api.errors import error_responses
 from aqcast.service.api.forecast_data import DailyVariable
-from aqcast.service.tables import DailyStat, ForecastRun, ForecastValue, Station
+from aqcast.service.forecasts import latest_run_ids
+from aqcast.service.tables import DailyStat, ForecastValue, Station
 
 router = APIRouter(prefix="/v1/verification", tags=["verification"])
 
@@ -121,9 +122,7 @@ def recent_skill(
     variable: str | None,
 ) -> list[dict]:
     start = window_start(end, days)
-    latest_runs = (
-        select(func.max(ForecastRun.id).label("run_id")).group_by(ForecastRun.issue_date).subquery()
-    )
+    latest_runs = latest_run_ids().subquery()
     stmt = select(ForecastValue).where(
         ForecastValue.run_id.in_(select(latest_runs.c.run_id)),
         ForecastValue.target_date >= start,
@@ -236,9 +235,7 @@ def recent_verification(session: Session, *, area: str, end: date, days: int = 3
     from aqcast.features.aqi import aqi_level_numbers
 
     start = window_start(end, days)
-    latest_runs = (
-        select(func.max(ForecastRun.id).label("run_id")).group_by(ForecastRun.issue_date).subquery()
-    )
+    latest_runs = latest_run_ids().subquery()
     rows = session.scalars(
         select(ForecastValue).where(
             ForecastValue.run_id.in_(select(latest_runs.c.run_id)),

@@ -35,9 +35,9 @@ def prompt(
     """Print the morning work prompt: the published one, else a preview of the stored
     forecast's (labelled as such; nothing is stored)."""
     from aqcast.alerts import forecast_view as fv
-    from aqcast.alerts.campaign import current_campaign
-    from aqcast.alerts.engine import preview_prompt, published_prompt
     from aqcast.alerts.prompt import FORMATS
+    from aqcast.service.configured import current_campaign
+    from aqcast.service.publishing import preview_prompt, published_prompt
 
     if lang not in ("zh", "en"):
         raise typer.BadParameter(f"--lang: expected zh or en, got {lang!r}")
@@ -57,7 +57,7 @@ def prompt(
             _emit(stored, fmt, output)
             return
     try:
-        from aqcast.models.forecast import load_forecast
+        from aqcast.service.forecasts import load_forecast
     except ImportError as exc:
         typer.echo(f"error: forecasts cannot be loaded here: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -39,8 +39,8 @@ def import_(
     ),
 ) -> None:
     """Add or update the file's enterprises: all rows, or none when any row is bad."""
-    from aqcast.alerts.campaign import current_campaign
-    from aqcast.service.config_files import ConfigError
+    from aqcast.configuration import ConfigError
+    from aqcast.service.configured import current_campaign
     from aqcast.service.enterprises import ImportFileError, import_csv
 
     settings = get_settings()
@@ -95,9 +95,9 @@ def coverage(
     as_json: bool = typer.Option(False, "--json", help="The API's JSON instead of a table."),
 ) -> None:
     """Per sector: registered, notified, delivered, acknowledged, and whom to call."""
-    from aqcast.alerts.campaign import current_campaign
     from aqcast.service.acknowledgements import coverage as day_coverage
     from aqcast.service.acknowledgements import coverage_totals
+    from aqcast.service.configured import current_campaign
 
     try:
         issue = date.fromisoformat(day)

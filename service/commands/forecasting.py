@@ -69,10 +69,12 @@ def dask_training(option: str | None):  # noqa: ANN201 - a context manager
 
 
 def _first_observation_day(engine) -> date:
-    from aqcast.models.evaluation import NoObservationsError, first_observation_day
+    from aqcast.models.inputs import NoObservationsError
+    from aqcast.service.observations import first_observation_day
+    from aqcast.service.settings import get_settings
 
     try:
-        return first_observation_day(engine)
+        return first_observation_day(engine, get_settings().timezone)
     except NoObservationsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -95,8 +97,9 @@ def train(
     dask: str | None = typer.Option(None, "--dask", help=DASK_HELP),
 ) -> None:
     """Train the forecast models on stored observations before --until and register them."""
-    from aqcast.models.registry import RegistryError, train_and_register
-    from aqcast.service.config_files import ConfigError
+    from aqcast.configuration import ConfigError
+    from aqcast.models.registry import RegistryError
+    from aqcast.service.registry import train_and_register
 
     _choice(train_met, "--train-met", ("observed", "stored", "perturbed"))
     engine = _engine()
@@ -138,7 +141,7 @@ def models_list(ctx: typer.Context) -> None:
     """List model versions (the active one marked with *)."""
     if ctx.invoked_subcommand is not None:
         return
-    from aqcast.models.registry import list_versions
+    from aqcast.service.registry import list_versions
 
     rows = list_versions(_engine())
     if not rows:
@@ -155,7 +158,8 @@ def models_list(ctx: typer.Context) -> None:
 @models_app.command("activate")
 def models_activate(version: str = typer.Argument(..., help="Version to make active.")) -> None:
     """Make a version the active one."""
-    from aqcast.models.registry import RegistryError, activate
+    from aqcast.models.registry import RegistryError
+    from aqcast.service.registry import activate
 
     try:
         activate(_engine(), version)
@@ -172,7 +176,7 @@ def forecast(
 ) -> None:
     """Forecast days D..D+3 from the active model and store the run."""
     from aqcast.features.timeutil import store_now
-    from aqcast.models.forecast import make_forecast, store_forecast
+    from aqcast.service.forecasts import make_forecast, store_forecast
 
     _choice(fmt, "--format", ("table", "json", "csv"))
     _choice(met, "--met", ("stored", "observed", "none"))
@@ -266,8 +270,8 @@ def hindcast(
     dask: str | None = typer.Option(None, "--dask", help=DASK_HELP),
 ) -> None:
     """Replay issue dates with only the data known at each issue time."""
-    from aqcast.models.evaluation import run_hindcast
-    from aqcast.service.config_files import ConfigError
+    from aqcast.configuration import ConfigError
+    from aqcast.service.evaluation import run_hindcast
 
     _choice(met, "--met", ("observed", "stored", "perturbed"))
     if train_met is not None:
@@ -340,8 +344,8 @@ def hindcast(
 
 def _warning_rules(name: str):  # noqa: ANN202 - alerts.warnings.RuleSet
     """The named rule set (the campaign file's own first, then the shipped ones)."""
-    from aqcast.alerts.campaign import current_campaign
-    from aqcast.service.config_files import ConfigError
+    from aqcast.configuration import ConfigError
+    from aqcast.service.configured import current_campaign
 
     try:
         return current_campaign().rule_set(name)
@@ -360,13 +364,14 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 def _write_alerts(rows: pd.DataFrame, path: Path, rules=None) -> None:  # noqa: ANN001
     try:
         from aqcast.alerts import hindcast_events
+        from aqcast.service.configured import current_campaign
     except ImportError as exc:
         typer.echo(f"error: alerts are not available: {exc}", err=True)
         raise typer.Exit(2) from exc
     from aqcast.features.places import is_station_labels
 
     area_rows = rows[~is_station_labels(rows["area"])]
-    lines = hindcast_events(area_rows, rules=rules)
+    lines = hindcast_events(area_rows, current_campaign(), rules=rules)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:
         for line in lines:
@@ -388,9 +393,9 @@ def skill(
     ),
 ) -> None:
     """Score a hindcast against the stored observations, beside persistence and climatology."""
-    from aqcast.models.evaluation import verify
     from aqcast.models.hindcast import HINDCAST_COLUMNS
     from aqcast.models.skill import summary_table
+    from aqcast.service.evaluation import verify
 
     _choice(fmt, "--format", ("table", "json"))
     hc = _read_hindcast(file, HINDCAST_COLUMNS)
@@ -440,9 +445,9 @@ def _mode_label(meta: dict, file: Path) -> str:
 
 def _skill_compare(engine, file: Path, v, meta: dict, other: Path, fmt: str) -> None:
     """``aqcast skill A.csv --compare B.csv``: the two hindcasts' scores side by side."""
-    from aqcast.models.evaluation import verify
     from aqcast.models.hindcast import HINDCAST_COLUMNS
     from aqcast.models.skill import side_by_side
+    from aqcast.service.evaluation import verify
 
     hc_b = _read_hindcast(other, HINDCAST_COLUMNS)
     meta_b = _read_meta(other)

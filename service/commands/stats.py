@@ -28,8 +28,9 @@ VALUE_VARIABLES = [
 
 
 def _computed(engine, start: date, end: date, *, area: str | None, station: str | None, tz: str):
+    from aqcast.configuration import area_stations
     from aqcast.features.daily import area_daily_statistics, daily_statistics
-    from aqcast.service.config_files import area_stations
+    from aqcast.service.configured import configured_areas
     from aqcast.service.observations import list_stations, load_hourly
 
     t0 = pd.Timestamp(start).tz_localize(tz)
@@ -37,7 +38,7 @@ def _computed(engine, start: date, end: date, *, area: str | None, station: str 
     if station is not None:
         hourly = load_hourly(engine, t0, t1, stations=[station])
         return daily_statistics(hourly, tz) if len(hourly) else None
-    members = area_stations(area, list_stations(engine)["station"].tolist())
+    members = area_stations(area, list_stations(engine)["station"].tolist(), configured_areas())
     hourly = load_hourly(engine, t0, t1, stations=members)
     return area_daily_statistics(hourly, members, tz, area=area) if len(hourly) else None
 

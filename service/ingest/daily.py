@@ -45,7 +45,8 @@ def refresh_daily_stats(
         from aqcast.features.daily import area_daily_statistics, daily_statistics
     except ImportError:
         return 0, "daily statistics not refreshed: aqcast.features.daily is not installed"
-    from aqcast.service.config_files import area_stations, load_areas
+    from aqcast.configuration import area_stations
+    from aqcast.service.configured import configured_areas
 
     zone = tz or default_tz()
     start = pd.Timestamp(first_day).tz_localize(zone).tz_convert("UTC")
@@ -57,7 +58,7 @@ def refresh_daily_stats(
         per_station = daily_statistics(hourly, zone)
         per_station["area"] = ""
         parts.append(per_station)
-        areas = load_areas()
+        areas = configured_areas()
         codes = sorted(hourly["station"].unique())
         for area in areas.areas:
             members = area_stations(area, codes, areas)

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from aqcast.service.config_files import load_yaml_model
+from aqcast.configuration import load_yaml_model
 from aqcast.service.sources.errors import InputError
 
 FORMAT_FILE = Path(__file__).with_name("cnemc.yaml")

@@ -292,8 +292,8 @@ TEST_WINDOW = timedelta(hours=1)
 
 
 def _test_cap(eid: str, now: datetime, tz: ZoneInfo | None) -> str:
-    from aqcast.alerts.campaign import current_campaign
     from aqcast.alerts.cap import cap_test_message
+    from aqcast.service.configured import current_campaign
 
     cap = current_campaign().cap
     return cap_test_message(

@@ -18,22 +18,18 @@ from typing import Any, Literal
 import pandas as pd
 from sqlalchemy import Engine
 
+from aqcast.configuration import area_stations
 from aqcast.features.daily import area_daily_statistics, daily_statistics
 from aqcast.features.feature_table import load_feature_spec
 from aqcast.features.places import STATION_PREFIX
 from aqcast.models.forecast import PERFECT_PROGNOSIS_NOTE
 from aqcast.models.hindcast import hindcast_rows, replay
-from aqcast.models.inputs import (
-    NoObservationsError,
-    load_inputs,
-    load_perturbed_inputs,
-    local_midnight_utc,
-)
+from aqcast.models.inputs import local_midnight_utc
 from aqcast.models.met_error import ERROR_MODEL_PATH, load_met_error_model
 from aqcast.models.skill import observed_with_aqi, score, verification_frame
-from aqcast.service.config_files import area_stations, load_areas
-from aqcast.service.observations import first_observation_day as stored_first_day
-from aqcast.service.observations import load_hourly, observed_area_o3_hours
+from aqcast.service.configured import configured_areas
+from aqcast.service.model_inputs import load_inputs, load_perturbed_inputs
+from aqcast.service.observations import first_observation_day, load_hourly, observed_area_o3_hours
 from aqcast.service.settings import get_settings
 
 PERTURBED_NOTE = (
@@ -48,14 +44,6 @@ TRAIN_MET_NOTE = {
     "(weather-error model, same seed)",
     "stored": "stored weather forecasts issued before each past issue time",
 }
-
-
-def first_observation_day(engine: Engine, tz: str | None = None) -> date:
-    """The local day of the earliest stored observation; raises when nothing is stored."""
-    first = stored_first_day(engine, tz or get_settings().timezone)
-    if first is None:
-        raise NoObservationsError("no observations stored (run `aqcast ingest` first)")
-    return first
 
 
 @dataclass
@@ -97,7 +85,7 @@ def run_hindcast(
     settings = get_settings()
     d0 = train_from or first_observation_day(engine, settings.timezone)
     spec = load_feature_spec()
-    areas = load_areas()
+    areas = configured_areas()
     t0 = clock.perf_counter()
     issue_dates = list(pd.date_range(start, end, freq="D").date)
     common = dict(spec=spec, tz=settings.timezone, issue_time=settings.issue_time, areas=areas)
@@ -203,10 +191,10 @@ def run_hindcast(
 
 
 def _hourly_replay(engine, train_inputs, predict_inputs, predictions, start, end, d0, areas, model):
-    from aqcast.alerts.campaign import load_campaign
     from aqcast.features.feature_table import with_area_entities
     from aqcast.models.hourly_hindcast import replay_hourly
     from aqcast.models.inputs import area_map
+    from aqcast.service.configured import current_campaign
     from aqcast.service.observations import list_stations
 
     tz = get_settings().timezone
@@ -219,7 +207,7 @@ def _hourly_replay(engine, train_inputs, predict_inputs, predictions, start, end
         variables=["o3"],
     )
     amap = area_map(areas, list_stations(engine)["station"].tolist())
-    levels = load_campaign().intraday
+    levels = current_campaign().intraday
     return replay_hourly(
         train_inputs.table,
         train_inputs.weather_hourly,
@@ -247,7 +235,7 @@ def observed_daily(engine: Engine, labels: set[str], first: date, last: date) ->
     )
     st = daily_statistics(hourly, tz)
     parts = [st.assign(label=STATION_PREFIX + st["station"].astype(str))]
-    areas = load_areas()
+    areas = configured_areas()
     codes = sorted(hourly["station"].unique())
     for a in areas.areas:
         if a in labels:
@@ -267,7 +255,7 @@ class Verification:
 def verify(engine: Engine, rows: pd.DataFrame, meta: dict | None = None) -> Verification:
     """Score hindcast rows against the stored observations, beside the baselines."""
     meta = meta or {}
-    first = first_observation_day(engine)
+    first = first_observation_day(engine, get_settings().timezone)
     last = pd.to_datetime(rows["target_date"]).max().date()
     observed = observed_daily(engine, set(rows["area"]), first, last)
     vf = verification_frame(rows, observed)

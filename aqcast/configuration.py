@@ -1,6 +1,9 @@
 """Loading YAML configuration files against a schema, with errors that name the problem.
 
 Each file's schema is a pydantic model; `aqcast config-schema` can print it as JSON Schema.
+This is the one module that reads configuration files (outside service/, so the domain
+can use it): callers pass the path; the service takes it from its settings
+(service/configured.py).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
+
+PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
 
 class ConfigError(ValueError):
@@ -51,15 +56,13 @@ class AreasFile(BaseModel):
     areas: dict[str, Area] = Field(min_length=1)
 
 
-def load_areas(path: Path | None = None) -> AreasFile:
-    from aqcast.service.settings import get_settings
+def load_areas(path: Path) -> AreasFile:
+    """The station groups of an areas file (the service's is ``settings.areas_file``)."""
+    return load_yaml_model(path, AreasFile)
 
-    return load_yaml_model(path or get_settings().areas_file, AreasFile)
 
-
-def area_stations(area: str, all_codes: list[str], areas: AreasFile | None = None) -> list[str]:
+def area_stations(area: str, all_codes: list[str], areas: AreasFile) -> list[str]:
     """Station codes of ``area``; raises KeyError naming the area when it is unknown."""
-    areas = areas or load_areas()
     if area not in areas.areas:
         raise KeyError(f"unknown area {area!r}; configured: {sorted(areas.areas)}")
     spec = areas.areas[area].stations
