@@ -14,11 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from api_seed import DAY, auth, make_client, seed  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.support
 
 from aqcast.service.store import migrate  # noqa: E402
+from tests.support.api_seed import DAY, auth, make_client, seed  # noqa: E402
 
 PATHS = [
     "/v1/forecasts",

@@ -6,7 +6,6 @@ import math
 from datetime import date
 
 import pytest
-from test_alerts_support import ozone_profile
 
 from aqcast.alerts.advisories import (
     advisories_for_day,
@@ -17,6 +16,7 @@ from aqcast.alerts.advisories import (
     trim_slot,
 )
 from aqcast.alerts.campaign import Triggers, WindowRule, load_campaign
+from tests.alerts.test_alerts_support import ozone_profile
 
 RULE = WindowRule(buildup_fraction=0.2, lead_hours=2, earliest=6, latest=20, min_hours=3)
 

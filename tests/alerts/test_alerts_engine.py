@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
-from test_alerts_support import campaign_with_rule_set, make_forecast
 
 from aqcast.alerts import hindcast_events
 from aqcast.alerts.campaign import load_campaign
@@ -20,6 +19,7 @@ from aqcast.alerts.engine import (
 )
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import AlertEvent, DailyStat, Station, WarningState
+from tests.alerts.test_alerts_support import campaign_with_rule_set, make_forecast
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 """Golden renders of the work prompt, checked line by line, and properties of its wording.
 
 Regenerate the golden files after an intended change of wording with
-``AQCAST_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_prompt_golden.py`` and read
+``AQCAST_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/alerts/test_prompt_golden.py`` and read
 the diff before committing it.
 """
 
@@ -10,12 +10,10 @@ from __future__ import annotations
 import os
 import re
 from datetime import date
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_alerts_support import make_forecast
 
 from aqcast.alerts.campaign import Targets, load_campaign
 from aqcast.alerts.prompt import build_prompt, render_prompt
@@ -24,8 +22,10 @@ from aqcast.alerts.targets import remaining_allowance
 from aqcast.alerts.texts import Say
 from aqcast.alerts.warnings import WarningStatus
 from aqcast.features.aqi import aqi_level_numbers
+from tests.alerts.test_alerts_support import make_forecast
+from tests.support import GOLDEN_DIR
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = GOLDEN_DIR
 CFG = load_campaign()
 TARGETS = {
     "pm25_annual_mean_ugm3": 38,

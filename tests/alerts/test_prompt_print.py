@@ -7,10 +7,10 @@ import re
 import subprocess
 
 import pytest
-from test_page_browser import _chromium
-from test_prompt_golden import clean_day, summer_ozone_day
 
 from aqcast.alerts.prompt import render_prompt
+from tests.alerts.test_prompt_golden import clean_day, summer_ozone_day
+from tests.service.api.test_page_browser import _chromium
 
 pytestmark = pytest.mark.browser
 

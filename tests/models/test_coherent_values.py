@@ -8,10 +8,10 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from test_models_forecast import ISSUE, trained  # noqa: F401 - the module fixture
 
 from aqcast.models.forecast import forecast_from_table
 from aqcast.models.predict import make_coherent
+from tests.models.test_models_forecast import ISSUE, trained  # noqa: F401 - the module fixture
 
 
 def test_make_coherent_sorts_crossed_quantiles_and_caps_mda8_by_the_1h_max():

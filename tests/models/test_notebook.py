@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "evaluation.ipynb"
+from tests.support import REPO_ROOT
+
+NOTEBOOK = REPO_ROOT / "notebooks" / "evaluation.ipynb"
 
 
 @pytest.mark.realdata

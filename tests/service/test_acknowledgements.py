@@ -22,7 +22,7 @@ from aqcast.service.tables import Acknowledgement, Enterprise
 from aqcast.service.webhooks.dispatcher import DispatchConfig, run_dispatcher
 from aqcast.service.webhooks.loopback import LoopbackReceiver, Reply
 from aqcast.service.webhooks.policy import RetryPolicy
-from tests.api_seed import DAY, NOW, TestClient, auth, seed
+from tests.support.api_seed import DAY, NOW, TestClient, auth, seed
 
 SECRET = "ack-link-test-secret-0123456789"
 CFG = DispatchConfig(
@@ -338,7 +338,7 @@ def test_issued_prompt_says_it_and_the_served_prompt_is_up_to_date(db_url):
     from datetime import UTC, date, datetime
 
     from aqcast.alerts.engine import issue_alerts
-    from tests.test_alerts_support import make_forecast
+    from tests.alerts.test_alerts_support import make_forecast
 
     engine = engine_for(db_url)
     d = date(2015, 7, 1)

@@ -8,7 +8,6 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 import pytest
-from cnemc_fixture import csv_text, platform_tables, row_at, write_hour_files
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -19,6 +18,7 @@ from aqcast.service.observations import load_hourly
 from aqcast.service.sources.cnemc import COLUMNS, parse_cnemc_csv
 from aqcast.service.store import engine_for
 from aqcast.service.tables import Observation, ObservationRevision, Station
+from tests.support.cnemc_fixture import csv_text, platform_tables, row_at, write_hour_files
 
 runner = CliRunner()
 DAY1 = date(2024, 7, 1)
@@ -225,7 +225,7 @@ def test_stats_of_a_station_match_the_platforms_2400_row(sqlite_url, hour_files)
 
 
 def test_the_api_lists_a_stations_city_and_background_flag(sqlite_url):
-    from api_seed import auth, make_client, seed
+    from tests.support.api_seed import auth, make_client, seed
 
     keys = seed(sqlite_url)
     by_hour = platform_tables(DAY1, 1)

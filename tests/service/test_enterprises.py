@@ -16,8 +16,8 @@ from aqcast.service.cli import app
 from aqcast.service.enterprises import EnterpriseError, area_for_location, check_credit_code
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import ApiKey, Enterprise, Station
-from tests.api_seed import auth
-from tests.test_webhooks_api import client_for
+from tests.service.webhooks.test_webhooks_api import client_for
+from tests.support.api_seed import auth
 
 CODE_A = "91110000600037341L"  # valid check character (GB 32100-2015)
 CODE_B = "91120116300512345P"

@@ -9,11 +9,11 @@ import stat
 from pathlib import Path
 
 import pytest
-from api_seed import make_client
 from typer.testing import CliRunner
 
 from aqcast.service import settings as settings_module
 from aqcast.service.cli import app
+from tests.support.api_seed import make_client
 
 runner = CliRunner()
 FIRST_COMMANDS = [

@@ -23,8 +23,9 @@ from aqcast.service.sources.canonical import read_observations, read_station_met
 from aqcast.service.sources.errors import InputError
 from aqcast.service.sources.prsa import read_prsa, read_prsa_stations
 from aqcast.service.store import engine_for
+from tests.support import TEST_DATA
 
-DATA = Path(__file__).parent / "data"
+DATA = TEST_DATA
 PRSA_SMALL = DATA / "prsa_small"
 TABLES = ["stations", "observations", "observation_revisions", "met_forecasts", "daily_stats"]
 

@@ -16,8 +16,9 @@ from aqcast.service.sources.errors import InputError
 from aqcast.service.sources.prsa import read_prsa
 from aqcast.service.store import engine_for
 from aqcast.service.tables import Observation
+from tests.support import TEST_DATA
 
-PRSA_SMALL = Path(__file__).parent / "data" / "prsa_small"
+PRSA_SMALL = TEST_DATA / "prsa_small"
 runner = CliRunner()
 HEADER = "station,time,o3,pm25,pm10\n"
 ROWS = [

@@ -10,7 +10,9 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import REPO_ROOT
+
+ROOT = REPO_ROOT
 
 
 def instructions() -> list[tuple[str, str]]:

@@ -118,7 +118,7 @@ def test_sqlite_has_no_leader_lock_and_every_scheduler_leads(sqlite_url: str) ->
 
 @pytest.fixture
 def pg_url(pg_server: str):
-    from conftest import drop_pg_database, make_pg_database
+    from tests.conftest import drop_pg_database, make_pg_database
 
     url = make_pg_database(pg_server)
     yield url

@@ -11,13 +11,13 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
-from test_jobs_serve import free_port
 
 from aqcast.service.clock import SimulatedClock
 from aqcast.service.locks import LIVE_OWNERS, claim_run, owner_gone, release_claims, run_status
 from aqcast.service.scheduler import JobRunner, load_schedule
 from aqcast.service.store import engine_for, make_engine
 from aqcast.service.tables import JobRun
+from tests.service.test_jobs_serve import free_port
 
 T0 = datetime(2015, 6, 2, 0, 0, tzinfo=UTC)
 STALE = timedelta(seconds=120)

@@ -244,9 +244,8 @@ def test_two_real_apscheduler_replicas_fire_every_second_and_publish_once(db_url
 
 @pytest.fixture
 def pg_url(pg_server: str):
-    from conftest import drop_pg_database, make_pg_database
-
     from aqcast.service.store import engine_for, migrate
+    from tests.conftest import drop_pg_database, make_pg_database
 
     url = make_pg_database(pg_server)
     migrate(url)

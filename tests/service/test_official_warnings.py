@@ -8,9 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
-from api_seed import auth, make_client
 from sqlalchemy import select
-from test_alerts_support import make_forecast
 
 from aqcast.alerts.cap import validate_cap
 from aqcast.alerts.engine import issue_alerts
@@ -18,6 +16,8 @@ from aqcast.alerts.prompt import render_prompt
 from aqcast.service.auth import create_key
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import AlertEvent, Delivery, OfficialWarning, Subscription
+from tests.alerts.test_alerts_support import make_forecast
+from tests.support.api_seed import auth, make_client
 
 BODY = {
     "level": "orange",
@@ -370,9 +370,8 @@ def test_the_outlook_names_each_adverse_day_and_its_conditions():
 
 
 def test_the_page_shows_the_official_warning_and_the_adverse_outlook(sqlite_url):
-    from api_seed import DAY, seed
-
     from aqcast.service.tables import ForecastRun
+    from tests.support.api_seed import DAY, seed
 
     seed(sqlite_url)
     _set_official(sqlite_url, "yellow", "III", datetime(2015, 6, 15, 5, 0))

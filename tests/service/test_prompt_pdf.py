@@ -10,11 +10,11 @@ import types
 from datetime import date
 
 import pytest
-from test_alerts_support import make_forecast
-from test_prompt_golden import clean_day, summer_ozone_day, winter_orange_day
 from typer.testing import CliRunner
 
 from aqcast.service.prompt_pdf import BODY_FONTS, PdfFontMissingError, find_font, prompt_pdf
+from tests.alerts.test_alerts_support import make_forecast
+from tests.alerts.test_prompt_golden import clean_day, summer_ozone_day, winter_orange_day
 
 
 @pytest.fixture
@@ -89,12 +89,11 @@ def test_cli_without_a_font_says_so_in_one_line(sqlite_url, monkeypatch, tmp_pat
 
 
 def test_api_serves_the_published_prompt_as_pdf(cjk_font, sqlite_url):
-    from api_seed import DAY, make_client, seed
-
     from aqcast.alerts.campaign import load_campaign
     from aqcast.alerts.prompt import build_prompt
     from aqcast.service.store import engine_for, session_scope
     from aqcast.service.tables import AlertEvent
+    from tests.support.api_seed import DAY, make_client, seed
 
     keys = seed(sqlite_url)
     fc = make_forecast(DAY, [130, 90, 80], o3_mda8=[195, 150, 120])

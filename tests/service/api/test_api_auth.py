@@ -6,7 +6,6 @@ import logging
 from datetime import datetime
 
 import pytest
-from api_seed import auth, make_client, seed
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -21,6 +20,7 @@ from aqcast.service.auth import (
 from aqcast.service.cli import app as cli
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import ApiKey
+from tests.support.api_seed import auth, make_client, seed
 
 NOW = datetime(2015, 6, 15, 0, 0)
 

@@ -8,12 +8,12 @@ import io
 from datetime import date, datetime, timedelta
 
 import pytest
-from api_seed import DAY, auth, make_client, seed
 from typer.testing import CliRunner
 
 from aqcast.service.cli import app
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import AlertEvent, DailyStat
+from tests.support.api_seed import DAY, auth, make_client, seed
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from api_seed import make_client
+from tests.support.api_seed import make_client
 
 
 def test_docs_page_loads_its_assets_from_the_app(sqlite_url):

@@ -6,7 +6,8 @@ import csv
 import io
 
 import pytest
-from api_seed import CRITICAL, DAY, auth, make_client, seed
+
+from tests.support.api_seed import CRITICAL, DAY, auth, make_client, seed
 
 
 @pytest.fixture
@@ -133,9 +134,8 @@ def test_intraday_critical_value_from_the_hours_observed_so_far(client_and_key):
     (10..15 ug/m3, the 04 h value flagged as a spike and so left out)."""
     import math
 
-    from api_seed import o3_profile
-
     from aqcast.features.critical_value import intraday_critical_value_ugm3
+    from tests.support.api_seed import o3_profile
 
     client, h = client_and_key
     r = client.get(f"/v1/forecasts/{DAY}/ozone/intraday?area=district", headers=h)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from api_seed import auth, make_client, seed
 from prometheus_client.parser import text_string_to_metric_families
 
 from aqcast.service import metrics
+from tests.support.api_seed import auth, make_client, seed
 
 
 def _samples(text: str) -> dict:

@@ -9,13 +9,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from api_seed import DAY, auth, make_client, o3_profile, seed
 from sqlalchemy import select
 
 from aqcast.features.intraday import remaining_hour_limits_ugm3
 from aqcast.models.hourly import intraday_update
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import ForecastRun
+from tests.support.api_seed import DAY, auth, make_client, o3_profile, seed
 
 # hours 0-7 as the seed stores them for the district at 08:30 local (see test_api_forecasts)
 OBSERVED = [math.nan, math.nan, 10.0, 11.0, math.nan, 13.0, 14.0, 15.0]

@@ -6,10 +6,10 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from api_seed import CRITICAL, DAY, NOW, TestClient, make_client, seed
 from lxml import etree
 
 from aqcast.service.api.svg_chart import ChartLabels, nice_ceiling, o3_chart_svg
+from tests.support.api_seed import CRITICAL, DAY, NOW, TestClient, make_client, seed
 
 LABELS = ChartLabels("O3", "hour", "ug/m3", "median", "band", "critical", "likely")
 SVG = "{http://www.w3.org/2000/svg}"
@@ -152,12 +152,11 @@ def test_prompt_built_by_the_alerts_engine_is_shown(sqlite_url):
     """A prompt event as alerts/engine.py stores it: the structured prompt per language."""
     import json
 
-    from test_alerts_support import make_forecast
-
     from aqcast.alerts.campaign import load_campaign
     from aqcast.alerts.prompt import build_prompt, render_prompt
     from aqcast.service.store import engine_for, session_scope
     from aqcast.service.tables import AlertEvent
+    from tests.alerts.test_alerts_support import make_forecast
 
     keys = seed(sqlite_url)
     forecast = make_forecast(DAY, [130, 90, 80], o3_mda8=[195, 150, 120])
@@ -183,10 +182,9 @@ def test_forecast_stored_by_the_models_package_is_shown(sqlite_url):
     """A run written by models.forecast.store_forecast reads back through the API and page."""
     from datetime import date
 
-    from test_alerts_support import make_forecast
-
     from aqcast.models.forecast import store_forecast
     from aqcast.service.store import engine_for
+    from tests.alerts.test_alerts_support import make_forecast
 
     day = date(2015, 7, 1)
     forecast = make_forecast(day, [130, 90, 80], o3_mda8=[195, 150, 120])

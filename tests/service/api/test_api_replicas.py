@@ -10,18 +10,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_jobs_serve import free_port, serve, stop, wait_for
 
 from aqcast.service.auth import create_key
 from aqcast.service.store import engine_for, session_scope
+from tests.service.test_jobs_serve import free_port, serve, stop, wait_for
 
 pytestmark = pytest.mark.postgres
 
 
 def test_two_api_replicas_share_one_postgres_store(pg_server, tmp_path: Path, monkeypatch):
-    from conftest import drop_pg_database, make_pg_database
-
     from aqcast.service.store import migrate
+    from tests.conftest import drop_pg_database, make_pg_database
 
     url = make_pg_database(pg_server)
     try:

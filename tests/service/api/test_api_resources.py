@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from api_seed import DAY, auth, make_client, seed
+
+from tests.support.api_seed import DAY, auth, make_client, seed
 
 READ_ENDPOINTS = [
     "/v1/forecasts",

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from api_seed import NOW, auth, seed
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
+
+from tests.support.api_seed import NOW, auth, seed
 
 # A subscription URL is checked beyond what a schema can say (it must resolve, and not to a
 # private address), so schema-valid URLs are refused with 422 there by design.

@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from api_seed import CRITICAL, DAY, NOW, seed
 from lxml import html as lxml_html
+
+from tests.support.api_seed import CRITICAL, DAY, NOW, seed
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -4,13 +4,13 @@ so far and the current probability that MDA8 exceeds 160."""
 from __future__ import annotations
 
 import numpy as np
-from api_seed import DAY, make_client, seed
 from lxml import etree
 from sqlalchemy import select
 
 from aqcast.service.api.svg_chart import ChartLabels, o3_chart_svg
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import ForecastRun
+from tests.support.api_seed import DAY, make_client, seed
 
 SVG = "{http://www.w3.org/2000/svg}"
 LABELS = ChartLabels("O3", "hour", "ug/m3", "median", "band", "critical", "likely", "observed")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from api_seed import DAY, make_client, seed
-
 from aqcast.service.api.verification import recent_verification
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import DailyStat, ForecastRun, ForecastValue
+from tests.support.api_seed import DAY, make_client, seed
 
 END = date(2015, 6, 30)
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from aqcast.service.cli import app
+from tests.support import TEST_DATA
 
-PRSA_SMALL = Path(__file__).parent / "data" / "prsa_small"
+PRSA_SMALL = TEST_DATA / "prsa_small"
 runner = CliRunner()
 
 

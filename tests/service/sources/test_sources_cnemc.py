@@ -7,7 +7,6 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 import pytest
-from cnemc_fixture import csv_text, platform_tables, row_at
 
 from aqcast.features.daily import daily_statistics
 from aqcast.features.rolling import rolling_statistics
@@ -19,6 +18,7 @@ from aqcast.service.sources.cnemc import (
     read_cnemc,
 )
 from aqcast.service.sources.errors import InputError
+from tests.support.cnemc_fixture import csv_text, platform_tables, row_at
 
 HEADER = ",".join(COLUMNS)
 ROW = (

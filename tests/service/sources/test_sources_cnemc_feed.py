@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from cnemc_fixture import csv_text, platform_tables
 from sqlalchemy import func, select
 
 from aqcast.service import jobs
@@ -25,6 +24,7 @@ from aqcast.service.sources.cnemc_feed import fetch_cnemc_hour, hour_url, pull_c
 from aqcast.service.sources.errors import FeedError, InputError
 from aqcast.service.store import engine_for
 from aqcast.service.tables import FeedStatus, Observation, ObservationRevision
+from tests.support.cnemc_fixture import csv_text, platform_tables
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 URL = "http://bureau.test/aq/hourly"

@@ -16,13 +16,19 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from test_webhooks_delivery import add_events, delivery_ids, drain, subscribe, utcnow
 
 from aqcast.service.store import engine_for, make_engine, session_scope
 from aqcast.service.tables import Delivery, DeliveryAttempt
 from aqcast.service.webhooks.dispatcher import DispatchConfig, dispatch_due, make_client
 from aqcast.service.webhooks.loopback import LoopbackReceiver, Reply
 from aqcast.service.webhooks.policy import RetryPolicy
+from tests.service.webhooks.test_webhooks_delivery import (
+    add_events,
+    delivery_ids,
+    drain,
+    subscribe,
+    utcnow,
+)
 
 AQCAST = Path(sys.executable).parent / "aqcast"
 

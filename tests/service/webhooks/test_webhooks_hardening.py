@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from test_webhooks_api import client_for, dispatch, keys, new_sub
 
 from aqcast.service import settings as settings_module
 from aqcast.service.auth import revoke_key
@@ -19,6 +18,7 @@ from aqcast.service.webhooks import RateLimitedError
 from aqcast.service.webhooks.loopback import LoopbackReceiver
 from aqcast.service.webhooks.subscriptions import send_test_event
 from aqcast.service.webhooks.url_guard import check_url, forbidden_reason
+from tests.service.webhooks.test_webhooks_api import client_for, dispatch, keys, new_sub
 
 
 def test_test_events_stay_out_of_the_public_feeds_and_say_test(sqlite_url):

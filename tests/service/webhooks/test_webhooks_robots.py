@@ -24,9 +24,9 @@ from aqcast.service.tables import Delivery, Enterprise, OperatorAlert, Subscript
 from aqcast.service.webhooks.dispatcher import DispatchConfig, run_dispatcher
 from aqcast.service.webhooks.policy import RetryPolicy
 from aqcast.service.webhooks.robots import dingtalk_sign
-from tests.api_seed import auth
-from tests.test_acknowledgements import advisory_payload
-from tests.test_webhooks_api import client_for
+from tests.service.test_acknowledgements import advisory_payload
+from tests.service.webhooks.test_webhooks_api import client_for
+from tests.support.api_seed import auth
 
 WECOM_KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 DING_TOKEN = "abc123token"
