@@ -16,7 +16,7 @@ from aqcast.alerts.advisories import (
     trim_slot,
 )
 from aqcast.alerts.campaign import Triggers, WindowRule, load_campaign
-from tests.alerts.test_alerts_support import ozone_profile
+from tests.support.forecasts import ozone_profile
 
 RULE = WindowRule(buildup_fraction=0.2, lead_hours=2, earliest=6, latest=20, min_hours=3)
 

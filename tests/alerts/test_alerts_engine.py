@@ -19,7 +19,7 @@ from aqcast.alerts.engine import (
 )
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import AlertEvent, DailyStat, Station, WarningState
-from tests.alerts.test_alerts_support import campaign_with_rule_set, make_forecast
+from tests.support.forecasts import campaign_with_rule_set, make_forecast
 
 
 @pytest.fixture(autouse=True)

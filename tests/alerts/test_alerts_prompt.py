@@ -12,7 +12,7 @@ from aqcast.alerts.campaign import load_campaign
 from aqcast.alerts.prompt import build_prompt, render_prompt
 from aqcast.alerts.rounding import hour_ranges, percent_step, rounded_range
 from aqcast.alerts.warnings import WarningStatus
-from tests.alerts.test_alerts_support import make_forecast
+from tests.support.forecasts import make_forecast
 
 CFG = load_campaign()
 

@@ -12,7 +12,7 @@ from aqcast.alerts.campaign import IntradayLevels
 from aqcast.alerts.engine import EXCEEDANCE_RISK_EVENT, check_exceedance_probability
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import AlertEvent
-from tests.alerts.test_alerts_support import make_forecast
+from tests.support.forecasts import make_forecast
 
 DAY = date(2015, 7, 1)
 PAYLOAD = {

@@ -22,8 +22,8 @@ from aqcast.alerts.targets import remaining_allowance
 from aqcast.alerts.texts import Say
 from aqcast.alerts.warnings import WarningStatus
 from aqcast.features.aqi import aqi_level_numbers
-from tests.alerts.test_alerts_support import make_forecast
 from tests.support import GOLDEN_DIR
+from tests.support.forecasts import make_forecast
 
 GOLDEN = GOLDEN_DIR
 CFG = load_campaign()

@@ -338,7 +338,7 @@ def test_issued_prompt_says_it_and_the_served_prompt_is_up_to_date(db_url):
     from datetime import UTC, date, datetime
 
     from aqcast.alerts.engine import issue_alerts
-    from tests.alerts.test_alerts_support import make_forecast
+    from tests.support.forecasts import make_forecast
 
     engine = engine_for(db_url)
     d = date(2015, 7, 1)

@@ -12,7 +12,7 @@ import sys
 import textwrap
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
+from aqcast.models.forecast import Forecast
 from aqcast.service import jobs
 from aqcast.service.clock import SimulatedClock, SystemClock
 from aqcast.service.config_files import ConfigError
@@ -44,6 +45,7 @@ from aqcast.service.tables import (
     OperatorAlert,
     Station,
 )
+from tests.support.forecasts import bare_forecast
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -321,24 +323,15 @@ def test_missed_morning_runs_are_caught_up_at_start_with_the_data_then_available
 # --- jobs: feeds, stale inputs, forecasts ------------------------------------------------
 
 
-@dataclass
-class FakeForecast:
-    issue_date: date
-    method: str = "model"
-    met_mode: str = "stored"
-    missing_inputs: list = field(default_factory=list)
-    notes: list = field(default_factory=list)
-
-
 class FakeForecasting:
     """make/store/load/issue in memory; records what reached each."""
 
     def __init__(self) -> None:
-        self.stored: dict[date, FakeForecast] = {}
+        self.stored: dict[date, Forecast] = {}
         self.issued: list[tuple[date, datetime]] = []
 
     def make_forecast(self, engine, issue_date, *, met):  # noqa: ANN001
-        fc = FakeForecast(issue_date, met_mode=met)
+        fc = bare_forecast(issue_date, met_mode=met)
         # the real make_forecast falls back to baselines when its inputs are missing
         with engine.connect() as conn:
             if conn.execute(select(func.count()).select_from(Observation)).scalar_one() == 0:
@@ -617,7 +610,7 @@ def test_the_intraday_job_passes_the_complete_hours_area_mean_to_the_crossing_ch
         return None
 
     fake = FakeForecasting()
-    fake.stored[date(2015, 6, 2)] = FakeForecast(date(2015, 6, 2))
+    fake.stored[date(2015, 6, 2)] = bare_forecast(date(2015, 6, 2))
     loads: list[date] = []
     services = fake.services()
     services.load_forecast = lambda engine, day: loads.append(day) or fake.stored.get(day)

@@ -16,8 +16,8 @@ from aqcast.alerts.prompt import render_prompt
 from aqcast.service.auth import create_key
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import AlertEvent, Delivery, OfficialWarning, Subscription
-from tests.alerts.test_alerts_support import make_forecast
 from tests.support.api_seed import auth, make_client
+from tests.support.forecasts import make_forecast
 
 BODY = {
     "level": "orange",

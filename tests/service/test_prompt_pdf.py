@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from aqcast.service.prompt_pdf import BODY_FONTS, PdfFontMissingError, find_font, prompt_pdf
-from tests.alerts.test_alerts_support import make_forecast
 from tests.alerts.test_prompt_golden import clean_day, summer_ozone_day, winter_orange_day
+from tests.support.forecasts import make_forecast
 
 
 @pytest.fixture

@@ -156,7 +156,7 @@ def test_prompt_built_by_the_alerts_engine_is_shown(sqlite_url):
     from aqcast.alerts.prompt import build_prompt, render_prompt
     from aqcast.service.store import engine_for, session_scope
     from aqcast.service.tables import AlertEvent
-    from tests.alerts.test_alerts_support import make_forecast
+    from tests.support.forecasts import make_forecast
 
     keys = seed(sqlite_url)
     forecast = make_forecast(DAY, [130, 90, 80], o3_mda8=[195, 150, 120])
@@ -184,7 +184,7 @@ def test_forecast_stored_by_the_models_package_is_shown(sqlite_url):
 
     from aqcast.models.forecast import store_forecast
     from aqcast.service.store import engine_for
-    from tests.alerts.test_alerts_support import make_forecast
+    from tests.support.forecasts import make_forecast
 
     day = date(2015, 7, 1)
     forecast = make_forecast(day, [130, 90, 80], o3_mda8=[195, 150, 120])

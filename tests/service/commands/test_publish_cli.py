@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from aqcast.service.cli import app
 from aqcast.service.store import engine_for, session_scope
 from aqcast.service.tables import AlertEvent, ApiKey, Delivery, Subscription
-from tests.alerts.test_alerts_support import make_forecast
+from tests.support.forecasts import make_forecast
 
 HEAVY_DAY = date(2015, 12, 7)
 
