@@ -60,6 +60,7 @@ def _seed_stations(engine):
             s.add(Station(id=i + 1, code=code, name=code, lat=lat, lon=lon, source="test"))
 
 
+@pytest.mark.slow
 def test_episode_warnings_are_stored_and_a_rerun_stores_nothing_twice(db_url):
     engine = engine_for(db_url)
     _seed_stations(engine)
@@ -100,6 +101,7 @@ def test_episode_warnings_are_stored_and_a_rerun_stores_nothing_twice(db_url):
         )
 
 
+@pytest.mark.slow
 def test_ozone_day_advisories_prompt_and_targets(db_url):
     engine = engine_for(db_url)
     d = date(2015, 7, 1)
@@ -187,6 +189,7 @@ def test_hindcast_event_lines():
     assert sum(x["type"] == "prompt" for x in lines) == len(EPISODE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", ["fr"])
 def test_cli_prompt_refuses_unknown_language(bad):
     from typer.testing import CliRunner
@@ -197,6 +200,7 @@ def test_cli_prompt_refuses_unknown_language(bad):
     assert result.exit_code != 0 and "--lang" in result.output
 
 
+@pytest.mark.slow
 def test_cli_events_and_warnings(sqlite_url):
     from typer.testing import CliRunner
 
@@ -248,6 +252,7 @@ def test_hindcast_events_from_hindcast_csv_rows():
     ]
 
 
+@pytest.mark.slow
 def test_cli_prompt_renders_the_stored_forecast(sqlite_url, monkeypatch):
     import sys
     import types
@@ -273,6 +278,7 @@ def test_cli_prompt_renders_the_stored_forecast(sqlite_url, monkeypatch):
     assert missing.exit_code == 1 and "no forecast stored" in missing.output
 
 
+@pytest.mark.slow
 def test_hindcast_score_finds_caught_alerts_lead_and_false_alarms():
     from aqcast.alerts.hindcast_check import score
 

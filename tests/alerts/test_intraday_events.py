@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import numpy as np
+import pytest
 from sqlalchemy import func, select
 
 from aqcast.alerts.campaign import IntradayLevels
@@ -28,6 +29,7 @@ def _events(engine) -> list[AlertEvent]:
         return [(e.payload["level_reached"], e.payload["hours_observed"]) for e in rows]
 
 
+@pytest.mark.slow
 def test_one_event_per_level_and_day(db_url):
     engine = engine_for(db_url)
     fc = make_forecast(DAY, [120], o3_mda8=[150.0])
@@ -57,6 +59,7 @@ def test_one_event_per_level_and_day(db_url):
     assert n == 3
 
 
+@pytest.mark.slow
 def test_no_event_without_the_hourly_model(db_url):
     engine = engine_for(db_url)
     fc = make_forecast(DAY, [120], o3_mda8=[150.0])  # a run without intraday payload

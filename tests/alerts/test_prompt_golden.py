@@ -168,6 +168,7 @@ def test_english_prompt_has_no_chinese(case):
     assert not re.search(r"[\u4e00-\u9fff]", render_prompt(CASES[case]("en"), "text"))
 
 
+@pytest.mark.slow
 def test_notes_without_a_model_are_in_chinese():
     fc = make_forecast(
         date(2015, 7, 1), [130, 90, 80], met_mode="none", method="fallback:climatology"
@@ -203,6 +204,7 @@ def test_english_uses_the_official_level_names():
 aqi_values = st.floats(min_value=0, max_value=500, allow_nan=False)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(aqi_values, aqi_values, aqi_values)
 def test_level_words_name_one_level_or_two_adjacent_ones_around_the_median(a, b, c):
@@ -234,6 +236,7 @@ def test_level_words_by_hand(q10, q50, q90, zh, en):
 # --- properties of the target sentences --------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=80, deadline=None)
 @given(
     n=st.integers(min_value=1, max_value=364),

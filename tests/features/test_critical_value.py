@@ -102,6 +102,7 @@ def test_sharper_peak_allows_higher_critical_value() -> None:
     assert critical_value_ugm3(bell(width=2.0)).critical_value_ugm3 == 200.0
 
 
+@pytest.mark.slow
 @given(
     shape=st.lists(st.floats(min_value=0, max_value=400), min_size=24, max_size=24),
     factor=st.floats(min_value=0.01, max_value=100),
@@ -238,6 +239,7 @@ def test_intraday_bad_inputs() -> None:
         )
 
 
+@pytest.mark.slow
 @settings(max_examples=60)
 @given(
     hours_observed=st.integers(min_value=0, max_value=23),

@@ -41,6 +41,7 @@ def test_canonical_hourly_frame() -> None:
     assert {c: str(df[c].dtype) for c in POLLUTANTS} == dict.fromkeys(POLLUTANTS, "float64")
 
 
+@pytest.mark.slow
 def test_same_seed_same_data_other_seed_other_data() -> None:
     stations = synthetic_stations(4, seed=2)
     a, qa = synthetic_hourly(stations, "2015-01-01", "2015-01-15", seed=2)
@@ -51,6 +52,7 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
     assert not np.allclose(a["pm25"].fillna(0), c["pm25"].fillna(0))
 
 
+@pytest.mark.slow
 def test_chunks_and_subsets_do_not_change_a_station() -> None:
     stations = synthetic_stations(7, seed=4)
     whole, log = synthetic_hourly(stations, "2015-03-01", "2015-03-20", seed=4)
@@ -67,6 +69,7 @@ def test_chunks_and_subsets_do_not_change_a_station() -> None:
     )
 
 
+@pytest.mark.slow
 def test_seasons_and_diurnal_cycles(year: pd.DataFrame) -> None:
     by_month = year.groupby("month")[["pm25", "o3", "temp_air"]].mean()
     summer, winter = by_month.loc[[6, 7, 8]].mean(), by_month.loc[[12, 1, 2]].mean()
@@ -121,6 +124,7 @@ def test_pm_builds_when_stagnant_and_humid_o3_with_heat(year: pd.DataFrame) -> N
     assert (warm["o3_max"] > 200).sum() > 0  # and ozone exceedances
 
 
+@pytest.mark.slow
 def test_nearby_stations_correlate_more_than_distant_ones() -> None:
     stations = synthetic_stations(60, seed=8, extent_km=800.0)
     hourly, _ = synthetic_hourly(
@@ -139,6 +143,7 @@ def test_nearby_stations_correlate_more_than_distant_ones() -> None:
     assert c[d < 30].mean() > c[d > 400].mean() + 0.15
 
 
+@pytest.mark.slow
 def test_quirks_are_injected_and_logged() -> None:
     rates = QuirkRates(
         missing_hour=0.02,

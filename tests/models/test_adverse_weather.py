@@ -172,6 +172,7 @@ def test_the_outlook_extends_the_risk_frame_to_seven_days():
     assert with_outlook(risk, pd.DataFrame()) is risk
 
 
+@pytest.mark.slow
 def test_outlook_weather_reads_only_forecasts_issued_before_the_issue_time(sqlite_url):
     from aqcast.features.feature_table import load_feature_spec
     from aqcast.features.synthetic import QuirkRates, synthetic_network

@@ -71,6 +71,7 @@ def test_air_quality_forecast_rows_in_the_real_shape():
     assert np.isnan(b.iloc[0]["aq_pm25"])  # a null stays missing
 
 
+@pytest.mark.slow
 def test_weather_job_pulls_and_stores_them_beside_the_weather(sqlite_url):
     from aqcast.service.ingest import ingest_met_forecasts, upsert_stations
     from aqcast.service.jobs import configured_feeds

@@ -42,6 +42,7 @@ def test_make_coherent_sorts_crossed_quantiles_and_caps_mda8_by_the_1h_max():
     assert h["q50"][2] == 5.0 >= m["q50"][2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weather", ["observed", "none"])
 def test_every_produced_forecast_is_coherent(trained, weather):  # noqa: F811
     bundle, inputs = trained

@@ -59,6 +59,7 @@ def _single_machine(train: pd.DataFrame, variable: str, transform: str, features
     return lgb.train(params, dataset, num_boost_round=ROUNDS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("variable", "transform"), [("o3_mda8", "none"), ("pm25_24h", "log1p")])
 def test_dask_model_matches_single_machine(client: Client, data: dict, variable, transform) -> None:
     single = _single_machine(data["train"], variable, transform, data["features"], data["entities"])
@@ -106,6 +107,7 @@ def test_thread_and_parallel_settings_come_from_the_cluster() -> None:
     }
 
 
+@pytest.mark.slow
 def test_mismatched_rows_are_refused(client: Client) -> None:
     with pytest.raises(ValueError, match="3 rows but y has 2"):
         fit_booster(client, pd.DataFrame({"a": [1.0, 2.0, 3.0]}), np.array([1.0, 2.0]), {}, 5)

@@ -51,6 +51,7 @@ def _train(spec, table, hourly, size: int):
     )
 
 
+@pytest.mark.slow
 def test_ensemble_predicts_the_mean_of_its_seeded_members(inputs):
     spec, inp = inputs
     bundle = _train(spec, inp.table, inp.hourly, 3)
@@ -66,6 +67,7 @@ def test_ensemble_predicts_the_mean_of_its_seeded_members(inputs):
     assert model.feature_importance("gain").shape == (x.shape[1],)
 
 
+@pytest.mark.slow
 def test_ensemble_bundle_is_saved_and_loaded(inputs, sqlite_url, tmp_path):
     from datetime import datetime
 

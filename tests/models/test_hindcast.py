@@ -31,6 +31,7 @@ def small_config():
     return load_training_config().model_copy(update={"max_rounds": 30, "min_rounds": 10})
 
 
+@pytest.mark.slow
 def test_monthly_retraining_uses_only_data_before_each_month(network, small_config):
     spec = load_feature_spec()
     inputs = frames_to_table(
@@ -63,6 +64,7 @@ def test_monthly_retraining_uses_only_data_before_each_month(network, small_conf
     assert not rows.duplicated(["issue_date", "target_date", "area", "variable"]).any()
 
 
+@pytest.mark.slow
 def test_hindcast_and_skill_commands_on_the_store(network, sqlite_url, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
@@ -203,6 +205,7 @@ FLOOR_O3_RMSE, FLOOR_O3_CSI = 32.0, 0.66
 FLOOR_PM_RMSE, FLOOR_PM_CSI = 19.0, 0.53
 
 
+@pytest.mark.slow
 def test_hindcast_with_stored_weather_forecasts_sees_only_earlier_issues(
     network, sqlite_url, tmp_path, monkeypatch
 ):

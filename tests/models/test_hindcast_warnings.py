@@ -39,6 +39,7 @@ def _args(tmp_path, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_hindcast_replays_a_named_rule_set_and_writes_the_risk_rows(
     network, sqlite_url, tmp_path, monkeypatch
 ):

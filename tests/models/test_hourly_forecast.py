@@ -60,6 +60,7 @@ def bundle(network):
     return b
 
 
+@pytest.mark.slow
 def test_forecast_profile_from_the_hourly_model(network, bundle, sqlite_url):
     from aqcast.service.ingest import ingest_frame
     from aqcast.service.store import engine_for

@@ -67,6 +67,7 @@ def world():
     return net, spec, areas, inputs, daily, hh
 
 
+@pytest.mark.slow
 def test_csv_layouts_are_exact(world):
     *_, hh = world
     h, c, i = hourly_csv_rows(hh), critical_csv_rows(hh), intraday_csv_rows(hh)
@@ -91,6 +92,7 @@ def test_csv_layouts_are_exact(world):
     assert set(i["status"]) <= {"exceeded", "near_certain", "controllable", "no_risk"}
 
 
+@pytest.mark.slow
 def test_profiles_agree_with_the_daily_mda8(world):
     *_, daily, hh = world
     prof = hh.hourly
@@ -104,6 +106,7 @@ def test_profiles_agree_with_the_daily_mda8(world):
     np.testing.assert_allclose(mda8_ugm3(q50), want.to_numpy(), rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_hourly_forecast_does_not_look_ahead(world):
     """Changing every O3 observation from an issue time on changes no hourly forecast of
     that issue date or an earlier one: training stops before the first replayed day, and
@@ -150,6 +153,7 @@ def test_intraday_rows_do_not_look_ahead(world):
     assert (got["status"] == "exceeded").all()
 
 
+@pytest.mark.slow
 def test_hindcast_command_writes_the_three_files(sqlite_url, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
@@ -204,6 +208,7 @@ def test_hindcast_command_writes_the_three_files(sqlite_url, tmp_path, monkeypat
     assert "--intraday-out: 52 rows" in r.output
 
 
+@pytest.mark.slow
 def test_hourly_hindcast_with_stored_weather_forecasts(sqlite_url, tmp_path, monkeypatch):
     """`--met stored`: the hourly profiles are driven by each issue's stored forecast
     hours, and a forecast run issued after the issue time changes none of them."""

@@ -72,6 +72,7 @@ def many(model):
     return merged
 
 
+@pytest.mark.slow
 def test_hours_before_the_issue_time_are_the_observed_weather(many):
     before = many[many["step"] < 0]
     assert len(before) > 0
@@ -81,6 +82,7 @@ def test_hours_before_the_issue_time_are_the_observed_weather(many):
     assert (after["temp_air"] != after["temp_air_obs"]).mean() > 0.99
 
 
+@pytest.mark.slow
 def test_error_sizes_follow_the_configured_rmse_by_step(many, model):
     err = many["temp_air"] - many["temp_air_obs"]
     steps = np.asarray(model.step_hours) - model.run_age_hours

@@ -87,6 +87,7 @@ def test_residual_model_quantiles_and_calibrated_exceedance():
     assert p[0] < 0.05 < p[1] < 0.5 < p[2]
 
 
+@pytest.mark.slow
 def test_training_records_what_it_used_and_its_validation(trained):
     bundle, _ = trained
     assert set(bundle.models) == {
@@ -108,6 +109,7 @@ def test_training_records_what_it_used_and_its_validation(trained):
     assert "entity" in bundle.models["pm25_24h"].features
 
 
+@pytest.mark.slow
 def test_forecast_has_every_part_and_falls_back_without_weather(trained):
     bundle, inputs = trained
     now = datetime(2013, 5, 19, 23)
@@ -174,6 +176,7 @@ def test_registry_and_stored_forecast_round_trip(trained, db_url, tmp_path):
     assert load_forecast(engine, date(2000, 1, 1)) is None
 
 
+@pytest.mark.slow
 def test_train_models_and_forecast_commands(sqlite_url, monkeypatch):
     import json
 

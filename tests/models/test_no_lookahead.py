@@ -71,6 +71,7 @@ def _issue_rows(table: pd.DataFrame) -> pd.DataFrame:
     return rows[["entity", "lead_days", *feature_columns(rows)]].reset_index(drop=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("met", ["observed", "none"])
 def test_features_and_forecast_ignore_everything_after_issue_time(network, small_config, met):
     spec = load_feature_spec()
@@ -113,6 +114,7 @@ def test_features_and_forecast_ignore_everything_after_issue_time(network, small
     np.testing.assert_allclose(pa[cols].to_numpy(float), pb[cols].to_numpy(float))
 
 
+@pytest.mark.slow
 def test_stored_forecast_ignores_observations_ingested_after_issue_time(
     network, store_bundle, sqlite_url
 ):
@@ -147,6 +149,7 @@ def test_stored_forecast_ignores_observations_ingested_after_issue_time(
     assert "target-day weather" in before.missing_inputs
 
 
+@pytest.mark.slow
 def test_stored_weather_forecasts_issued_after_issue_time_are_ignored(
     network, store_bundle, sqlite_url
 ):

@@ -94,6 +94,7 @@ def test_mean_abs_shap_matches_lightgbm_contributions():
     assert np.allclose(contrib.sum(axis=1), booster.predict(x))
 
 
+@pytest.mark.slow
 def test_write_skill_plots_writes_png_and_svg(tmp_path):
     vf = _vf()
     from aqcast.models.skill import score

@@ -7,6 +7,7 @@ import asyncio
 import json
 from datetime import timedelta
 
+import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -179,6 +180,7 @@ def test_ack_api_idempotent_and_isolated(db_url):
         assert s.scalar(select(func.count()).select_from(Acknowledgement)) == 2
 
 
+@pytest.mark.slow
 def test_ack_link_valid_replayed_expired_forged(db_url):
     d = setup_day(db_url)
     with LoopbackReceiver() as rx, app_client(db_url) as c:
@@ -332,6 +334,7 @@ def test_engine_prompt_carries_the_dispatch_sentence(sqlite_url):
             assert _with_dispatch(s, prompts, DAY - timedelta(days=5), "district") == prompts
 
 
+@pytest.mark.slow
 def test_issued_prompt_says_it_and_the_served_prompt_is_up_to_date(db_url):
     """The morning run (alerts.engine) on an ozone day: the stored prompt's dispatch task
     counts the queued messages; once an enterprise confirms, the served prompt says so."""

@@ -46,6 +46,7 @@ def counts(url):
     return n_obs, n_rev
 
 
+@pytest.mark.slow
 def test_ingest_a_city_creates_stations_shifts_hours_and_is_idempotent(db_url, hour_files):
     folder, by_hour = hour_files
     res = invoke("ingest", "cnemc", folder, "--area", "天津市")
@@ -86,6 +87,7 @@ def test_ingest_a_city_creates_stations_shifts_hours_and_is_idempotent(db_url, h
     assert counts(db_url) == (96, 0)
 
 
+@pytest.mark.slow
 def test_stations_option_keeps_only_the_listed_codes(sqlite_url, hour_files):
     folder, _ = hour_files
     res = invoke("ingest", "cnemc", folder, "--stations", "1015A,9999A")
@@ -98,6 +100,7 @@ def test_stations_option_keeps_only_the_listed_codes(sqlite_url, hour_files):
     assert "no rows selected; cities in the files: 北京市, 天津市" in res.output
 
 
+@pytest.mark.slow
 def test_published_statistics_that_disagree_are_reported_with_file_and_line(sqlite_url, hour_files):
     folder, by_hour = hour_files
     # the 24:00 row of 1 July: a PM2.5 24-h mean 6 ug/m3 above the hours' mean; and at
@@ -125,6 +128,7 @@ def test_published_statistics_that_disagree_are_reported_with_file_and_line(sqli
     assert "aqcast rolling o3_8h" in res.output
 
 
+@pytest.mark.slow
 def test_a_bad_row_in_any_file_stores_nothing(db_url, hour_files):
     folder, by_hour = hour_files
     rows = by_hour[datetime(2024, 7, 2, 10)]
@@ -187,6 +191,7 @@ def moved(values: dict[str, float], sign: int) -> dict[str, float]:
     return {k: max(0.0, v + sign * (0.05 if k == "co_24h" else 0.5)) for k, v in values.items()}
 
 
+@pytest.mark.slow
 def test_stats_of_a_station_match_the_platforms_2400_row(sqlite_url, hour_files):
     """aqcast stats --station 1015A gives the platform's MDA8, PM2.5 24-h and AQI of the
     day (its 24:00 row) within rounding."""
@@ -224,6 +229,7 @@ def test_stats_of_a_station_match_the_platforms_2400_row(sqlite_url, hour_files)
     assert not np.isnan(days["2024-07-01"]["aqi"])
 
 
+@pytest.mark.slow
 def test_the_api_lists_a_stations_city_and_background_flag(sqlite_url):
     from tests.support.api_seed import auth, make_client, seed
 

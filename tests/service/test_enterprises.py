@@ -199,6 +199,7 @@ def _keys(db_url: str, ids: list[int]) -> dict[str, dict]:
     return out
 
 
+@pytest.mark.slow
 def test_api_roles_and_isolation(db_url, tmp_path):
     ids = _import(db_url, tmp_path)
     k = _keys(db_url, ids)

@@ -10,6 +10,8 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from tests.support import REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -114,6 +116,7 @@ def test_the_entrypoint_migrates_before_it_serves(tmp_path: Path) -> None:
     assert log.read_text().splitlines() == ["migrate", "serve --no-scheduler"]
 
 
+@pytest.mark.slow
 def test_the_entrypoint_does_not_serve_on_a_database_it_could_not_migrate(tmp_path: Path) -> None:
     entry = ROOT / "scripts" / "docker-entrypoint.sh"
     env, log = fake_aqcast(tmp_path, fail_migrations=99)

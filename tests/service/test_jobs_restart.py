@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from aqcast.service.clock import SimulatedClock
@@ -99,6 +100,7 @@ def test_runner_release_gives_up_what_it_holds(sqlite_url):
     assert run_status(engine, "forecast", "2015-06-02") == "failed"
 
 
+@pytest.mark.slow
 def test_serve_on_a_busy_port_fails_before_the_scheduler_claims_anything(sqlite_url, tmp_path):
     port = free_port()
     with socket.socket() as busy:

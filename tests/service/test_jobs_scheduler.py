@@ -150,6 +150,7 @@ DYING_SCHEDULER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_way_is_taken_over_after_its_heartbeat_stops_and_published_once(
     db_url: str,
 ) -> None:
@@ -214,6 +215,7 @@ def test_two_replicas_firing_together_publish_each_prompt_exactly_once(db_url: s
         r.engine.dispose()
 
 
+@pytest.mark.slow
 def test_two_real_apscheduler_replicas_fire_every_second_and_publish_once(db_url: str) -> None:
     sched = schedule(jobs={"publish": {"key": "date", "triggers": [{"second": "*"}]}})
     runners = [

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from aqcast.service.store import make_engine
@@ -58,6 +59,7 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(10)
 
 
+@pytest.mark.slow
 def test_serve_answers_health_and_its_scheduler_runs_jobs_once_per_key(
     sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -88,6 +90,7 @@ def test_serve_answers_health_and_its_scheduler_runs_jobs_once_per_key(
     assert rows[0].detail["note"] == "no live feed configured; nothing pulled"
 
 
+@pytest.mark.slow
 def test_serve_without_scheduler_runs_no_jobs(sqlite_url: str, tmp_path: Path) -> None:
     port = free_port()
     proc = serve(["--port", str(port), "--no-scheduler"], sqlite_url, tmp_path)

@@ -369,6 +369,7 @@ def test_the_outlook_names_each_adverse_day_and_its_conditions():
         assert p["risk_line"] in render_prompt(p, "text")
 
 
+@pytest.mark.slow
 def test_the_page_shows_the_official_warning_and_the_adverse_outlook(sqlite_url):
     from aqcast.service.tables import ForecastRun
     from tests.support.api_seed import DAY, seed
@@ -408,6 +409,7 @@ def test_the_page_shows_the_official_warning_and_the_adverse_outlook(sqlite_url)
         assert rows[6]["p_heavy"] is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_an_ozone_exceedance_day_is_not_called_low_risk(lang):
     from aqcast.alerts.campaign import load_campaign

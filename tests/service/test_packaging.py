@@ -11,6 +11,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from tests.support import REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -80,6 +82,7 @@ def _runtime_closure() -> set[str]:
     return seen
 
 
+@pytest.mark.slow
 def test_runtime_imports_are_runtime_dependencies():
     """lxml (alerts/cap.py) and every other third-party import of the runtime packages
     comes with [project.dependencies], not only with an extra."""

@@ -47,6 +47,7 @@ def test_keys_are_stored_hashed_and_found_by_prefix(db_url):
             create_key(s, name="x", role="superuser", now=NOW)
 
 
+@pytest.mark.slow
 def test_x_api_key_header_and_bad_schemes(sqlite_url):
     keys = seed(sqlite_url)
     with make_client(sqlite_url) as client:

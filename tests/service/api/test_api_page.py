@@ -102,6 +102,7 @@ def test_page_prints(seeded):
     assert 'class="no-print"' in client.get("/").text
 
 
+@pytest.mark.slow
 def test_production_page_asks_for_a_key_once(sqlite_url):
     keys = seed(sqlite_url)
     with make_client(sqlite_url, env="production") as client:
@@ -148,6 +149,7 @@ def test_today_follows_the_clock(sqlite_url):
     assert NOW.date() == DAY
 
 
+@pytest.mark.slow
 def test_prompt_built_by_the_alerts_engine_is_shown(sqlite_url):
     """A prompt event as alerts/engine.py stores it: the structured prompt per language."""
     import json

@@ -41,6 +41,7 @@ def seeded(sqlite_url):
         yield client, keys
 
 
+@pytest.mark.slow
 def test_every_read_endpoint_by_role(seeded):
     client, keys = seeded
     for path in READ_ENDPOINTS:

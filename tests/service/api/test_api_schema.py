@@ -53,6 +53,7 @@ def property_test(operation, headers: dict, checks: list | None):
     return run
 
 
+@pytest.mark.slow
 def test_no_server_errors(api_schema):
     schema, keys = api_schema
     headers = auth(keys.admin)

@@ -4,6 +4,7 @@ so far and the current probability that MDA8 exceeds 160."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from lxml import etree
 from sqlalchemy import select
 
@@ -41,6 +42,7 @@ def test_chart_draws_observed_hours_and_the_probability():
     assert "observed" in "".join(legend.itertext())
 
 
+@pytest.mark.slow
 def test_today_page_shows_the_probability_once_the_run_has_the_hourly_model(sqlite_url):
     seed(sqlite_url)
     with make_client(sqlite_url) as client:

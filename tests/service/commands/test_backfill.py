@@ -184,6 +184,7 @@ def test_error_body_and_wrong_shape_are_feed_errors():
         )
 
 
+@pytest.mark.slow
 def test_backfill_command_stores_chunks_and_stops_cleanly(sqlite_url, monkeypatch):
     from aqcast.service.cli import app
     from aqcast.service.ingest import upsert_stations

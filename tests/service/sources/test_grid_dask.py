@@ -75,6 +75,7 @@ def grid_file(tmp_path: Path) -> Path:
     return _write_grid(tmp_path / "ifs.nc")
 
 
+@pytest.mark.slow
 def test_open_is_lazy_and_chunked_in_time(grid_file: Path) -> None:
     grid = open_grid(grid_file, time_chunk=8)
     assert set(grid.data_vars) == {"temp_air", "boundary_layer_height", "_u", "_v"}

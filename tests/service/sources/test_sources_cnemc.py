@@ -187,6 +187,7 @@ def test_select_by_city_and_station():
     assert t.select(area="天津市").rows_read == 3
 
 
+@pytest.mark.slow
 def test_rolling_statistics_reproduce_the_platform_columns_and_the_daily_ones():
     by_hour = platform_tables(date(2024, 7, 1), 2)
     tables = [one(csv_text(rows)) for _, rows in sorted(by_hour.items())]

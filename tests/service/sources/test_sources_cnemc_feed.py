@@ -141,6 +141,7 @@ def count(engine, table):
         return conn.execute(select(func.count()).select_from(table)).scalar()
 
 
+@pytest.mark.slow
 def test_pulls_store_what_came_and_later_pulls_complete_and_correct_it(db_url):
     """Four hours looked back: one fine, one failing (5xx), one malformed, one not yet
     published. The next pull completes them, one partially; the third completes the
@@ -239,6 +240,7 @@ class Loopback:
         self.server.server_close()
 
 
+@pytest.mark.slow
 def test_the_scheduled_job_on_a_loopback_server_records_feed_status(sqlite_url):
     sched = load_schedule()
     assert sched.jobs["pull_cnemc"].enabled is False  # disabled until a bureau sets the URL

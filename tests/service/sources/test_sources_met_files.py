@@ -202,6 +202,7 @@ def write_grib2(path: Path, steps=(0, 1, 2, 3)) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_grib2_forecast_interpolated_to_stations(tmp_path):
     path = write_grib2(tmp_path / "ifs.grib2")
     out = read_met_forecast_grid(path, STATIONS, method="bilinear")
@@ -224,6 +225,7 @@ def test_grib2_forecast_interpolated_to_stations(tmp_path):
     np.testing.assert_allclose(a["precipitation"], [0.0, 1.0, 1.0, 1.0], atol=1e-3)
 
 
+@pytest.mark.slow
 def test_ingest_met_forecast_command_reads_grib2(tmp_path, sqlite_url):
     from typer.testing import CliRunner
 

@@ -92,6 +92,7 @@ def new_sub(client, headers, url, **kw):
     return r.json()
 
 
+@pytest.mark.slow
 def test_enterprise_sees_only_its_own(db_url):
     k = keys(db_url)
     with client_for(db_url) as c:
@@ -237,6 +238,7 @@ def test_rotate_secret_both_valid_during_grace(sqlite_url):
     Webhook(new).verify(msg.body, headers)
 
 
+@pytest.mark.slow
 def test_dead_letter_replay_and_lifecycle(sqlite_url):
     k = keys(sqlite_url)
     fail = {"on": True}

@@ -79,6 +79,7 @@ def wait_for(predicate, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow
 def test_dispatcher_killed_mid_batch_loses_nothing(db_url, tmp_path):
     n_events = 60
     with LoopbackReceiver(respond=lambda _i, _n: Reply(delay_s=0.1)) as rx:

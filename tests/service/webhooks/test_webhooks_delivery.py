@@ -9,6 +9,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from aqcast.service.auth import create_key
@@ -137,6 +138,7 @@ def test_signed_messages_verify_and_carry_the_delivery_id(db_url):
         assert all(a.status_code == 200 and a.latency_ms > 0 for a in attempts)
 
 
+@pytest.mark.slow
 def test_flaky_slow_receiver_gets_every_event_exactly_once_after_dedup(db_url):
     """30 % of requests fail with 5xx and 10 % hang past the timeout (the receiver still
     processes those: the sender cannot know, so it sends again with the same id)."""
@@ -200,6 +202,7 @@ def drain_once(db_url: str, cfg: DispatchConfig) -> None:
     )
 
 
+@pytest.mark.slow
 def test_dead_letters_flag_then_disable_and_replay(db_url):
     with LoopbackReceiver(respond=lambda _i, _n: Reply(status=500)) as rx:
         sub_id, _ = subscribe(rx.url, db_url)
@@ -223,6 +226,7 @@ def test_dead_letters_flag_then_disable_and_replay(db_url):
         assert rx.unique_ids() == delivery_ids(db_url, "delivered") == delivery_ids(db_url)
 
 
+@pytest.mark.slow
 def test_429_retry_after_delays_the_next_attempt(sqlite_url):
     with LoopbackReceiver(
         respond=lambda _i, n: Reply(status=429, headers={"Retry-After": "1"}) if n == 1 else Reply()
@@ -237,6 +241,7 @@ def test_429_retry_after_delays_the_next_attempt(sqlite_url):
     assert (a2.attempted_at - a1.attempted_at) >= timedelta(seconds=0.95)
 
 
+@pytest.mark.slow
 def test_redirect_not_followed_and_large_body_not_read(sqlite_url):
     big = b"x" * 5_000_000
     with (

@@ -102,6 +102,7 @@ def test_test_event_carries_the_local_issue_date(sqlite_url):
             send_test_event(s, sub, datetime(2015, 6, 14, 23, 32), per_hour=6)
 
 
+@pytest.mark.slow
 def test_revoked_enterprise_key_stops_its_deliveries(db_url):
     k = keys(db_url)
     with LoopbackReceiver() as rx, client_for(db_url) as c:

@@ -180,6 +180,7 @@ def subscribe(c, d: dict, rx: RobotServer, fmt: str, **extra):
     return c.post("/v1/subscriptions", json=body, headers=d["key"])
 
 
+@pytest.mark.slow
 def test_wecom_markdown_and_success(db_url):
     d = setup(db_url)
     with RobotServer("wecom") as rx, client_for(db_url, wecom_robot_base_url=rx.base) as c:
@@ -319,6 +320,7 @@ def test_robot_urls_are_checked(db_url):
         assert std.status_code == 422
 
 
+@pytest.mark.slow
 def test_robot_test_event_and_standard_body_link(db_url):
     """A test event reaches a robot as markdown; a standard subscription's advisory body
     carries the acknowledgement link as data.ack_url."""
