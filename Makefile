@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+## While editing: lint, then the tests that need no real data, browser or PostgreSQL and
+## are not marked slow (under a minute on two cores). `make test` still runs everything.
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -n 2 -m "not slow and not realdata and not browser and not postgres"
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks -q --benchmark-enable

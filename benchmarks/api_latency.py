@@ -39,9 +39,9 @@ from pathlib import Path
 import httpx
 
 HERE = Path(__file__).resolve()
-sys.path.insert(0, str(HERE.parent.parent / "tests"))
+sys.path.insert(0, str(HERE.parent.parent))  # for tests.support
 
-from api_seed import DAY, NOW, auth, seed  # noqa: E402
+from tests.support.api_seed import DAY, NOW, auth, seed  # noqa: E402
 
 LARGE_DAY = DAY + timedelta(days=1)
 FORECASTS = "/v1/forecasts"
@@ -63,11 +63,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def seed_large_issue(url: str, n_stations: int = 12) -> None:
     """One more issue (``LARGE_DAY``, the latest) with the district and ``n_stations``
     stations, every daily variable, leads 0-3, hourly O3 and critical values."""
-    from api_seed import payload
-
     from aqcast.features.nomenclature import DAILY
     from aqcast.service.store import engine_for, session_scope
     from aqcast.service.tables import ForecastRun, ForecastValue
+    from tests.support.api_seed import payload
 
     issued = datetime(LARGE_DAY.year, LARGE_DAY.month, LARGE_DAY.day) - timedelta(hours=1)
     entities = [("district", "")] + [("", f"S{i:02d}") for i in range(n_stations)]

@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/bench_cnemc_ingest.py [--days 30] [--stations 1600]
 Writes one file per hour (GB18030) for ``--stations`` stations, of which the fixture's
-two Tianjin stations carry published rolling columns (tests/cnemc_fixture.py) and the
+two Tianjin stations carry published rolling columns (tests/support/cnemc_fixture.py) and the
 others hourly values only, then times the command with ``--area 天津市`` on a fresh
 SQLite store, and a second run of the same files (nothing new to store).
 """
@@ -16,11 +16,12 @@ import time
 from datetime import date
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.support
 
 import numpy as np  # noqa: E402
-from cnemc_fixture import csv_text, platform_tables  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
+
+from tests.support.cnemc_fixture import csv_text, platform_tables  # noqa: E402
 
 
 def main() -> None:
