@@ -22,6 +22,7 @@ from aqcast.alerts.campaign import CampaignFile, district_for_area
 from aqcast.alerts.warnings import RuleSet, WarningStatus, next_state
 from aqcast.features.aqi import aqi_level
 from aqcast.features.critical_value import intraday_critical_value_ugm3
+from aqcast.features.places import is_station_labels
 
 # --- warning state <-> JSON ------------------------------------------------------------
 
@@ -108,7 +109,7 @@ def forecasts_from_rows(rows: pd.DataFrame) -> list[RowsForecast]:
     if "station" not in rows.columns:
         rows["station"] = ""
     rows["station"] = rows["station"].fillna("")
-    rows = rows[(rows["station"] == "") & ~rows["area"].astype(str).str.startswith("station:")]
+    rows = rows[(rows["station"] == "") & ~is_station_labels(rows["area"])]
     return [
         RowsForecast(issue_date=fv._as_date(d), values=part.reset_index(drop=True))
         for d, part in rows.groupby("issue_date", sort=True)

@@ -33,7 +33,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aqcast.alerts.texts import Text
+from aqcast.alerts.texts import Text, text
 from aqcast.configuration import ConfigError, load_yaml_model
 from aqcast.features.rolling_aqi import covered, rolling_from_daily, runs
 
@@ -80,12 +80,11 @@ class LevelRule(_Strict):
     measures: Text | None = None
 
 
-DEFAULT_NAMES = {
-    "blue": Text(zh="蓝色预警", en="blue warning"),
-    "yellow": Text(zh="黄色预警", en="yellow warning"),
-    "orange": Text(zh="橙色预警", en="orange warning"),
-    "red": Text(zh="红色预警", en="red warning"),
-}
+def default_level_name(level: str, lang: str) -> str:
+    """A warning level's name when the rule set gives none: the catalogue's
+    ``warning_level_<level>`` (the MEE's official English, "orange warning")."""
+    key = f"warning_level_{level}"
+    return text(key, lang) if level in LEVELS[1:] else level
 
 
 Pollutant = Literal["pm25", "pm10", "o3", "no2", "so2", "co"]
@@ -172,7 +171,7 @@ class RuleSet(_Strict):
         for lv in self.levels:
             if lv.level == level and lv.name is not None:
                 return lv.name(lang)
-        return DEFAULT_NAMES[level](lang) if level in DEFAULT_NAMES else level
+        return default_level_name(level, lang)
 
     def measures(self, level: str, lang: str) -> str:
         for lv in self.levels:

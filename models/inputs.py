@@ -25,6 +25,7 @@ from aqcast.features.feature_table import (
     with_area_entities,
 )
 from aqcast.features.nomenclature import OBS_WEATHER
+from aqcast.features.places import area_entity
 
 MetMode = Literal["stored", "observed", "none"]
 
@@ -151,7 +152,7 @@ def _forecast_entities(mf: pd.DataFrame, areas: dict[str, list[str]]) -> pd.Data
         if sub.empty:
             continue
         mean = sub.groupby(["issue_date", "valid_at"])[cols].mean().reset_index()
-        parts.append(mean.assign(entity=f"area:{name}", station=f"area:{name}"))
+        parts.append(mean.assign(entity=area_entity(name), station=area_entity(name)))
     return pd.concat(parts, ignore_index=True)
 
 

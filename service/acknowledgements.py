@@ -296,7 +296,6 @@ def live_prompt_payload(session: Session, event: AlertEvent) -> dict:
     """A published prompt's payload with its dispatch sentence brought up to date (who has
     confirmed since it was issued); unchanged when no registered enterprise is concerned."""
     from aqcast.alerts.prompt import add_dispatch
-    from aqcast.alerts.texts import Say
 
     payload = dict(event.payload or {})
     totals = coverage_totals(session, event.issue_date, event.area)
@@ -307,17 +306,4 @@ def live_prompt_payload(session: Session, event: AlertEvent) -> dict:
         payload["prompt"] = {
             lang: add_dispatch(p, totals) if isinstance(p, dict) else p for lang, p in inner.items()
         }
-    elif isinstance(payload.get("text"), dict):  # a prompt stored as ready text
-        text = dict(payload["text"])
-        for lang, value in text.items():
-            if lang in ("zh", "en") and isinstance(value, str):
-                line = Say(lang)(
-                    "dispatch_line",
-                    notified=totals["notified"],
-                    acknowledged=totals["acknowledged"],
-                    pending=totals["pending"],
-                )
-                text[lang] = value.rstrip("\n") + "\n" + line
-        payload["text"] = text
-        payload["dispatch"] = {k: totals[k] for k in ("notified", "acknowledged", "pending")}
     return payload

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from aqcast.configuration import area_stations
 from aqcast.features.daily import area_daily_statistics, daily_statistics
 from aqcast.features.feature_table import load_feature_spec
-from aqcast.features.places import STATION_PREFIX
+from aqcast.features.places import STATION_PREFIX, is_area_entities
 from aqcast.models.forecast import PERFECT_PROGNOSIS_NOTE
 from aqcast.models.hindcast import hindcast_rows, replay
 from aqcast.models.inputs import local_midnight_utc
@@ -163,7 +163,7 @@ def run_hindcast(
 
     risk = hindcast_risk(predict_rows if predict_rows is not None else train_inputs.table, rows)
     entities = train_inputs.hourly["entity"]
-    stations = sorted(entities[~entities.str.startswith("area:")].unique())
+    stations = sorted(entities[~is_area_entities(entities)].unique())
     meta = {
         "start": start.isoformat(),
         "end": end.isoformat(),

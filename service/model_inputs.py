@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from aqcast.configuration import AreasFile
 from aqcast.features.feature_table import FeatureSpec, daily_weather, with_area_entities
 from aqcast.features.nomenclature import OBS_WEATHER
+from aqcast.features.places import areas_of_entities, is_area_entities
 from aqcast.models.inputs import (
     OUTLOOK_DAYS,
     Inputs,
@@ -136,11 +137,11 @@ def outlook_weather(
     else:
         return pd.DataFrame(columns=["area", "target_date"])
     w = w.reset_index()
-    w = w[w["entity"].astype(str).str.startswith("area:")]
+    w = w[is_area_entities(w["entity"])]
     out = w.drop(columns=[c for c in ("issue_date",) if c in w.columns]).rename(
         columns={"day": "target_date"}
     )
-    out.insert(0, "area", out.pop("entity").astype(str).str.slice(len("area:")))
+    out.insert(0, "area", areas_of_entities(out.pop("entity")))
     out["target_date"] = pd.to_datetime(out["target_date"]).dt.date
     agg = [c for c in out.columns if c not in ("area", "target_date")]
     out = out.rename(columns={c: f"wx_{c}" for c in agg})

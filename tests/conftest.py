@@ -12,6 +12,8 @@ from sqlalchemy import create_engine, text
 
 from aqcast.service import settings as settings_module
 
+pytest_plugins = ["tests.support.training"]
+
 PG_ADMIN_URL = os.environ.get(
     "AQCAST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

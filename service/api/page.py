@@ -450,28 +450,14 @@ def prompt_text(session: Session, day: date, area: str, lang: str) -> str | None
 
 
 def text_of_prompt(payload: dict, lang: str) -> str | None:
-    """The prompt text in ``lang`` from a prompt event's payload.
+    """The prompt text in ``lang`` from a prompt event's payload: the structured prompt
+    ``service.publishing`` stores per language (``prompt: {zh: {...}, en: {...}}``, built by
+    ``alerts.prompt.build_prompt``), rendered by ``alerts.prompt.render_prompt``."""
+    from aqcast.alerts.prompt import render_prompt
 
-    The payload carries either ready text (``text: {zh, en}``) or the structured prompt per
-    language (``{zh: {...}, en: {...}}``, or one prompt with its ``lang``) as built by
-    ``alerts.prompt.build_prompt``, which ``alerts.prompt.render_prompt`` turns into text.
-    """
-    text = payload.get("text")
-    if isinstance(text, dict):
-        text = text.get(lang) or text.get("zh")
-    if isinstance(text, str) and text:
-        return text
-    structured = payload.get(lang) if isinstance(payload.get(lang), dict) else None
-    if structured is None and isinstance(payload.get("prompt"), dict):
-        inner = payload["prompt"]
-        structured = inner.get(lang) if isinstance(inner.get(lang), dict) else inner
-    if structured is None and payload.get("lang") == lang:
-        structured = payload
-    if structured is None:
-        return None
-    try:
-        from aqcast.alerts.prompt import render_prompt
-    except ImportError:
+    prompts = payload.get("prompt")
+    structured = prompts.get(lang) if isinstance(prompts, dict) else None
+    if not isinstance(structured, dict):
         return None
     try:
         return render_prompt(structured, "text")

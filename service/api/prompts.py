@@ -1,7 +1,7 @@
 """The morning work prompt (工作提示) of a date: JSON, plain text or HTML.
 
-A published prompt is an alert event of type ``prompt``; its payload holds the prompt's
-content and its text per language (``payload.text.zh``/``payload.text.en``).
+A published prompt is an alert event of type ``prompt``; its payload holds the structured
+prompt per language (``payload.prompt.zh``/``payload.prompt.en``), rendered to text here.
 """
 
 from __future__ import annotations

@@ -10,11 +10,12 @@ import signal
 import typer
 from sqlalchemy import select
 
+from aqcast.features.timeutil import store_now
 from aqcast.service.settings import get_settings
 from aqcast.service.store import open_store, session_scope
 from aqcast.service.tables import Delivery
 from aqcast.service.webhooks import SubscriptionError
-from aqcast.service.webhooks.dispatcher import DispatchConfig, run_dispatcher, utcnow
+from aqcast.service.webhooks.dispatcher import DispatchConfig, run_dispatcher
 from aqcast.service.webhooks.subscriptions import replay_delivery
 
 deliveries_app = typer.Typer(help="Webhook deliveries: list and replay.", no_args_is_help=True)
@@ -82,7 +83,7 @@ def replay(delivery_id: str) -> None:
         if delivery is None:
             raise typer.BadParameter(f"no delivery {delivery_id!r}", param_hint="DELIVERY_ID")
         try:
-            replay_delivery(session, delivery, utcnow())
+            replay_delivery(session, delivery, store_now())
         except SubscriptionError as exc:
             raise typer.BadParameter(str(exc), param_hint="DELIVERY_ID") from exc
     typer.echo(f"{delivery_id} queued again")

@@ -29,12 +29,13 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 
 import httpx
 from sqlalchemy import Engine, bindparam, func, insert, or_, select, update
 
+from aqcast.features.timeutil import store_now, to_store_or_none
 from aqcast.service import metrics
 from aqcast.service.settings import Settings, get_settings
 from aqcast.service.store import session_scope
@@ -168,14 +169,6 @@ class AttemptResult:
     error: str | None = None
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _naive(when: datetime) -> datetime:
-    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
-
-
 # --- claiming -------------------------------------------------------------------------
 
 
@@ -217,7 +210,7 @@ def claim_due(
 ) -> list[Claim]:
     """Lease up to ``limit`` due deliveries of active subscriptions until ``now + lease_s``."""
     config = config or DispatchConfig(retry=RetryPolicy(schedule_s=()))
-    now = _naive(now)
+    now = to_store_or_none(now)
     lease = now + timedelta(seconds=lease_s)
     due = (
         Delivery.status.in_(("pending", "sending")),
@@ -292,7 +285,7 @@ async def send_one(
     config: DispatchConfig,
     *,
     resolver: AsyncResolver = async_system_resolver,
-    wall_clock: Callable[[], datetime] = utcnow,
+    wall_clock: Callable[[], datetime] = store_now,
 ) -> AttemptResult:
     """One POST of ``claim``: URL re-checked and pinned, signed, bounded in time and size."""
     started = time.perf_counter()
@@ -630,7 +623,7 @@ async def dispatch_due(
     *,
     config: DispatchConfig | None = None,
     resolver: AsyncResolver = async_system_resolver,
-    wall_clock: Callable[[], datetime] = utcnow,
+    wall_clock: Callable[[], datetime] = store_now,
     rng: random.Random | None = None,
 ) -> DispatchStats:
     """Claim up to ``limit`` deliveries due at ``now`` (naive UTC) and send them with at most
@@ -646,7 +639,7 @@ async def dispatch_due(
     """
     config = config or DispatchConfig.from_settings()
     rng = rng or random.Random()  # noqa: S311 - jitter, not security
-    now = _naive(now)
+    now = to_store_or_none(now)
     rounds = math.ceil(max(limit, 1) / max(config.max_in_flight, 1))
     lease_s = config.lease_s + rounds * config.timeout_s * 2
     claims = await asyncio.to_thread(claim_due, engine, now, limit, lease_s, config)
@@ -741,7 +734,7 @@ async def run_dispatcher(
     engine: Engine,
     *,
     config: DispatchConfig | None = None,
-    clock: Callable[[], datetime] = utcnow,
+    clock: Callable[[], datetime] = store_now,
     batch_size: int = 100,
     poll_interval_s: float = 1.0,
     once: bool = False,

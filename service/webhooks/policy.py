@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+
+from aqcast.features.timeutil import as_utc
 
 OK = "ok"
 HTTP_ERROR = "http_error"
@@ -74,9 +76,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now.replace(tzinfo=UTC)).total_seconds())
+    return max(0.0, (as_utc(when) - as_utc(now)).total_seconds())
 
 
 def retry_delay_s(attempts_made: int, policy: RetryPolicy, rng: random.Random) -> float:

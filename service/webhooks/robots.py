@@ -26,10 +26,13 @@ import base64
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus
 
+from aqcast.alerts.texts import prefixed_texts
+from aqcast.alerts.texts import text as catalogue_text
+from aqcast.features.timeutil import as_utc
 from aqcast.service.tables import AlertEvent
 from aqcast.service.webhooks.payload import localise
 from aqcast.service.webhooks.policy import HTTP_ERROR, OK, RATE_LIMITED, REJECTED, ROBOT_GONE
@@ -46,63 +49,14 @@ DINGTALK_RATE_LIMIT = {130101}
 DINGTALK_GONE = {300001, 400101}
 
 
-LABELS = {
-    "zh": {
-        "advisory": "错峰生产提示",
-        "avoid": "避开时段",
-        "steps": "涉及工序",
-        "move": "建议调整至",
-        "ack": "确认已收到并安排错峰",
-        "warning": "重污染天气预警",
-        "critical": "臭氧浓度已达临界值",
-        "critical_text": "{hour}时实测臭氧{obs}微克/立方米，已达到今日临界值{cv}微克/立方米。",
-        "prompt": "空气质量工作提示",
-        "test": "测试消息",
-        "sep": "、",
-        "or": "或",
-    },
-    "en": {
-        "advisory": "Staggered-operation advisory",
-        "avoid": "Avoid",
-        "steps": "Steps",
-        "move": "Move them to",
-        "ack": "Confirm: received and staggered",
-        "warning": "Heavy-pollution warning",
-        "critical": "Ozone reached the critical value",
-        "critical_text": "Observed O3 {obs} ug/m3 at {hour}:00 reached today's critical "
-        "value of {cv} ug/m3.",
-        "prompt": "Air quality work prompt",
-        "test": "Test message",
-        "sep": ", ",
-        "or": " or ",
-    },
-}
-WARNING_LEVELS = {
-    "zh": {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"},
-    "en": {"blue": "blue", "yellow": "yellow", "orange": "orange", "red": "red"},
-}
-WARNING_ACTIONS = {
-    "zh": {
-        "issued": "发布",
-        "upgraded": "升级为",
-        "downgraded": "降级为",
-        "extended": "延长",
-        "lifted": "解除",
-    },
-    "en": {
-        "issued": "issued",
-        "upgraded": "raised to",
-        "downgraded": "lowered to",
-        "extended": "extended",
-        "lifted": "lifted",
-    },
-}
+def labels(lang: str) -> dict[str, str]:
+    """The robot messages' words in ``lang`` (catalogue ``robot_label_*``), with the
+    catalogue's list and "or" separators."""
+    t = prefixed_texts("robot_label_", lang)
+    return {**t, "sep": catalogue_text("list_sep", lang), "or": catalogue_text("or_sep", lang)}
 
 
 def _prompt_text(payload: dict, lang: str) -> str | None:
-    text = payload.get("text")
-    if isinstance(text, dict) and (text.get(lang) or text.get("zh")):
-        return str(text.get(lang) or text.get("zh"))
     inner = payload.get("prompt")
     if isinstance(inner, dict) and isinstance(inner.get(lang), dict):
         from aqcast.alerts.prompt import render_prompt
@@ -116,7 +70,7 @@ def _prompt_text(payload: dict, lang: str) -> str | None:
 
 def markdown(event: AlertEvent, lang: str, ack_url: str | None = None) -> tuple[str, str]:
     """The message's title and markdown text in ``lang``."""
-    t = LABELS[lang]
+    t = labels(lang)
     p: dict[str, Any] = localise(event.payload or {}, lang)
     day = event.issue_date.isoformat()
     if event.type == "advisory":
@@ -144,8 +98,9 @@ def markdown(event: AlertEvent, lang: str, ack_url: str | None = None) -> tuple[
         title = f"{t['prompt']}（{day}）" if lang == "zh" else f"{t['prompt']} ({day})"
         return title, f"### {title}\n{text}"
     if event.type == "warning":
-        level = WARNING_LEVELS[lang].get(str(event.level), str(event.level))
-        action = WARNING_ACTIONS[lang].get(str(p.get("action", "")), str(p.get("action", "")))
+        level = prefixed_texts("robot_level_", lang).get(str(event.level), str(event.level))
+        act = str(p.get("action", ""))
+        action = prefixed_texts("robot_action_", lang).get(act, act)
         span = f"{event.start_date.isoformat()} - {event.end_date.isoformat()}"
         if lang == "zh":
             title = f"{t['warning']}{action}{level}"
@@ -206,8 +161,7 @@ def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
 
 def dingtalk_url(url: str, secret: str, when: datetime) -> str:
     """The robot URL with ``timestamp`` (ms) and ``sign`` added for a send at ``when``."""
-    aware = when.replace(tzinfo=UTC) if when.tzinfo is None else when
-    ts = int(aware.timestamp() * 1000)
+    ts = int(as_utc(when).timestamp() * 1000)
     sep = "&" if "?" in url else "?"
     return f"{url}{sep}timestamp={ts}&sign={dingtalk_sign(secret, ts)}"
 

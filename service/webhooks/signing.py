@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from math import floor
 
 from standardwebhooks import Webhook
+
+from aqcast.features.timeutil import as_utc, to_store_or_none
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 SECRET_BYTES = 32
@@ -55,11 +57,10 @@ def webhook_headers(
     ``timestamp`` is the wall-clock send time (naive UTC or aware); receivers reject
     timestamps more than a few minutes away from their own clock.
     """
-    if timestamp.tzinfo is not None:
-        timestamp = timestamp.astimezone(UTC).replace(tzinfo=None)
+    timestamp = to_store_or_none(timestamp)
     return {
         "webhook-id": msg_id,
-        "webhook-timestamp": str(floor(timestamp.replace(tzinfo=UTC).timestamp())),
+        "webhook-timestamp": str(floor(as_utc(timestamp).timestamp())),
         "webhook-signature": signature_header(msg_id, timestamp, body, secrets_),
         "content-type": "application/json",
     }

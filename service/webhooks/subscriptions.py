@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
+from aqcast.features.timeutil import as_utc, store_to_local
 from aqcast.service.events import delivery_id, event_id
 from aqcast.service.settings import Settings
 from aqcast.service.tables import AlertEvent, ApiKey, Delivery, DeliveryAttempt, Subscription
@@ -298,7 +299,7 @@ def _test_cap(eid: str, now: datetime, tz: ZoneInfo | None) -> str:
     cap = current_campaign().cap
     return cap_test_message(
         identifier=f"aqcast-{eid}",
-        sent=now.replace(tzinfo=UTC),
+        sent=as_utc(now),
         tz=tz or ZoneInfo("UTC"),
         sender=cap.sender,
         sender_name=cap.sender_name,
@@ -341,7 +342,7 @@ def send_test_event(
             retry_after_s=wait,
         )
     eid = event_id(f"test|{sub.id}|{uuid.uuid4().hex}")
-    local = now.replace(tzinfo=UTC).astimezone(tz) if tz is not None else now
+    local = store_to_local(now, tz) if tz is not None else now
     today: date = local.date()
     event = AlertEvent(
         id=eid,

@@ -4,6 +4,7 @@ update needs, and nothing observed after the issue time changes it."""
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 
 import numpy as np
@@ -11,7 +12,6 @@ import pandas as pd
 import pytest
 
 from aqcast.features.daily import mda8_ugm3
-from aqcast.features.feature_table import load_feature_spec
 from aqcast.features.nomenclature import POLLUTANTS
 from aqcast.models.hourly import (
     hourly_weather_frame,
@@ -19,34 +19,23 @@ from aqcast.models.hourly import (
     observed_o3_frame,
     train_hourly,
 )
-from aqcast.models.inputs import frames_to_table, issue_time_utc
-from aqcast.models.train import load_training_config, train_bundle
+from aqcast.models.inputs import issue_time_utc
 from aqcast.service.forecasts import load_forecast, make_forecast, store_forecast
-from aqcast.synthetic import QuirkRates, synthetic_network
 
 TZ = "Asia/Shanghai"
 ISSUE = date(2013, 5, 20)
 
 
 @pytest.fixture(scope="module")
-def network():
-    return synthetic_network(
-        3, "2013-01-01", "2013-06-01", seed=3, quirks=QuirkRates(0, 0, 0, 0, 0)
-    )
+def network(synthetic_world):
+    return synthetic_world.network
 
 
 @pytest.fixture(scope="module")
-def bundle(network):
-    spec = load_feature_spec()
-    areas = {"district": network.stations["station"].tolist()}
-    base = frames_to_table(
-        network.hourly, areas, spec=spec, tz=TZ, issue_dates=None, met="observed"
-    )
-    config = load_training_config().model_copy(update={"max_rounds": 20, "min_rounds": 10})
-    b = train_bundle(
-        base.table, base.hourly, spec=spec, tz=TZ, train_start=None,
-        train_until=ISSUE, version="t", config=config,
-    )  # fmt: skip
+def bundle(synthetic_world, daily_bundle):
+    """The session's small daily model (tests.support.training) with an hourly model."""
+    base = synthetic_world.inputs
+    b = copy.copy(daily_bundle)  # the shared bundle itself stays without one
     hc = load_hourly_config().model_copy(
         update={"rounds": 40, "calibration_days": 80, "intraday_samples": 100}
     )

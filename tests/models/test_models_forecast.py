@@ -16,8 +16,7 @@ from aqcast.features.feature_table import (
 )
 from aqcast.models.distribution import ResidualModel
 from aqcast.models.forecast import Forecast, forecast_from_table
-from aqcast.models.inputs import frames_to_table
-from aqcast.models.train import load_training_config, train_bundle
+from aqcast.models.train import load_training_config
 from aqcast.service import registry
 from aqcast.service.forecasts import load_forecast, store_forecast
 from aqcast.synthetic import QuirkRates, synthetic_network
@@ -27,29 +26,9 @@ ISSUE = date(2013, 5, 20)
 
 
 @pytest.fixture(scope="module")
-def trained():
-    net = synthetic_network(3, "2013-01-01", "2013-06-01", seed=5, quirks=QuirkRates(0, 0, 0, 0, 0))
-    spec = load_feature_spec()
-    inputs = frames_to_table(
-        net.hourly,
-        {"district": net.stations["station"].tolist()},
-        spec=spec,
-        tz=TZ,
-        issue_dates=None,
-        met="observed",
-    )
-    cfg = load_training_config().model_copy(update={"max_rounds": 30, "min_rounds": 10})
-    bundle = train_bundle(
-        inputs.table,
-        inputs.hourly,
-        spec=spec,
-        tz=TZ,
-        train_start=None,
-        train_until=ISSUE,
-        version="v-test",
-        config=cfg,
-    )
-    return bundle, inputs
+def trained(daily_bundle, synthetic_world):
+    """The session's small daily model (tests.support.training) and its inputs."""
+    return daily_bundle, synthetic_world.inputs
 
 
 @pytest.mark.parametrize(

@@ -27,34 +27,20 @@ NO_QUIRKS = QuirkRates(0, 0, 0, 0, 0)
 
 
 @pytest.fixture(scope="module")
-def network():
-    return synthetic_network(3, "2013-01-01", "2013-06-01", seed=3, quirks=NO_QUIRKS)
+def network(synthetic_world):
+    return synthetic_world.network
 
 
 @pytest.fixture(scope="module")
-def small_config():
-    cfg = load_training_config()
-    return cfg.model_copy(update={"max_rounds": 30, "min_rounds": 10})
+def small_config(small_training_config):
+    return small_training_config
 
 
 @pytest.fixture(scope="module")
-def store_bundle(network, small_config):
-    """A model trained on target days before the issue date (perfect-prognosis training)."""
-    spec = load_feature_spec()
-    areas = {"district": network.stations["station"].tolist()}
-    base = frames_to_table(
-        network.hourly, areas, spec=spec, tz=TZ, issue_dates=None, met="observed"
-    )
-    return train_bundle(
-        base.table,
-        base.hourly,
-        spec=spec,
-        tz=TZ,
-        train_start=None,
-        train_until=ISSUE,
-        version="t",
-        config=small_config,
-    )
+def store_bundle(daily_bundle):
+    """A model trained on target days before the issue date (perfect-prognosis training),
+    shared by the session (tests.support.training)."""
+    return daily_bundle
 
 
 def _altered(hourly: pd.DataFrame, after: pd.Timestamp, columns: list[str]) -> pd.DataFrame:

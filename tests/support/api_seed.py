@@ -1,9 +1,11 @@
 """A small, complete store for the API and page tests, inserted straight into the tables.
 
-Issue date ``DAY`` (2015-06-15) has two runs (the second is the one to show), a district
-forecast with hourly O3 and a critical value of 187 ug/m3, a published prompt, two
-advisories, an orange warning in force; the three days before it have forecasts and
-observed daily statistics so that verification has pairs.
+Issue date ``DAY`` (2015-06-15) is an ozone day: two runs (the second is the one to show),
+a district forecast of O3 MDA8 above the 160 ug/m3 limit with hourly O3 and a critical value
+of 187 ug/m3, two staggered-operation advisories, an orange warning in force, and the prompt
+the engine would publish with them (built by ``alerts.prompt.build_prompt`` from the stored
+run, stored as ``service.publishing`` stores it). The three days before it have forecasts
+(MDA8 below the limit) and observed daily statistics so that verification has pairs.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ STATIONS = [
     ("Guanyuan", "Guanyuan", "官园", 39.929, 116.339),
 ]
 VARS = {"o3_mda8": 150.0, "o3_1h_max": 190.0, "pm25_24h": 60.0, "aqi": 120.0}
+# DAY's runs forecast O3 MDA8 this much higher (170 + 5 * lead ug/m3, P(> 160) 0.65): the
+# trigger of the day's advisories passes, as it must for the advisories seeded on DAY.
+DAY_O3_MDA8_EXTRA = 20.0
+DAY_O3_P_EXCEED = 0.65
 
 
 @dataclass
@@ -64,7 +70,8 @@ def forecast_values(run_id: int, issue: date, bump: float = 0.0) -> list[Forecas
     for lead in range(4):
         target = issue + timedelta(days=lead)
         for var, base in VARS.items():
-            q50 = base + bump + 5 * lead
+            ozone_day = issue == DAY and var == "o3_mda8"
+            q50 = base + bump + 5 * lead + (DAY_O3_MDA8_EXTRA if ozone_day else 0.0)
             for area, station in [("district", ""), ("", "Dongsi")]:
                 rows.append(
                     ForecastValue(
@@ -78,7 +85,7 @@ def forecast_values(run_id: int, issue: date, bump: float = 0.0) -> list[Forecas
                         q10=q50 * 0.8,
                         q50=q50,
                         q90=q50 * 1.25,
-                        p_exceed=0.35,
+                        p_exceed=DAY_O3_P_EXCEED if ozone_day else 0.35,
                         threshold=200.0 if var == "aqi" else THRESHOLDS[var],
                         method="model",
                     )
@@ -184,23 +191,7 @@ def seed(url: str, *, events: int = 3) -> Keys:
                 s.add(run)
                 s.flush()
                 s.add_all(forecast_values(run.id, issue, bump))
-        s.add(
-            AlertEvent(
-                id="evt_prompt_0615",
-                type="prompt",
-                area="district",
-                level="",
-                issue_date=DAY,
-                start_date=DAY,
-                end_date=DAY,
-                created_at=now - timedelta(minutes=60),
-                payload={"text": {"zh": "今日臭氧临界值 187。", "en": "Ozone critical value 187."}},
-            )
-        )
-        for sector, zh, en in [
-            ("coating", "工业涂装", "Industrial coating"),
-            ("fuel", "加油站", "Fuel stations"),
-        ]:
+        for sector, adv in ADVISORIES.items():
             s.add(
                 AlertEvent(
                     id=f"evt_adv_{sector}",
@@ -211,15 +202,7 @@ def seed(url: str, *, events: int = 3) -> Keys:
                     start_date=DAY,
                     end_date=DAY,
                     created_at=now - timedelta(minutes=50),
-                    payload={
-                        "sector": sector,
-                        "name": {"zh": zh, "en": en},
-                        "steps": [{"step": "spray", "name": {"zh": "喷涂", "en": "spraying"}}],
-                        "avoid_text": "10:00-18:00",
-                        "move_to": [
-                            {"name": {"zh": "夜间", "en": "night"}, "hours_text": "20:00-06:00"}
-                        ],
-                    },
+                    payload=adv,
                 )
             )
         for i in range(events):
@@ -264,7 +247,98 @@ def seed(url: str, *, events: int = 3) -> Keys:
             if role == "revoked":
                 row.revoked_at = now
             plain[role] = key
+    _add_prompt(engine, now - timedelta(minutes=60))
     return Keys(**plain)
+
+
+def _advisory(sector: str, name: tuple[str, str], step: tuple[str, str, str]) -> dict:
+    """A staggered-operation advisory of DAY in the shape ``alerts.advisories`` gives it."""
+    return {
+        "sector": sector,
+        "name": {"zh": name[0], "en": name[1]},
+        "steps": [{"step": step[0], "name": {"zh": step[1], "en": step[2]}}],
+        "avoid_hours": [10, 18],
+        "avoid_text": "10:00-18:00",
+        "window_source": "profile",
+        "move_to": [
+            {
+                "slot": "night",
+                "name": {"zh": "夜间", "en": "night"},
+                "hours": [20, 6],
+                "hours_text": "20:00-06:00",
+            }
+        ],
+        "area": "district",
+        "target_date": DAY.isoformat(),
+        "o3_mda8_q50_ugm3": round(VARS["o3_mda8"] + DAY_O3_MDA8_EXTRA + 3.0),
+        "p_exceed": DAY_O3_P_EXCEED,
+        "critical_value_ugm3": round(CRITICAL),
+        "peak_hour": 15,
+    }
+
+
+ADVISORIES = {
+    "coating": _advisory(
+        "coating", ("工业涂装", "Industrial coating"), ("spray", "喷涂", "spraying")
+    ),
+    "fuel": _advisory(
+        "fuel", ("加油站", "Fuel stations"), ("unload", "油品装卸", "fuel unloading")
+    ),
+}
+
+
+def _add_prompt(engine, created_at: datetime) -> None:  # noqa: ANN001 - an Engine
+    """DAY's published prompt as ``service.publishing`` stores it: built in both languages by
+    ``alerts.prompt.build_prompt`` from the stored latest run, with the warning in force, the
+    seeded advisories, the number, yesterday's facts and the targets the engine passes."""
+    from aqcast.alerts.engine import today_level
+    from aqcast.alerts.prompt import build_prompt
+    from aqcast.service.configured import current_campaign
+    from aqcast.service.forecasts import load_forecast
+    from aqcast.service.publishing import (
+        PROMPT_LANGS,
+        _station_names,
+        current_warning,
+        issue_number,
+        targets_for,
+        yesterday_observed,
+    )
+
+    cfg = current_campaign()
+    forecast = load_forecast(engine, DAY)
+    with session_scope(engine) as s:
+        yesterday = yesterday_observed(s, "district", DAY)
+        common = dict(
+            warning=current_warning(s, "district"),
+            transitions=[],
+            targets=targets_for(s, cfg, "district", DAY),
+            advisories=list(ADVISORIES.values()),
+            number=issue_number(s, "district", DAY, created_at),
+        )
+        prompts = {
+            lang: build_prompt(
+                forecast,
+                "district",
+                cfg,
+                lang=lang,
+                yesterday=_station_names(yesterday, lang),
+                **common,
+            )
+            for lang in PROMPT_LANGS
+        }
+        s.add(
+            AlertEvent(
+                id="evt_prompt_0615",
+                type="prompt",
+                area="district",
+                level=today_level(forecast, "district", DAY),
+                issue_date=DAY,
+                start_date=DAY,
+                end_date=DAY,
+                created_at=created_at,
+                payload={"issue_date": DAY.isoformat(), "area": "district", "prompt": prompts},
+            )
+        )
 
 
 def auth(key: str) -> dict[str, str]:

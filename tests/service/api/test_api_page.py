@@ -73,7 +73,7 @@ def test_today_page_in_chinese(seeded):
     assert "<svg" in html and "<script" not in html
     assert "14:00, 15:00, 16:00" in html
     assert "橙色预警" in html and "工业涂装" in html and "10:00-18:00" in html
-    assert "今日臭氧临界值 187。" in html  # the published prompt's text
+    assert "今日臭氧临界值为187微克/立方米" in html  # the published prompt's text
     assert 'href="?lang=en"' in html
     assert "2015-06-15 07:00" in html  # latest observation (23:00Z) in local time
     # PM2.5 outlook: four leads with ranges (latest run: 63 + 5 * lead)

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from aqcast.alerts.prompt import render_prompt
 from tests.support.api_seed import DAY, STATIONS, auth, make_client, seed
 
 READ_ENDPOINTS = [
@@ -185,11 +186,16 @@ def test_prompt_formats(seeded):
     client, keys = seeded
     h = auth(keys.officer)
     r = client.get(f"/v1/prompts/{DAY}", headers=h)
-    assert r.json()["text"] == "今日臭氧临界值 187。"
-    assert r.json()["event_id"] == "evt_prompt_0615"
+    body = r.json()
+    # the text is the stored structured prompt rendered, as the engine publishes it
+    assert body["text"] == render_prompt(body["payload"]["prompt"]["zh"], "text")
+    assert "今日臭氧临界值为187微克/立方米" in body["text"]
+    assert "工业涂装：10-18时避免喷涂，建议调整至20-06时。" in body["text"]
+    assert body["event_id"] == "evt_prompt_0615"
     r = client.get(f"/v1/prompts/{DAY}?lang=en&format=text", headers=h)
     assert r.headers["content-type"].startswith("text/plain")
-    assert r.text == "Ozone critical value 187."
+    assert "Today's ozone critical value is 187 ug/m3" in r.text
+    assert "Industrial coating: avoid spraying 10:00-18:00; move them to 20:00-06:00." in r.text
     r = client.get(f"/v1/prompts/{DAY}", headers={**h, "Accept": "text/html"})
     assert r.headers["content-type"].startswith("text/html")
     assert "臭氧临界值" in r.text and "<svg" in r.text
