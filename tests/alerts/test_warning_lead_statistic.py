@@ -128,8 +128,17 @@ def test_sub_indices_from_forecast_rows_take_the_larger_ozone_index():
         ("pm10_24h", 100, 150, 200),
     ]:
         rows.append(
-            {"area": "d", "station": "", "variable": var, "target_date": D0,
-             "q10": q10, "q50": q50, "q90": q90, "p_exceed": None, "threshold": None}
+            {
+                "area": "d",
+                "station": "",
+                "variable": var,
+                "target_date": D0,
+                "q10": q10,
+                "q50": q50,
+                "q90": q90,
+                "p_exceed": None,
+                "threshold": None,
+            }
         )
     fc = SimpleNamespace(values=pd.DataFrame(rows))
     subs = fv.sub_indices(fc, "d", D0)

@@ -91,6 +91,7 @@ def test_dask_model_matches_single_machine(client: Client, data: dict, variable,
     np.testing.assert_allclose(predict_distributed(client, spread, x), p_spread, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_cluster_from_settings_address(client: Client) -> None:
     address = client.scheduler.address
     with dask_client(address) as other:

@@ -133,6 +133,7 @@ def test_hourly_forecast_does_not_look_ahead(world):
     assert not np.allclose(again.hourly.loc[~known, "raw"], hh.hourly.loc[~known, "raw"])
 
 
+@pytest.mark.slow
 def test_intraday_rows_do_not_look_ahead(world):
     """An intraday row at hours_observed = H is unchanged when every observation stamped
     at or after local hour H of its day changes; changing the hours before H changes it."""

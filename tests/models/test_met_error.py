@@ -103,6 +103,7 @@ def test_error_sizes_follow_the_configured_rmse_by_step(many, model):
     assert late.std() > 1.5 * early.std()  # errors grow with lead
 
 
+@pytest.mark.slow
 def test_errors_are_correlated_in_time_and_between_near_stations(many, model):
     fc = many[many["step"] >= 0].copy()
     fc["e"] = fc["temp_air"] - fc["temp_air_obs"]

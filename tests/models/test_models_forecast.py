@@ -121,6 +121,7 @@ def test_forecast_has_every_part_and_falls_back_without_weather(trained):
     assert "target-day weather" in fb.missing_inputs
 
 
+@pytest.mark.slow
 def test_registry_and_stored_forecast_round_trip(trained, db_url, tmp_path):
     from aqcast.service.store import engine_for
 

@@ -74,6 +74,7 @@ def test_too_few_holdout_rows_or_none_leave_the_spread_alone():
     np.testing.assert_array_equal(res.residual_q[0], q_before)
 
 
+@pytest.mark.slow
 def test_training_fits_the_scale_per_lead_on_its_last_days_only():
     net = synthetic_network(3, "2013-01-01", "2013-09-01", seed=5, quirks=QuirkRates(0, 0, 0, 0, 0))
     spec = load_feature_spec()

@@ -232,6 +232,7 @@ def test_ack_link_valid_replayed_expired_forged(db_url):
         assert r.status_code == 410 and "expired" in r.text
 
 
+@pytest.mark.slow
 def test_coverage_on_a_published_ozone_day(db_url):
     d = setup_day(db_url)
     down = {"on": True}

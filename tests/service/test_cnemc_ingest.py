@@ -246,6 +246,7 @@ def test_the_api_lists_a_stations_city_and_background_flag(sqlite_url):
         assert (r.json()["city"], r.json()["background"]) == (None, None)  # PRSA says neither
 
 
+@pytest.mark.slow
 def test_a_stored_english_name_is_kept_and_coordinates_follow_the_data(sqlite_url):
     engine = engine_for(sqlite_url)
     with engine.begin() as conn:

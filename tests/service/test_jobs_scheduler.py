@@ -287,6 +287,7 @@ def test_on_postgres_only_the_leader_runs_and_a_standby_takes_over_and_catches_u
 # --- catch-up --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_missed_morning_runs_are_caught_up_at_start_with_the_data_then_available(
     sqlite_url: str,
 ) -> None:

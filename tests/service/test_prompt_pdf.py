@@ -31,6 +31,7 @@ def _pages(pdf: bytes) -> int:
 @pytest.mark.parametrize(
     ("case", "lang"), [(summer_ozone_day, "zh"), (clean_day, "en"), (winter_orange_day, "zh")]
 )
+@pytest.mark.slow
 def test_a_normal_day_prints_on_one_a4_page(cjk_font, case, lang):
     pdf = prompt_pdf(case(lang))
     assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
@@ -55,6 +56,7 @@ def _fake_models(monkeypatch, d: date):
     )
 
 
+@pytest.mark.slow
 def test_cli_writes_the_pdf_to_a_file(cjk_font, sqlite_url, monkeypatch, tmp_path):
     from aqcast.service.cli import app
 
@@ -87,6 +89,7 @@ def test_cli_without_a_font_says_so_in_one_line(sqlite_url, monkeypatch, tmp_pat
     assert "Traceback" not in r.output and not out.exists()
 
 
+@pytest.mark.slow
 def test_api_serves_the_published_prompt_as_pdf(cjk_font, sqlite_url):
     from aqcast.alerts.campaign import load_campaign
     from aqcast.alerts.prompt import build_prompt

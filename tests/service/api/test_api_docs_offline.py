@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.support.api_seed import make_client
 
 
+@pytest.mark.slow
 def test_docs_page_loads_its_assets_from_the_app(sqlite_url):
     with make_client(sqlite_url) as client:
         page = client.get("/docs")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from aqcast.service import metrics
@@ -35,6 +36,7 @@ def test_not_ready_without_migrations(tmp_path):
         assert not mig["ok"] and "aqcast migrate" in mig["message"]
 
 
+@pytest.mark.slow
 def test_not_ready_when_the_database_is_unreachable():
     url = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
     with make_client(url) as client:
@@ -47,6 +49,7 @@ def test_not_ready_when_the_database_is_unreachable():
         }
 
 
+@pytest.mark.slow
 def test_metrics(sqlite_url):
     keys = seed(sqlite_url)
     metrics.record_job_run("test_forecast")

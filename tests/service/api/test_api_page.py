@@ -180,6 +180,7 @@ def test_prompt_built_by_the_alerts_engine_is_shown(sqlite_url):
         assert text == render_prompt(prompts["en"], "text")
 
 
+@pytest.mark.slow
 def test_forecast_stored_by_the_models_package_is_shown(sqlite_url):
     """A run written by models.forecast.store_forecast reads back through the API and page."""
     from datetime import date

@@ -64,6 +64,7 @@ def stored_network(sqlite_url, monkeypatch):
     return sqlite_url
 
 
+@pytest.mark.slow
 def test_train_fits_its_final_models_on_the_cluster(cluster, stored_network) -> None:
     from aqcast.models import train as train_module
     from aqcast.service.cli import app
@@ -126,6 +127,7 @@ def test_without_dask_the_option_names_the_extra(stored_network, monkeypatch) ->
     assert "aqcast[dask]" in lines[0] and "Traceback" not in r.output
 
 
+@pytest.mark.slow
 def test_gridded_ingest_runs_in_dask_chunks_on_the_cluster(cluster, sqlite_url, tmp_path):
     from aqcast.service.cli import app
     from aqcast.service.ingest import upsert_stations

@@ -106,6 +106,7 @@ def test_dispatcher_killed_mid_batch_loses_nothing(db_url, tmp_path):
     assert unique == delivery_ids(db_url) and len(unique) == n_events
 
 
+@pytest.mark.slow
 def test_two_dispatchers_racing_never_double_send(db_url):
     if db_url.startswith("sqlite"):
         pytest.skip("SQLite runs one dispatcher per database file (documented)")

@@ -229,6 +229,7 @@ def test_wecom_rate_limit_waits_and_invalid_key_disables(db_url):
         assert s.get(Subscription, sub["id"]).status == "active"
 
 
+@pytest.mark.slow
 def test_dingtalk_signed_markdown(db_url):
     d = setup(db_url)
     with RobotServer("dingtalk") as rx, client_for(db_url, dingtalk_robot_base_url=rx.base) as c:
